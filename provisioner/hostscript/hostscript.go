@@ -42,6 +42,9 @@ type Options struct {
 	// Steps selects the steps to run, in any order; empty means all of
 	// them. detect and report run whatever is selected.
 	Steps []string
+	// SkipSteps removes steps from Steps (e.g. "agent" where nothing can
+	// be downloaded); detect and report cannot be skipped.
+	SkipSteps []string
 	// NetworkModes are the ECS network modes to open the credentials path
 	// for; empty means both.
 	NetworkModes []string
@@ -110,6 +113,14 @@ func (o Options) Validate() error {
 			bad("steps: unknown step %q (steps are %s)", s, strings.Join(Steps, ", "))
 		}
 	}
+	for _, s := range o.SkipSteps {
+		switch {
+		case !slices.Contains(Steps, s):
+			bad("skip_steps: unknown step %q (steps are %s)", s, strings.Join(Steps, ", "))
+		case s == "detect" || s == "report":
+			bad("skip_steps: %q always runs and cannot be skipped", s)
+		}
+	}
 	for _, m := range o.NetworkModes {
 		if !slices.Contains(NetworkModes, m) {
 			bad("network_modes: unknown mode %q (modes are %s)", m, strings.Join(NetworkModes, ", "))
@@ -154,7 +165,7 @@ func Render(o Options) ([]byte, error) {
 		return nil, err
 	}
 	v := vars{
-		Steps:               canonicalSteps(o.Steps),
+		Steps:               o.EffectiveSteps(),
 		NetworkModes:        canonical(o.NetworkModes, NetworkModes),
 		AgentVersion:        o.AgentVersion,
 		AgentBaseURL:        strings.TrimRight(o.AgentBaseURL, "/"),
@@ -185,13 +196,16 @@ func Render(o Options) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// canonicalSteps returns the selected steps in run order, with detect and
-// report always present.
-func canonicalSteps(sel []string) []string {
-	if len(sel) == 0 {
-		return slices.Clone(Steps)
+// EffectiveSteps returns the steps the script runs, in run order: Steps (or
+// all) less SkipSteps, with detect and report always present.
+func (o Options) EffectiveSteps() []string {
+	sel := slices.Clone(Steps)
+	if len(o.Steps) > 0 {
+		sel = canonical(append([]string{"detect", "report"}, o.Steps...), Steps)
 	}
-	return canonical(append([]string{"detect", "report"}, sel...), Steps)
+	return slices.DeleteFunc(sel, func(s string) bool {
+		return s != "detect" && s != "report" && slices.Contains(o.SkipSteps, s)
+	})
 }
 
 // canonical returns the members of all that sel names, in the order of all;
