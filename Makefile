@@ -1,0 +1,45 @@
+# cisecs: make help lists the targets.
+SHELL := /bin/bash
+BIN   := $(CURDIR)/_bin
+GO    ?= go
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build cisecs and packer-plugin-cisecs into ./_bin
+	$(GO) build -o $(BIN)/cisecs ./cmd/cisecs
+	$(GO) build -o $(BIN)/packer-plugin-cisecs ./cmd/packer-plugin-cisecs
+
+.PHONY: script
+script: ## print the host script with the built-in defaults (the main job, no AWS needed)
+	@$(GO) run ./cmd/cisecs script
+
+$(BIN)/packer-sdc: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(BIN)/packer-sdc github.com/hashicorp/packer-plugin-sdk/cmd/packer-sdc
+
+.PHONY: tools
+tools: $(BIN)/packer-sdc ## build the pinned tools (tools/go.mod) into ./_bin
+
+.PHONY: generate
+generate: $(BIN)/packer-sdc ## regenerate generated files (HCL2 specs); CI checks they are up to date
+	$(GO) generate ./...
+
+.PHONY: check-generate
+check-generate: generate ## fail if generated files are stale
+	@git diff --exit-code -- '*.hcl2spec.go' || { echo "generated files are stale: run make generate and commit"; exit 1; }
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt would change: $$out"; exit 1; }
+	$(GO) vet ./...
+
+.PHONY: test
+test: lint check-generate ## everything CI runs: lint, generated files, all tests (network tests need root)
+	$(GO) test -count=1 ./...
+
+.PHONY: bench
+bench: ## the speed and size budgets, with their figures
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
