@@ -17,11 +17,16 @@ build: ## build cisecs and packer-plugin-cisecs into ./_bin
 script: ## print the host script with the built-in defaults (the main job, no AWS needed)
 	@$(GO) run ./cmd/cisecs script
 
+# Pinned tools (tools/go.mod), built into ./_bin through a per-machine cache.
 $(BIN)/packer-sdc: tools/go.mod tools/go.sum
-	cd tools && $(GO) build -o $(BIN)/packer-sdc github.com/hashicorp/packer-plugin-sdk/cmd/packer-sdc
+	tools/build packer-sdc github.com/hashicorp/packer-plugin-sdk/cmd/packer-sdc
+$(BIN)/packer: tools/go.mod tools/go.sum
+	tools/build packer github.com/hashicorp/packer
+$(BIN)/packer-plugin-amazon: tools/go.mod tools/go.sum
+	tools/build packer-plugin-amazon github.com/hashicorp/packer-plugin-amazon
 
 .PHONY: tools
-tools: $(BIN)/packer-sdc ## build the pinned tools (tools/go.mod) into ./_bin
+tools: $(BIN)/packer-sdc $(BIN)/packer $(BIN)/packer-plugin-amazon ## build the pinned tools (tools/go.mod) into ./_bin
 
 .PHONY: generate
 generate: $(BIN)/packer-sdc ## regenerate generated files (HCL2 specs); CI checks they are up to date
