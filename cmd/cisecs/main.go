@@ -17,7 +17,9 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"script": {"print the host script (user data, SSM Run Command, or by hand)", runScript},
+		"script":   {"print the host script (user data, SSM Run Command, or by hand)", runScript},
+		"generate": {"write a Packer template for each image definition (images/*.hcl)", runGenerate},
+		"images":   {"list the image definitions with their base, architecture and regions", runImages},
 	}
 }
 

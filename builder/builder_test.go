@@ -1,0 +1,471 @@
+package builder_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/cisecs/cisecs/builder"
+	"github.com/cisecs/cisecs/images"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// imagesDir holds the shipped image definitions.
+const imagesDir = "../images"
+
+// TestGolden renders every shipped image and compares the template with
+// testdata/NAME.pkr.hcl.golden. A second render must give the same bytes,
+// formatting the output again must change nothing (packer fmt -check
+// passes), and the output must parse as HCL.
+func TestGolden(t *testing.T) {
+	paths, err := images.Files(imagesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := images.Load(paths)
+	if err != nil {
+		t.Fatalf("shipped definitions:\n%v", err)
+	}
+	if len(imgs) == 0 {
+		t.Fatal("no shipped definitions")
+	}
+	for _, img := range imgs {
+		t.Run(img.Name, func(t *testing.T) {
+			got := render(t, img)
+			if again := render(t, img); !bytes.Equal(got, again) {
+				t.Fatal("a second render gave different bytes")
+			}
+			if formatted := hclwrite.Format(got); !bytes.Equal(formatted, got) {
+				t.Errorf("output is not packer fmt clean; formatted:\n%s", formatted)
+			}
+			if _, diags := hclsyntax.ParseConfig(got, img.Name+".pkr.hcl", hcl.InitialPos); diags.HasErrors() {
+				t.Fatalf("output does not parse: %v", diags)
+			}
+			golden := filepath.Join("testdata", img.Name+".pkr.hcl.golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./builder -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("output differs from %s (run go test ./builder -update and review the diff):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// TestGoldenFilesHaveDefinitions keeps testdata/ free of golden files whose
+// definition is gone.
+func TestGoldenFilesHaveDefinitions(t *testing.T) {
+	goldens, err := filepath.Glob(filepath.Join("testdata", "*.pkr.hcl.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range goldens {
+		name := strings.TrimSuffix(filepath.Base(g), ".pkr.hcl.golden")
+		if _, err := os.Stat(filepath.Join(imagesDir, name+".hcl")); err != nil {
+			t.Errorf("%s has no definition: %v", g, err)
+		}
+	}
+}
+
+// full sets every setting a definition has.
+const full = `
+image "full" {
+  description = "Full \"example\" with $${x} and %%{y} \\ back"
+  base {
+    owners       = ["aws-marketplace", "123456789012"]
+    product_code = "abcdefgh12345678"
+    name         = "CIS Ubuntu Linux 24.04 LTS Benchmark - Level 1*"
+    architecture = "arm64"
+    os           = "ubuntu2404"
+  }
+  instance_type = "m7g.large"
+  region        = "eu-west-1"
+  copy_regions  = ["eu-central-1", "us-east-1"]
+  volume {
+    size_gb            = 64
+    type               = "gp2"
+    kms_key_id         = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    region_kms_key_ids = {
+      eu-central-1 = "arn:aws:kms:eu-central-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+      us-east-1    = "alias/cisecs"
+    }
+    device_name = "/dev/xvdb"
+  }
+  share {
+    accounts             = ["111122223333"]
+    organizations        = ["arn:aws:organizations::123456789012:organization/o-exampleorg1"]
+    organizational_units = ["arn:aws:organizations::123456789012:ou/o-exampleorg1/ou-ab12-cd34ef56"]
+  }
+  tags = {
+    "for"  = "x"
+    "a b"  = "quote\"d $${var.x}"
+    Team   = "π ${"interp"}"
+  }
+  ecs {
+    agent_version     = "1.86.3"
+    network_modes     = ["bridge"]
+    awsvpc_block_imds = false
+    config            = { ECS_LOGLEVEL = "debug", ECS_RESERVED_MEMORY = 256 }
+  }
+  ssm_parameter = "/platform/ecs/full"
+}
+`
+
+// TestRenderSettings parses the template of a definition that sets
+// everything and checks where each setting went, and that strings came
+// through HCL quoting unchanged.
+func TestRenderSettings(t *testing.T) {
+	img, err := images.Parse("full.hcl", []byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := parse(t, render(t, img))
+	for _, tc := range []struct {
+		name  string
+		block []string // block types and labels down to the attribute
+		attr  string
+		want  cty.Value
+	}{
+		{"base owners", []string{"data", "amazon-ami", "cis"}, "owners", strs("aws-marketplace", "123456789012")},
+		{"base newest", []string{"data", "amazon-ami", "cis"}, "most_recent", cty.True},
+		{"base region", []string{"data", "amazon-ami", "cis"}, "region", cty.StringVal("eu-west-1")},
+		{"base filters", []string{"data", "amazon-ami", "cis"}, "filters", cty.ObjectVal(map[string]cty.Value{
+			"name":                cty.StringVal("CIS Ubuntu Linux 24.04 LTS Benchmark - Level 1*"),
+			"product-code":        cty.StringVal("abcdefgh12345678"),
+			"architecture":        cty.StringVal("arm64"),
+			"virtualization-type": cty.StringVal("hvm"),
+			"root-device-type":    cty.StringVal("ebs"),
+		})},
+		{"description, escaped", []string{"source", "amazon-ebs", "full"}, "ami_description", cty.StringVal(`Full "example" with ${x} and %{y} \ back`)},
+		{"build region", []string{"source", "amazon-ebs", "full"}, "region", cty.StringVal("eu-west-1")},
+		{"copy regions", []string{"source", "amazon-ebs", "full"}, "ami_regions", strs("eu-central-1", "us-east-1")},
+		{"accounts", []string{"source", "amazon-ebs", "full"}, "ami_users", strs("111122223333")},
+		{"organizations", []string{"source", "amazon-ebs", "full"}, "ami_org_arns", strs("arn:aws:organizations::123456789012:organization/o-exampleorg1")},
+		{"organizational units", []string{"source", "amazon-ebs", "full"}, "ami_ou_arns", strs("arn:aws:organizations::123456789012:ou/o-exampleorg1/ou-ab12-cd34ef56")},
+		{"imds on the AMI", []string{"source", "amazon-ebs", "full"}, "imds_support", cty.StringVal("v2.0")},
+		{"encrypted AMI", []string{"source", "amazon-ebs", "full"}, "encrypt_boot", cty.True},
+		{"kms key", []string{"source", "amazon-ebs", "full"}, "kms_key_id", cty.StringVal("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")},
+		{"region kms keys", []string{"source", "amazon-ebs", "full"}, "region_kms_key_ids", cty.ObjectVal(map[string]cty.Value{
+			"eu-central-1": cty.StringVal("arn:aws:kms:eu-central-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"),
+			"us-east-1":    cty.StringVal("alias/cisecs"),
+		})},
+		{"ssh user", []string{"source", "amazon-ebs", "full"}, "ssh_username", cty.StringVal("ubuntu")},
+		{"session manager", []string{"source", "amazon-ebs", "full"}, "ssh_interface", cty.StringVal("session_manager")},
+		{"imdsv2 on the build instance", []string{"source", "amazon-ebs", "full", "metadata_options"}, "http_tokens", cty.StringVal("required")},
+		{"imds hop limit", []string{"source", "amazon-ebs", "full", "metadata_options"}, "http_put_response_hop_limit", cty.NumberIntVal(1)},
+		{"root device", []string{"source", "amazon-ebs", "full", "launch_block_device_mappings"}, "device_name", cty.StringVal("/dev/xvdb")},
+		{"volume size", []string{"source", "amazon-ebs", "full", "launch_block_device_mappings"}, "volume_size", cty.NumberIntVal(64)},
+		{"volume type", []string{"source", "amazon-ebs", "full", "launch_block_device_mappings"}, "volume_type", cty.StringVal("gp2")},
+		{"volume encrypted", []string{"source", "amazon-ebs", "full", "launch_block_device_mappings"}, "encrypted", cty.True},
+		{"volume kms key", []string{"source", "amazon-ebs", "full", "launch_block_device_mappings"}, "kms_key_id", cty.StringVal("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")},
+		{"user tags, escaped", []string{"locals"}, "tags", cty.ObjectVal(map[string]cty.Value{
+			"for":  cty.StringVal("x"),
+			"a b":  cty.StringVal(`quote"d ${var.x}`),
+			"Team": cty.StringVal("π interp"),
+		})},
+		{"build name", []string{"build"}, "name", cty.StringVal("full")},
+		{"build sources", []string{"build"}, "sources", strs("source.amazon-ebs.full")},
+		{"provisioner region", []string{"build", "provisioner", "cisecs"}, "region", cty.StringVal("eu-west-1")},
+		{"network modes", []string{"build", "provisioner", "cisecs"}, "network_modes", strs("bridge")},
+		{"agent version", []string{"build", "provisioner", "cisecs"}, "agent_version", cty.StringVal("1.86.3")},
+		{"awsvpc block imds", []string{"build", "provisioner", "cisecs"}, "awsvpc_block_imds", cty.False},
+		{"ecs config", []string{"build", "provisioner", "cisecs"}, "ecs_config", cty.ObjectVal(map[string]cty.Value{
+			"ECS_LOGLEVEL":        cty.StringVal("debug"),
+			"ECS_RESERVED_MEMORY": cty.StringVal("256"),
+		})},
+		{"report file", []string{"build", "provisioner", "cisecs"}, "report_file", cty.StringVal("cisecs-report-full.json")},
+		{"manifest", []string{"build", "post-processor", "manifest"}, "output", cty.StringVal("manifest.json")},
+		{"manifest strip path", []string{"build", "post-processor", "manifest"}, "strip_path", cty.True},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := literal(t, f, tc.block, tc.attr)
+			if !got.RawEquals(tc.want) {
+				t.Errorf("%s %s = %#v, want %#v", strings.Join(tc.block, "."), tc.attr, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRenderProvenance checks the tags that record where an AMI came from.
+func TestRenderProvenance(t *testing.T) {
+	img, err := images.Parse("full.hcl", []byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := parse(t, render(t, img))
+	attrs := attrsOf(t, f, []string{"locals"})
+	prov, ok := attrs["provenance"]
+	if !ok {
+		t.Fatal("no provenance local")
+	}
+	obj, isObj := prov.Expr.(*hclsyntax.ObjectConsExpr)
+	if !isObj {
+		t.Fatalf("provenance is %T", prov.Expr)
+	}
+	got := map[string]string{}
+	for _, it := range obj.Items {
+		k, _ := it.KeyExpr.Value(nil)
+		v, diags := it.ValueExpr.Value(nil)
+		if diags.HasErrors() {
+			got[k.AsString()] = "(expression)"
+			continue
+		}
+		got[k.AsString()] = v.AsString()
+	}
+	want := map[string]string{
+		"Name":                     "(expression)",
+		"SourceAMI":                "{{ .SourceAMI }}",
+		"SourceAMIName":            "{{ .SourceAMIName }}",
+		"cisecs:image":             "full",
+		"cisecs:definition-sha256": img.Digest,
+		"cisecs:os":                "ubuntu2404",
+		"cisecs:ecs-agent-version": "1.86.3",
+		"cisecs:ssm-parameter":     "/platform/ecs/full",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("provenance = %q, want %q", got, want)
+	}
+	src := attrsOf(t, f, []string{"source", "amazon-ebs", "full"})
+	for _, name := range []string{"tags", "snapshot_tags"} {
+		a, ok := src[name]
+		if !ok {
+			t.Errorf("source has no %s", name)
+			continue
+		}
+		if vars := traversals(a.Expr); !reflect.DeepEqual(vars, []string{"local.tags", "local.provenance"}) {
+			t.Errorf("%s takes %q, want local.tags and local.provenance", name, vars)
+		}
+	}
+}
+
+// TestRenderSafeByDefault checks what a minimal definition gets without
+// asking: no sharing, no copies, no agent pin, no KMS key.
+func TestRenderSafeByDefault(t *testing.T) {
+	src := []byte(`image "min" {
+  base {
+    owners       = ["aws-marketplace"]
+    name         = "CIS Red Hat Enterprise Linux 9 Benchmark - Level 1*"
+    architecture = "x86_64"
+    os           = "rhel9"
+  }
+  region = "us-west-2"
+}
+`)
+	img, err := images.Parse("min.hcl", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := render(t, img)
+	f := parse(t, out)
+	source := attrsOf(t, f, []string{"source", "amazon-ebs", "min"})
+	for _, absent := range []string{"ami_users", "ami_groups", "ami_org_arns", "ami_ou_arns", "ami_regions", "kms_key_id", "region_kms_key_ids", "ssh_password", "temporary_security_group_source_cidrs", "associate_public_ip_address"} {
+		if _, ok := source[absent]; ok {
+			t.Errorf("source sets %s", absent)
+		}
+	}
+	for _, tc := range []struct {
+		block []string
+		attr  string
+		want  cty.Value
+	}{
+		{[]string{"source", "amazon-ebs", "min"}, "ssh_username", cty.StringVal("ec2-user")},
+		{[]string{"source", "amazon-ebs", "min"}, "ssh_interface", cty.StringVal("session_manager")},
+		{[]string{"source", "amazon-ebs", "min"}, "imds_support", cty.StringVal("v2.0")},
+		{[]string{"source", "amazon-ebs", "min"}, "encrypt_boot", cty.True},
+		{[]string{"source", "amazon-ebs", "min", "metadata_options"}, "http_tokens", cty.StringVal("required")},
+		{[]string{"source", "amazon-ebs", "min", "metadata_options"}, "http_put_response_hop_limit", cty.NumberIntVal(1)},
+		{[]string{"source", "amazon-ebs", "min", "launch_block_device_mappings"}, "device_name", cty.StringVal("/dev/sda1")},
+		{[]string{"source", "amazon-ebs", "min", "launch_block_device_mappings"}, "encrypted", cty.True},
+		{[]string{"source", "amazon-ebs", "min", "launch_block_device_mappings"}, "volume_size", cty.NumberIntVal(30)},
+		{[]string{"build", "provisioner", "cisecs"}, "network_modes", strs("awsvpc", "bridge")},
+		{[]string{"build", "provisioner", "cisecs"}, "awsvpc_block_imds", cty.True},
+		{[]string{"variable", "instance_type"}, "default", cty.StringVal("t3.medium")},
+	} {
+		if got := literal(t, f, tc.block, tc.attr); !got.RawEquals(tc.want) {
+			t.Errorf("%s %s = %#v, want %#v", strings.Join(tc.block, "."), tc.attr, got, tc.want)
+		}
+	}
+	prov := attrsOf(t, f, []string{"build", "provisioner", "cisecs"})
+	if _, ok := prov["agent_version"]; ok {
+		t.Error("provisioner pins an agent version the definition does not name")
+	}
+	if !bytes.Contains(out, []byte(`"cisecs:ecs-agent-version" = "newest"`)) {
+		t.Error(`no "cisecs:ecs-agent-version" = "newest" tag`)
+	}
+	if !bytes.Contains(out, []byte(`ssm_parameter     = "/cisecs/min/ami-id"`)) {
+		t.Error("manifest does not name the default SSM parameter")
+	}
+}
+
+func TestRenderRefusesIncompleteImages(t *testing.T) {
+	good, err := images.Parse("min.hcl", []byte(`image "min" {
+  base {
+    owners       = ["aws-marketplace"]
+    name         = "CIS*"
+    architecture = "x86_64"
+    os           = "al2"
+  }
+  region = "us-east-1"
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*images.Image)
+		want   string
+	}{
+		{"zero image", func(img *images.Image) { *img = images.Image{} }, `image "": not an image name`},
+		{"name that is not one", func(img *images.Image) { img.Name = `x" {` }, `image "x\" {": not an image name`},
+		{"no digest", func(img *images.Image) { img.Digest = "" }, `image "min": digest "" is not a hex SHA-256`},
+		{"unknown os", func(img *images.Image) { img.Base.OS = "plan9" }, `image "min": unknown os "plan9"`},
+		{"unknown architecture", func(img *images.Image) { img.Base.Architecture = "riscv64" }, `image "min": unknown architecture "riscv64"`},
+		{"no owners", func(img *images.Image) { img.Base.Owners = nil }, `image "min": no base AMI owners`},
+		{"no base filter", func(img *images.Image) { img.Base.NamePattern = "" }, `image "min": no base AMI name pattern or product code`},
+		{"no network modes", func(img *images.Image) { img.ECS.NetworkModes = nil }, `image "min": no ECS network modes`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := good
+			tc.change(&img)
+			_, err := builder.Render(img)
+			if err == nil {
+				t.Fatal("Render succeeded")
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error = %q, want it to start with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkGenerateAll parses and renders every shipped image; the budget
+// is 100 ms for all of them.
+func BenchmarkGenerateAll(b *testing.B) {
+	paths, err := images.Files(imagesDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srcs := make([][]byte, len(paths))
+	for i, p := range paths {
+		if srcs[i], err = os.ReadFile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		for i, p := range paths {
+			img, err := images.Parse(p, srcs[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := builder.Render(img); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ms := float64(time.Since(start).Microseconds()) / 1000 / float64(b.N)
+	b.ReportMetric(ms, "ms/op")
+	b.ReportMetric(float64(len(paths)), "images/op")
+	if ms > 100 {
+		b.Errorf("%.2f ms to generate %d images, over the 100 ms budget", ms, len(paths))
+	}
+}
+
+func render(t *testing.T, img images.Image) []byte {
+	t.Helper()
+	b, err := builder.Render(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func parse(t *testing.T, src []byte) *hclsyntax.Body {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig(src, "out.pkr.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatalf("output does not parse: %v\n%s", diags, src)
+	}
+	return f.Body.(*hclsyntax.Body)
+}
+
+// attrsOf returns the attributes of the block that path names: block types
+// each followed by its labels, such as source, amazon-ebs, NAME,
+// metadata_options.
+func attrsOf(t *testing.T, body *hclsyntax.Body, path []string) hclsyntax.Attributes {
+	t.Helper()
+	rest := path
+	for len(rest) > 0 {
+		var next *hclsyntax.Body
+		for _, b := range body.Blocks {
+			n := 1 + len(b.Labels)
+			if len(rest) >= n && b.Type == rest[0] && slices.Equal(b.Labels, rest[1:n]) {
+				next, rest = b.Body, rest[n:]
+				break
+			}
+		}
+		if next == nil {
+			t.Fatalf("no block %q", path)
+		}
+		body = next
+	}
+	return body.Attributes
+}
+
+// literal returns the value of attr in the block at path, which must be
+// a literal.
+func literal(t *testing.T, body *hclsyntax.Body, path []string, attr string) cty.Value {
+	t.Helper()
+	a, ok := attrsOf(t, body, path)[attr]
+	if !ok {
+		t.Fatalf("%s has no %s", strings.Join(path, "."), attr)
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() {
+		t.Fatalf("%s %s is not a literal: %v", strings.Join(path, "."), attr, diags)
+	}
+	return v
+}
+
+// traversals returns the variables expr refers to, such as local.tags.
+func traversals(expr hclsyntax.Expression) []string {
+	var out []string
+	for _, tr := range expr.Variables() {
+		s := tr.RootName()
+		for _, step := range tr[1:] {
+			if a, ok := step.(hcl.TraverseAttr); ok {
+				s += "." + a.Name
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func strs(ss ...string) cty.Value {
+	vals := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vals[i] = cty.StringVal(s)
+	}
+	return cty.TupleVal(vals)
+}

@@ -1,0 +1,23 @@
+# Red Hat Enterprise Linux 9, CIS Benchmark Level 1, x86_64.
+# product_code is left out: it is not recorded here. Subscribe to the
+# Marketplace product before the first build. The build connects through
+# SSM Session Manager, so the base AMI must run the SSM agent.
+image "rhel9-cis-level1" {
+  base {
+    owners       = ["aws-marketplace"]
+    name         = "CIS Red Hat Enterprise Linux 9 Benchmark - Level 1*"
+    architecture = "x86_64"
+    os           = "rhel9"
+  }
+
+  region = "us-east-1"
+
+  tags = {
+    Project = "cisecs"
+  }
+
+  ecs {
+    network_modes     = ["awsvpc", "bridge"]
+    awsvpc_block_imds = true
+  }
+}
