@@ -1,0 +1,220 @@
+package twin
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// baselineFS holds one root tree per baseline under baselines/<name>/.
+//
+//go:embed all:baselines
+var baselineFS embed.FS
+
+// Backend names the iptables backend an OS's iptables, Docker and ecs-init use.
+type Backend string
+
+const (
+	// BackendLegacy is the x_tables backend (iptables-legacy).
+	BackendLegacy Backend = "legacy"
+	// BackendNFT is the nf_tables backend (iptables-nft).
+	BackendNFT Backend = "nft"
+)
+
+// Restore tools a FirewallUnit can run.
+const (
+	// ToolIptablesRestore is iptables-restore of the baseline's backend.
+	ToolIptablesRestore = "iptables-restore"
+	// ToolIP6tablesRestore is ip6tables-restore of the baseline's backend.
+	ToolIP6tablesRestore = "ip6tables-restore"
+	// ToolNft is nft -f.
+	ToolNft = "nft"
+)
+
+// FirewallUnit is one boot-time service step that loads a saved firewall,
+// the way iptables.service, netfilter-persistent or nftables.service do.
+type FirewallUnit struct {
+	// Unit names the service, for messages ("iptables.service").
+	Unit string
+	// Tool is ToolIptablesRestore, ToolIP6tablesRestore or ToolNft.
+	Tool string
+	// File is the absolute path, on the twin's disk, of the saved rules.
+	// A missing file makes the unit load nothing, as the services do.
+	File string
+}
+
+// OSRelease is what a baseline's /etc/os-release says.
+type OSRelease struct {
+	ID         string
+	VersionID  string
+	PrettyName string
+}
+
+// Baseline is a CIS-hardened OS image the twin can boot: its identity, its
+// firewall and how the OS loads it at boot, and the files of its disk.
+type Baseline struct {
+	// Name identifies the baseline ("al2-iptables-legacy").
+	Name string
+	// Description says what the baseline models.
+	Description string
+	// OS is parsed from the baseline's etc/os-release.
+	OS OSRelease
+	// IptablesBackend is the backend of the OS's iptables command, of
+	// Docker and of ecs-init. The twin's /usr/sbin/iptables* point at it.
+	IptablesBackend Backend
+	// Firewall lists the units that restore the saved firewall at boot,
+	// in the order they run.
+	Firewall []FirewallUnit
+	// Rejects says the firewall answers a blocked packet with an ICMP
+	// error (REJECT) instead of dropping it: a blocked probe is then
+	// IsUnreachable, not IsTimeout.
+	Rejects bool
+	// Absent lists absolute paths of the machine's files that this OS
+	// does not ship (commands, mostly); the twin hides them.
+	Absent []string
+	// Files is the root tree copied onto the twin's disk before first
+	// boot. Paths must lie under etc, var, root, home or usr.
+	Files fs.FS
+}
+
+// Baselines returns the baselines shipped with the package, sorted by name.
+func Baselines() []Baseline {
+	bs := []Baseline{
+		{
+			Name: "al2-iptables-legacy",
+			Description: "Amazon Linux 2 hardened to the CIS benchmark with iptables-services: " +
+				"/etc/sysconfig/iptables (and ip6tables) with DROP policies, restored at boot by " +
+				"iptables.service with the legacy (x_tables) backend; IPv6 disabled by sysctl; no nft command.",
+			IptablesBackend: BackendLegacy,
+			Firewall: []FirewallUnit{
+				{Unit: "iptables.service", Tool: ToolIptablesRestore, File: "/etc/sysconfig/iptables"},
+				{Unit: "ip6tables.service", Tool: ToolIP6tablesRestore, File: "/etc/sysconfig/ip6tables"},
+			},
+			Absent: []string{"/usr/sbin/nft"},
+		},
+		{
+			Name: "al2023-nftables",
+			Description: "Amazon Linux 2023 hardened to the CIS benchmark with native nftables: " +
+				"/etc/sysconfig/nftables.conf flushes the ruleset and includes /etc/nftables/cis.nft, " +
+				"a `table inet filter` whose input, forward and output base chains have policy drop; " +
+				"loaded by nftables.service. Docker and ecs-init use iptables-nft.",
+			IptablesBackend: BackendNFT,
+			Firewall: []FirewallUnit{
+				{Unit: "nftables.service", Tool: ToolNft, File: "/etc/sysconfig/nftables.conf"},
+			},
+		},
+		{
+			Name: "rhel9-iptables-reject",
+			Description: "RHEL 9.4 with iptables-services in the stock RHEL style plus the CIS loopback " +
+				"rule: ACCEPT policies, INPUT and FORWARD ending in `-j REJECT --reject-with " +
+				"icmp-host-prohibited`, so a rule appended with -A is never reached; iptables-nft backend.",
+			IptablesBackend: BackendNFT,
+			Firewall: []FirewallUnit{
+				{Unit: "iptables.service", Tool: ToolIptablesRestore, File: "/etc/sysconfig/iptables"},
+				{Unit: "ip6tables.service", Tool: ToolIP6tablesRestore, File: "/etc/sysconfig/ip6tables"},
+			},
+			Rejects: true,
+		},
+		{
+			Name: "ubuntu2204-nftables",
+			Description: "Ubuntu 22.04 hardened to the CIS benchmark with nftables: /etc/nftables.conf " +
+				"(Debian path) flushes the ruleset and defines `table inet cis_firewall` with base chains " +
+				"cis_in, cis_fwd and cis_out, policy drop; nothing may assume the usual names. " +
+				"Docker and ecs-init use iptables-nft.",
+			IptablesBackend: BackendNFT,
+			Firewall: []FirewallUnit{
+				{Unit: "nftables.service", Tool: ToolNft, File: "/etc/nftables.conf"},
+			},
+		},
+		{
+			Name: "ubuntu2404-iptables-nft",
+			Description: "Ubuntu 24.04 hardened to the CIS benchmark with iptables-persistent: " +
+				"/etc/iptables/rules.v4 and rules.v6 with DROP policies, restored at boot by " +
+				"netfilter-persistent with the iptables-nft backend.",
+			IptablesBackend: BackendNFT,
+			Firewall: []FirewallUnit{
+				{Unit: "netfilter-persistent.service", Tool: ToolIptablesRestore, File: "/etc/iptables/rules.v4"},
+				{Unit: "netfilter-persistent.service", Tool: ToolIP6tablesRestore, File: "/etc/iptables/rules.v6"},
+			},
+		},
+	}
+	for i := range bs {
+		files, err := fs.Sub(baselineFS, "baselines/"+bs[i].Name)
+		if err != nil {
+			panic(fmt.Sprintf("baseline %q: %v", bs[i].Name, err))
+		}
+		bs[i].Files = files
+		osr, err := readOSRelease(files)
+		if err != nil {
+			panic(fmt.Sprintf("baseline %q: %v", bs[i].Name, err))
+		}
+		bs[i].OS = osr
+	}
+	slices.SortFunc(bs, func(a, b Baseline) int { return strings.Compare(a.Name, b.Name) })
+	return bs
+}
+
+// LookupBaseline returns the shipped baseline called name.
+func LookupBaseline(name string) (Baseline, error) {
+	bs := Baselines()
+	var names []string
+	for _, b := range bs {
+		if b.Name == name {
+			return b, nil
+		}
+		names = append(names, b.Name)
+	}
+	return Baseline{}, fmt.Errorf("unknown baseline %q (baselines are %s)", name, strings.Join(names, ", "))
+}
+
+// readOSRelease parses etc/os-release of a root tree.
+func readOSRelease(root fs.FS) (OSRelease, error) {
+	data, err := fs.ReadFile(root, "etc/os-release")
+	if err != nil {
+		return OSRelease{}, fmt.Errorf("os-release: %w", err)
+	}
+	vars := parseEnvFile(data)
+	osr := OSRelease{ID: vars["ID"], VersionID: vars["VERSION_ID"], PrettyName: vars["PRETTY_NAME"]}
+	if osr.ID == "" || osr.VersionID == "" {
+		return OSRelease{}, fmt.Errorf("os-release: no ID or VERSION_ID")
+	}
+	return osr, nil
+}
+
+// parseEnvFile reads KEY=VALUE lines as os-release(5) and systemd's
+// EnvironmentFile= do: comments and blank lines are skipped, and a value
+// may be single- or double-quoted. Later assignments win.
+func parseEnvFile(data []byte) map[string]string {
+	vars := make(map[string]string)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
+			if value[0] == '"' {
+				if uq, err := strconv.Unquote(value); err == nil {
+					value = uq
+				} else {
+					value = value[1 : len(value)-1]
+				}
+			} else {
+				value = value[1 : len(value)-1]
+			}
+		}
+		vars[key] = value
+	}
+	return vars
+}

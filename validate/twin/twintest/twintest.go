@@ -1,0 +1,47 @@
+// Package twintest makes host twins for tests: one call boots a twin of a
+// baseline and registers its Close with the test.
+package twintest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cisecs/cisecs/validate/twin"
+)
+
+// New boots a twin of the named baseline in a state directory of the test
+// and closes it when the test ends. It skips the test when the machine
+// cannot run a twin (not root, a command missing), unless the environment
+// says CI=true: there it fails, so that a gate never passes by skipping.
+func New(t testing.TB, baselineName string) *twin.Twin {
+	t.Helper()
+	ci := os.Getenv("CI") == "true"
+	if os.Geteuid() != 0 {
+		if ci {
+			t.Fatal("host twin needs root, and CI=true forbids skipping")
+		}
+		t.Skip("host twin needs root")
+	}
+	b, err := twin.LookupBaseline(baselineName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tw, err := twin.New(ctx, twin.Options{Baseline: b, Dir: t.TempDir()})
+	if errors.Is(err, twin.ErrUnsupported) && !ci {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tw.Close(); err != nil {
+			t.Errorf("close twin: %v", err)
+		}
+	})
+	return tw
+}
