@@ -291,12 +291,16 @@ func dockerRules() []dockerRule {
 		{table: "filter", rule: "-A DOCKER-ISOLATION-STAGE-2 -o docker0 -j DROP"},
 		{table: "filter", rule: "-A DOCKER-ISOLATION-STAGE-2 -j RETURN"},
 		{table: "filter", rule: "-A DOCKER-USER -j RETURN"},
+		// dockerd inserts its FORWARD rules (libnetwork programChainRule and
+		// ProgramChain use -I), so they land ahead of a host's own terminal
+		// rules, such as RHEL's -A FORWARD -j REJECT. Listed in reverse of
+		// their final order, each inserted at the top.
+		{table: "filter", rule: "-A FORWARD -i docker0 -o docker0 -j ACCEPT", first: true},
+		{table: "filter", rule: "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT", first: true},
+		{table: "filter", rule: "-A FORWARD -o docker0 -j DOCKER", first: true},
+		{table: "filter", rule: "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", first: true},
 		{table: "filter", rule: "-A FORWARD -j DOCKER-ISOLATION-STAGE-1", first: true},
 		{table: "filter", rule: "-A FORWARD -j DOCKER-USER", first: true},
-		{table: "filter", rule: "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"},
-		{table: "filter", rule: "-A FORWARD -o docker0 -j DOCKER"},
-		{table: "filter", rule: "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT"},
-		{table: "filter", rule: "-A FORWARD -i docker0 -o docker0 -j ACCEPT"},
 	}
 }
 

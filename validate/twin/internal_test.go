@@ -145,7 +145,8 @@ func TestDockerRestore(t *testing.T) {
 			saved: "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT DROP [0:0]\nCOMMIT\n",
 			want: []string{
 				":DOCKER-USER - [0:0]", "-A DOCKER-USER -j RETURN", "-I FORWARD -j DOCKER-USER",
-				"-A FORWARD -o docker0 -j DOCKER", "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+				"-I FORWARD -o docker0 -j DOCKER", "-I FORWARD -i docker0 ! -o docker0 -j ACCEPT",
+				"-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
 			},
 			notWant: []string{"-D FORWARD"},
 		},

@@ -1,0 +1,365 @@
+package hostscript_test
+
+// These tests run the rendered host script, as root, inside the host twin:
+// a CIS-hardened ECS host made of network namespaces and real netfilter,
+// with every file write kept in its own mount namespace.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cisecs/cisecs/provisioner/hostscript"
+	"github.com/cisecs/cisecs/validate/twin"
+	"github.com/cisecs/cisecs/validate/twin/twintest"
+)
+
+// report is the part of the script's JSON report the tests read.
+type report struct {
+	Result   string `json:"result"`
+	Error    string `json:"error"`
+	Firewall struct {
+		Kind string `json:"kind"`
+	} `json:"firewall"`
+	Steps []struct {
+		Name    string   `json:"name"`
+		Changed []string `json:"changed"`
+		InPlace []string `json:"in_place"`
+	} `json:"steps"`
+	Deviations []struct {
+		ID             string `json:"id"`
+		Recommendation string `json:"cis_recommendation"`
+		Change         string `json:"change"`
+		Reason         string `json:"reason"`
+	} `json:"deviations"`
+}
+
+func (r report) changed() []string {
+	var out []string
+	for _, s := range r.Steps {
+		for _, c := range s.Changed {
+			out = append(out, s.Name+": "+c)
+		}
+	}
+	return out
+}
+
+func (r report) deviationIDs() []string {
+	var ids []string
+	for _, d := range r.Deviations {
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+// wantFirewall is the firewall the script must find on each baseline.
+var wantFirewall = map[string]string{
+	"al2-iptables-legacy":     "iptables-legacy",
+	"al2023-nftables":         "nftables",
+	"rhel9-iptables-reject":   "iptables-nft",
+	"ubuntu2204-nftables":     "nftables",
+	"ubuntu2404-iptables-nft": "iptables-nft",
+}
+
+// runScript renders the script for steps and runs it in the twin host, the
+// way the provisioner does: uploaded to /tmp, run with bash as root.
+func runScript(ctx context.Context, t *testing.T, tw *twin.Twin, opts hostscript.Options) (report, error) {
+	t.Helper()
+	script, err := hostscript.Render(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.WriteFile("/tmp/cisecs.sh", script, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, runErr := tw.Exec(ctx, nil, "bash", "/tmp/cisecs.sh")
+	t.Logf("script output:\n%s", out)
+	var ee *twin.ExecError
+	if errors.As(runErr, &ee) {
+		t.Logf("script stderr:\n%s", ee.Stderr)
+	}
+	var rep report
+	b, err := tw.ReadFile(hostscript.DefaultReportPath)
+	if err == nil {
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatalf("report is not JSON: %v\n%s", err, b)
+		}
+	}
+	return rep, runErr
+}
+
+// persisted returns the files the script may write, as the host's disk
+// holds them, comment lines removed (iptables-save dates its output).
+func persisted(t *testing.T, tw *twin.Twin) map[string]string {
+	t.Helper()
+	files := []string{"/etc/sysctl.d/99-zz-cisecs-ecs.conf", "/etc/nftables/cisecs-ecs.nft", "/etc/ecs/ecs.config"}
+	for _, u := range tw.Baseline().Firewall {
+		files = append(files, u.File)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		b, err := tw.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var keep []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				keep = append(keep, line)
+			}
+		}
+		out[f] = strings.Join(keep, "\n")
+	}
+	return out
+}
+
+var counters = regexp.MustCompile(`counter packets \d+ bytes \d+|\[\d+:\d+\]|(?m)^# .*$`)
+
+// liveRules returns the host's whole live ruleset with counters and dated
+// comments removed.
+func liveRules(ctx context.Context, t *testing.T, tw *twin.Twin) string {
+	t.Helper()
+	rs, err := tw.Ruleset(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join([]string{rs.IptablesLegacy, rs.IP6tablesLegacy, rs.IptablesNFT, rs.IP6tablesNFT, rs.Nftables}, "\n")
+	return counters.ReplaceAllString(all, "")
+}
+
+func mustReachCredentials(ctx context.Context, t *testing.T, tw *twin.Twin, when string) {
+	t.Helper()
+	for _, task := range twin.Tasks() {
+		creds, err := tw.Credentials(ctx, task)
+		if err != nil {
+			t.Errorf("%s: %s task: credentials: %v", when, task, err)
+			continue
+		}
+		want, _ := tw.Task(task)
+		if creds.RoleArn != want.RoleARN || !creds.Expiration.After(time.Now()) {
+			t.Errorf("%s: %s task: credentials for %q expiring %v, want %q in the future", when, task, creds.RoleArn, creds.Expiration, want.RoleARN)
+		}
+		if _, err := tw.Metadata(ctx, task); err != nil {
+			t.Errorf("%s: %s task: task metadata v4: %v", when, task, err)
+		}
+	}
+}
+
+// mustBeNoWider checks that the fix opened the credentials path and nothing
+// else: no task reaches another host port, and the VPC reaches neither the
+// agent's ports nor the credentials path through ecs-init's DNAT.
+func mustBeNoWider(ctx context.Context, t *testing.T, tw *twin.Twin, when string) {
+	t.Helper()
+	blocked := []struct {
+		from twin.Endpoint
+		addr string
+	}{
+		{twin.AWSVPC, net.JoinHostPort(twin.ECSBridgeAddr, twin.HostServicePort)},
+		{twin.AWSVPC, net.JoinHostPort(twin.ECSBridgeAddr, twin.IntrospectionPort)},
+		{twin.Bridge, net.JoinHostPort(twin.Docker0Addr, twin.HostServicePort)},
+		{twin.VPC, net.JoinHostPort(twin.HostAddr, "51679")},
+		{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.IntrospectionPort)},
+		{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.HostServicePort)},
+		{twin.VPC, twin.CredentialsAddr},
+	}
+	for _, b := range blocked {
+		err := tw.Connect(ctx, b.from, b.addr)
+		if !twin.IsBlocked(err) {
+			t.Errorf("%s: %s -> %s: got %v, want the firewall to block it", when, b.from, b.addr, err)
+		}
+	}
+}
+
+// TestFixOnEveryBaseline is the project's central claim, on each CIS
+// baseline, for awsvpc and bridge tasks: the seed's bug is there, the script
+// fixes it, the fix survives a reboot without duplicating ecs-init's rules,
+// opens nothing else, and a second run changes nothing.
+func TestFixOnEveryBaseline(t *testing.T) {
+	for _, b := range twin.Baselines() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, b.Name)
+
+			// The seed's bug: tasks start, but cannot reach their credentials.
+			for _, task := range twin.Tasks() {
+				if _, err := tw.Credentials(ctx, task); !twin.IsBlocked(err) {
+					t.Fatalf("negative control: unprovisioned %s task reached its credentials (%v): the twin does not model the CIS host", task, err)
+				}
+			}
+
+			// The standalone fix on a host that already runs the agent.
+			rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: []string{"firewall", "persist"}})
+			if err != nil {
+				t.Fatalf("firewall,persist: %v", err)
+			}
+			if rep.Firewall.Kind != wantFirewall[b.Name] {
+				t.Errorf("firewall found: %q, want %q", rep.Firewall.Kind, wantFirewall[b.Name])
+			}
+			if !slices.Contains(rep.deviationIDs(), "cisecs-input-credentials") {
+				t.Errorf("report deviations %v lack the credentials rule", rep.deviationIDs())
+			}
+			mustReachCredentials(ctx, t, tw, "after firewall,persist")
+
+			// Bridge tasks also need forwarding, which CIS turns off and
+			// systemd-sysctl turned off again after dockerd started.
+			if err := tw.Connect(ctx, twin.Bridge, twin.VPCServiceAddr); err == nil {
+				t.Errorf("bridge task reached the VPC before the sysctl step: the twin lost moby#47966")
+			}
+			full := hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}}
+			rep, err = runScript(ctx, t, tw, full)
+			if err != nil {
+				t.Fatalf("config,firewall,persist,sysctl: %v", err)
+			}
+			for _, id := range []string{"cisecs-input-credentials", "cisecs-sysctl-ip-forward"} {
+				if !slices.Contains(rep.deviationIDs(), id) {
+					t.Errorf("report deviations %v lack %s", rep.deviationIDs(), id)
+				}
+			}
+			mustReachCredentials(ctx, t, tw, "after config,firewall,persist,sysctl")
+			if err := tw.Connect(ctx, twin.Bridge, twin.VPCServiceAddr); err != nil {
+				t.Errorf("bridge task cannot reach the VPC: %v", err)
+			}
+			mustBeNoWider(ctx, t, tw, "after the fix")
+
+			// Idempotent: the same run again changes nothing.
+			files, rules := persisted(t, tw), liveRules(ctx, t, tw)
+			rep, err = runScript(ctx, t, tw, full)
+			if err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			if c := rep.changed(); len(c) > 0 {
+				t.Errorf("second run changed: %q", c)
+			}
+			if got := persisted(t, tw); !mapsEqual(got, files) {
+				t.Errorf("second run changed persisted files:\nbefore %q\nafter  %q", files, got)
+			}
+			if got := liveRules(ctx, t, tw); got != rules {
+				t.Errorf("second run changed the live ruleset:\nbefore\n%s\nafter\n%s", rules, got)
+			}
+
+			// A reboot restores what was persisted, and ecs-init adds its
+			// rules once more: they must be there exactly once.
+			if err := tw.Reboot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mustReachCredentials(ctx, t, tw, "after reboot")
+			if err := tw.Connect(ctx, twin.Bridge, twin.VPCServiceAddr); err != nil {
+				t.Errorf("after reboot: bridge task cannot reach the VPC: %v", err)
+			}
+			mustBeNoWider(ctx, t, tw, "after reboot")
+			rs, err := tw.Ruleset(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, n := range rs.ECSInitRuleCounts() {
+				if n != 1 {
+					t.Errorf("after reboot: ecs-init rule %s present %d times, want once", name, n)
+				}
+			}
+		})
+	}
+}
+
+// TestPublishedFixIsNotEnough shows, on each baseline, what the fix
+// published in aws/amazon-ecs-agent#2877 does: it appends to iptables INPUT,
+// so it fails before a terminal REJECT and on nftables CIS hosts.
+func TestPublishedFixIsNotEnough(t *testing.T) {
+	for _, b := range twin.Baselines() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, b.Name)
+			ipt := "iptables-nft"
+			if b.IptablesBackend == twin.BackendLegacy {
+				ipt = "iptables-legacy"
+			}
+			for _, iface := range []string{"ecs-bridge", "docker0"} {
+				if _, err := tw.Exec(ctx, nil, ipt, "-A", "INPUT", "-i", iface, "-d", "127.0.0.0/8", "-p", "tcp", "-m", "tcp", "--dport", "51679", "-j", "ACCEPT"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := tw.Credentials(ctx, twin.AWSVPC)
+			works := err == nil
+			wantWorks := b.Name == "al2-iptables-legacy" || b.Name == "ubuntu2404-iptables-nft"
+			if works != wantWorks {
+				t.Errorf("published fix works: %v (err %v), want %v", works, err, wantWorks)
+			}
+		})
+	}
+}
+
+// TestRefusesBeforeChanging covers the two stops of detect: a firewall in
+// two back ends, and an OS the script does not know. Nothing may change.
+func TestRefusesBeforeChanging(t *testing.T) {
+	tests := []struct {
+		name     string
+		baseline string
+		setup    [][]string
+		osRel    string
+		wantErr  string
+	}{
+		{
+			name:     "drop policies in iptables-legacy and nftables",
+			baseline: "al2023-nftables",
+			setup:    [][]string{{"iptables-legacy", "-P", "INPUT", "DROP"}},
+			wantErr:  "ambiguous firewall: iptables-legacy INPUT drops by default",
+		},
+		{
+			name:     "unsupported OS",
+			baseline: "ubuntu2404-iptables-nft",
+			osRel:    "ID=debian\nVERSION_ID=\"12\"\n",
+			wantErr:  "unsupported OS ID=debian VERSION_ID=12",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, tc.baseline)
+			for _, argv := range tc.setup {
+				if _, err := tw.Exec(ctx, nil, argv...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.osRel != "" {
+				if err := tw.WriteFile("/etc/os-release", []byte(tc.osRel), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			files, rules := persisted(t, tw), liveRules(ctx, t, tw)
+			_, err := runScript(ctx, t, tw, hostscript.Options{SkipSteps: []string{"agent", "services"}})
+			var ee *twin.ExecError
+			if !errors.As(err, &ee) || !strings.Contains(ee.Stderr, tc.wantErr) {
+				t.Fatalf("got %v, want a failure saying %q", err, tc.wantErr)
+			}
+			if _, err := tw.ReadFile(hostscript.DefaultReportPath); err == nil {
+				t.Errorf("a report was written: detect must stop before anything changes")
+			}
+			if got := persisted(t, tw); !mapsEqual(got, files) {
+				t.Errorf("persisted files changed:\nbefore %q\nafter  %q", files, got)
+			}
+			if got := liveRules(ctx, t, tw); got != rules {
+				t.Errorf("live ruleset changed")
+			}
+		})
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
