@@ -28,6 +28,16 @@ $(BIN)/packer-plugin-amazon: tools/go.mod tools/go.sum
 .PHONY: tools
 tools: $(BIN)/packer-sdc $(BIN)/packer $(BIN)/packer-plugin-amazon ## build the pinned tools (tools/go.mod) into ./_bin
 
+# Packer (1.11+) loads plugins only from its plugin directory.
+export PACKER_PLUGIN_PATH := $(BIN)/plugins
+export CHECKPOINT_DISABLE := 1
+
+.PHONY: plugins
+plugins: build tools ## install the Amazon plugin and ours into ./_bin/plugins for the pinned Packer
+	@$(BIN)/packer plugins install --path $(BIN)/packer-plugin-amazon github.com/hashicorp/amazon >/dev/null
+	@$(BIN)/packer plugins install --path $(BIN)/packer-plugin-cisecs github.com/cisecs/cisecs >/dev/null
+	@$(BIN)/packer plugins installed
+
 .PHONY: generate
 generate: $(BIN)/packer-sdc ## regenerate generated files (HCL2 specs); CI checks they are up to date
 	$(GO) generate ./...
@@ -42,7 +52,7 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: test
-test: lint check-generate ## everything CI runs: lint, generated files, all tests (network tests need root)
+test: lint check-generate plugins ## everything CI runs: lint, generated files, all tests (twin tests need root)
 	$(GO) test -count=1 ./...
 
 .PHONY: bench

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -362,4 +363,61 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// scenario is one budgeted run: build the twin, provision it, reboot it,
+// and probe both tasks' credentials.
+func scenario(ctx context.Context, b *testing.B, baseline string, script []byte) {
+	tw := twintest.New(b, baseline)
+	if err := tw.WriteFile("/tmp/cisecs.sh", script, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tw.Exec(ctx, nil, "bash", "/tmp/cisecs.sh"); err != nil {
+		b.Fatal(err)
+	}
+	if err := tw.Reboot(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, task := range twin.Tasks() {
+		if _, err := tw.Credentials(ctx, task); err != nil {
+			b.Fatalf("%s task: %v", task, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkScenario measures one twin scenario per baseline (budget: under
+// 1 s each on a 2-core machine).
+func BenchmarkScenario(b *testing.B) {
+	script, err := hostscript.Render(hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bl := range twin.Baselines() {
+		b.Run(bl.Name, func(b *testing.B) {
+			for b.Loop() {
+				scenario(b.Context(), b, bl.Name, script)
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/scenario")
+		})
+	}
+}
+
+// BenchmarkMatrix measures the whole scenario matrix, every baseline at
+// once (budget: under 10 s).
+func BenchmarkMatrix(b *testing.B) {
+	script, err := hostscript.Render(hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for _, bl := range twin.Baselines() {
+			wg.Go(func() { scenario(b.Context(), b, bl.Name, script) })
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/matrix")
 }
