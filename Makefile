@@ -51,8 +51,20 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt would change: $$out"; exit 1; }
 	$(GO) vet ./...
 
+.PHONY: validate-templates
+validate-templates: plugins ## packer init, fmt -check and validate every shipped image's generated template
+	@rm -rf _build/templates && $(BIN)/cisecs generate -o _build/templates
+	@for d in _build/templates/*/; do \
+		echo "validate-templates: $$d"; \
+		$(BIN)/packer init $$d >/dev/null && $(BIN)/packer fmt -check $$d && $(BIN)/packer validate $$d || exit 1; \
+	done
+
+.PHONY: e2e
+e2e: plugins ## a real packer build with provisioner "cisecs" against the host twin (root)
+	$(GO) test -count=1 -run 'TestPackerBuildE2E' -v ./provisioner/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|e2e_test.go:[0-9]+: e2e '
+
 .PHONY: test
-test: lint check-generate plugins ## everything CI runs: lint, generated files, all tests (twin tests need root)
+test: lint check-generate validate-templates ## everything CI runs: lint, generated files, templates, all tests (twin tests need root)
 	$(GO) test -count=1 ./...
 
 .PHONY: bench

@@ -110,6 +110,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	command := runCommand(remote, p.p.sudo)
 
 	ui.Sayf("cisecs: running steps %s on the host", strings.Join(p.p.steps, ", "))
+	began := time.Now()
 	cmd, err := p.start(ctx, ui, comm, remote, command)
 	if err != nil {
 		return fmt.Errorf("cisecs: %w", err)
@@ -124,7 +125,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if err := p.download(ctx, comm); err != nil {
 		return fmt.Errorf("cisecs: %w", errors.Join(runErr, err))
 	}
-	ui.Sayf("cisecs: report saved to %s", p.p.reportFile)
+	ui.Sayf("cisecs: report saved to %s (upload, run and download took %.2fs)", p.p.reportFile, time.Since(began).Seconds())
 	if runErr != nil {
 		return fmt.Errorf("cisecs: %w", runErr)
 	}

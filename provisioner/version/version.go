@@ -7,7 +7,7 @@ import "github.com/hashicorp/packer-plugin-sdk/version"
 const Version = "0.1.0"
 
 // Prerelease marks a pre-release such as "dev"; empty for a release.
-const Prerelease = "dev"
+const Prerelease = ""
 
 // PluginVersion is the plugin's version as the plugin set reports it.
 var PluginVersion = version.NewPluginVersion(Version, Prerelease, "")
