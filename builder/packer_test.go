@@ -3,6 +3,7 @@ package builder_test
 import (
 	"bytes"
 	"context"
+	"github.com/cisecs/cisecs/internal/packertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,36 +15,11 @@ import (
 	"github.com/cisecs/cisecs/images"
 )
 
-// packerTool returns the pinned Packer (make plugins builds it into ./_bin,
-// with the Amazon and cisecs plugins in ./_bin/plugins) and the plugin
-// directory, skipping the test when they are not there (failing in CI).
-func packerTool(t *testing.T) (packer, plugins string) {
-	t.Helper()
-	bin, err := filepath.Abs(filepath.Join("..", "_bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	packer, plugins = filepath.Join(bin, "packer"), filepath.Join(bin, "plugins")
-	for _, p := range []string{
-		packer,
-		filepath.Join(plugins, "github.com", "hashicorp", "amazon"),
-		filepath.Join(plugins, "github.com", "cisecs", "cisecs"),
-	} {
-		if _, err := os.Stat(p); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("no %s: CI must run make plugins first: %v", p, err)
-			}
-			t.Skipf("no %s (make plugins builds Packer and installs both plugins): %v", p, err)
-		}
-	}
-	return packer, plugins
-}
-
 // packerRun runs packer args in a directory holding only the template
 // tmpl, offline, and returns its output and error.
 func packerRun(t *testing.T, tmpl []byte, args ...string) (string, error) {
 	t.Helper()
-	packer, plugins := packerTool(t)
+	packer, plugins := packertest.Tool(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "image.pkr.hcl"), tmpl, 0o644); err != nil {
 		t.Fatal(err)
@@ -68,7 +44,7 @@ func packerRun(t *testing.T, tmpl []byte, args ...string) (string, error) {
 // plugin's own settings, without calling AWS) on the template of every
 // shipped image and of a definition that sets everything.
 func TestPackerValidate(t *testing.T) {
-	packerTool(t)
+	packertest.Tool(t)
 	paths, err := images.Files(imagesDir)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +73,7 @@ func TestPackerValidate(t *testing.T) {
 // TestPackerValidateChecksPlugins proves that the validation above is not
 // vacuous: a setting that neither plugin has is refused.
 func TestPackerValidateChecksPlugins(t *testing.T) {
-	packerTool(t)
+	packertest.Tool(t)
 	img, err := images.Parse("full.hcl", []byte(full))
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +104,7 @@ func TestPackerValidateChecksPlugins(t *testing.T) {
 // TestPackerVariables checks the validation of the variables users set at
 // build time.
 func TestPackerVariables(t *testing.T) {
-	packerTool(t)
+	packertest.Tool(t)
 	paths, err := images.Files(imagesDir)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package provisioner_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/cisecs/cisecs/internal/packertest"
 	"net"
 	"os"
 	"os/exec"
@@ -27,7 +28,7 @@ type e2eResult struct {
 func runE2E(ctx context.Context, tb testing.TB, baseline string) e2eResult {
 	tb.Helper()
 	start := time.Now()
-	packer, plugins := packerTool(tb)
+	packer, plugins := packertest.Tool(tb)
 	tw := twintest.New(tb, baseline)
 
 	// What the agent step would have installed, which cannot run offline.
@@ -152,15 +153,7 @@ func runE2E(ctx context.Context, tb testing.TB, baseline string) e2eResult {
 			tb.Errorf("after the build and a reboot: %s task: %v", task, err)
 		}
 	}
-	rs, err := tw.Ruleset(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for name, n := range rs.ECSInitRuleCounts() {
-		if n != 1 {
-			tb.Errorf("after reboot: ecs-init rule %s present %d times, want once", name, n)
-		}
-	}
+	twintest.ECSInitRulesOnce(ctx, tb, tw)
 	return e2eResult{total: time.Since(start), build: build, provisioner: provisionerShare(tb, out)}
 }
 
@@ -179,24 +172,6 @@ func provisionerShare(tb testing.TB, out []byte) time.Duration {
 		tb.Error(err)
 	}
 	return d
-}
-
-// packerTool returns the pinned Packer and its plugin directory (make
-// plugins fills both), skipping without them, failing in CI.
-func packerTool(tb testing.TB) (packer, plugins string) {
-	tb.Helper()
-	bin, err := filepath.Abs(filepath.Join("..", "_bin"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	packer, plugins = filepath.Join(bin, "packer"), filepath.Join(bin, "plugins")
-	if _, err := os.Stat(filepath.Join(plugins, "github.com", "cisecs", "cisecs")); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("no cisecs plugin in %s: CI must run make plugins first", plugins)
-		}
-		tb.Skipf("no cisecs plugin in %s (make plugins)", plugins)
-	}
-	return packer, plugins
 }
 
 // TestPackerBuildE2E is a real packer build with our plugin against the

@@ -255,15 +255,7 @@ func TestFixOnEveryBaseline(t *testing.T) {
 				t.Errorf("after reboot: bridge task cannot reach the VPC: %v", err)
 			}
 			mustBeNoWider(ctx, t, tw, "after reboot")
-			rs, err := tw.Ruleset(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, n := range rs.ECSInitRuleCounts() {
-				if n != 1 {
-					t.Errorf("after reboot: ecs-init rule %s present %d times, want once", name, n)
-				}
-			}
+			twintest.ECSInitRulesOnce(ctx, t, tw)
 		})
 	}
 }

@@ -45,3 +45,19 @@ func New(t testing.TB, baselineName string) *twin.Twin {
 	})
 	return tw
 }
+
+// ECSInitRulesOnce fails tb unless every rule ecs-init adds is present in
+// tw's live ruleset exactly once: a baked copy would run twice after a
+// reboot, since ecs-init appends without checking.
+func ECSInitRulesOnce(ctx context.Context, tb testing.TB, tw *twin.Twin) {
+	tb.Helper()
+	rs, err := tw.Ruleset(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for name, n := range rs.ECSInitRuleCounts() {
+		if n != 1 {
+			tb.Errorf("ecs-init rule %s present %d times, want once", name, n)
+		}
+	}
+}
