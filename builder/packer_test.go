@@ -3,7 +3,6 @@ package builder_test
 import (
 	"bytes"
 	"context"
-	"github.com/cisecs/cisecs/internal/packertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/internal/packertest"
 )
 
 // packerRun runs packer args in a directory holding only the template

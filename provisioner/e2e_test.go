@@ -3,7 +3,6 @@ package provisioner_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/cisecs/cisecs/internal/packertest"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/internal/packertest"
 	"github.com/cisecs/cisecs/validate/twin"
 	"github.com/cisecs/cisecs/validate/twin/twintest"
 )
