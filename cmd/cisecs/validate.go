@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cisecs/cisecs/validate"
+	"github.com/cisecs/cisecs/validate/twin"
+	"github.com/cisecs/cisecs/validate/twingate"
+)
+
+// defaultGateReport is where validate writes its JSON report.
+const defaultGateReport = "cisecs-gate-report.json"
+
+// awsFlags are the settings of the AWS backend.
+type awsFlags struct {
+	ami, region, subnet, securityGroup, instanceProfile, instanceType string
+	executionRoleARN                                                  string
+}
+
+// twinFlags are the settings of the twin backend.
+type twinFlags struct {
+	baseline, dir string
+	unprovisioned bool
+	verbose       bool
+}
+
+// Flags that belong to one backend only.
+var (
+	awsOnlyFlags  = []string{"ami", "region", "subnet", "security-group", "instance-profile", "instance-type", "execution-role-arn", "publish-parameter"}
+	twinOnlyFlags = []string{"twin-baseline", "twin-dir", "twin-unprovisioned", "twin-verbose"}
+)
+
+func runValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cisecs validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		backend, reportPath, junitPath string
+		o                              validate.Options
+		af                             awsFlags
+		tf                             twinFlags
+	)
+	fs.StringVar(&backend, "backend", "", "where to launch the host: twin (offline, root) or aws (required)")
+	fs.StringVar(&reportPath, "report", defaultGateReport, "file to write the JSON report to")
+	fs.StringVar(&junitPath, "junit", "", "file to write a JUnit XML report to, for CI (default none)")
+	fs.StringVar(&o.RunID, "run-id", "", "id of the run, in reports and resource names (default: generated)")
+	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes the image enables (default awsvpc,bridge)")
+	fs.BoolVar(&o.IMDSBlocked, "imds-blocked", false, "the image sets ECS_AWSVPC_BLOCK_IMDS: awsvpc tasks must not reach IMDS")
+	fs.StringVar(&o.RoleARN, "task-role-arn", "", "task role the probe's credentials must be for (aws: required; twin: default its own)")
+	fs.StringVar(&o.ProbeImage, "probe-image", validate.DefaultProbeImage, "probe container image, with sh and curl (a mirror in private subnets)")
+	fs.DurationVar(&o.Timeout, "timeout", validate.DefaultTimeout, "bound on launch and checks; cleanup has its own")
+	fs.DurationVar(&o.CleanupTimeout, "cleanup-timeout", validate.DefaultCleanupTimeout, "bound on each cleanup attempt")
+	fs.StringVar(&o.Publish, "publish-parameter", "", "aws: SSM parameter to publish the AMI id to when every check passed")
+	fs.StringVar(&af.ami, "ami", "", "aws: the AMI under test")
+	fs.StringVar(&af.region, "region", "", "aws: region (default: the SDK's)")
+	fs.StringVar(&af.subnet, "subnet", "", "aws: subnet to launch the instance in")
+	fs.StringVar(&af.securityGroup, "security-group", "", "aws: security group of the instance")
+	fs.StringVar(&af.instanceProfile, "instance-profile", "", "aws: instance profile with the ECS container instance and SSM policies")
+	fs.StringVar(&af.instanceType, "instance-type", "", "aws: instance type (default: the backend's)")
+	fs.StringVar(&af.executionRoleARN, "execution-role-arn", "", "aws: task execution role (pulls the probe image)")
+	fs.StringVar(&tf.baseline, "twin-baseline", twingate.DefaultBaseline, "twin: CIS baseline to boot ("+baselineNames()+")")
+	fs.StringVar(&tf.dir, "twin-dir", "", "twin: state directory (default: a temporary one, removed at cleanup)")
+	fs.BoolVar(&tf.unprovisioned, "twin-unprovisioned", false, "twin: leave the CIS host as it is, without the host script: the gate must fail")
+	fs.BoolVar(&tf.verbose, "twin-verbose", false, "twin: print the host script's output and the boot journal to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `usage: cisecs validate --backend twin|aws [flags]
+
+The release gate: launches a host from the image, runs probe tasks that must
+reach their credentials (169.254.170.2) in every network mode the image
+enables, stops one by force, reboots the host and probes again, and always
+removes what it created. Writes a JSON report (and JUnit with --junit);
+progress goes to stderr. Exit status: 0 every check passed, 1 a check
+failed, 2 the gate could not run or clean up.
+
+Offline demo (root): cisecs validate --backend twin
+It fails on an unfixed CIS host: cisecs validate --backend twin --twin-unprovisioned
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return validate.ExitError
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "cisecs validate: "+format+"\n", a...)
+		return validate.ExitError
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	misplaced := func(names []string) string {
+		for _, n := range names {
+			if set[n] {
+				return n
+			}
+		}
+		return ""
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.RunID == "" {
+		o.RunID = validate.NewRunID(time.Now())
+	}
+	var b validate.Backend
+	switch backend {
+	case "twin":
+		if n := misplaced(awsOnlyFlags); n != "" {
+			return fail("--%s: only with --backend aws", n)
+		}
+		log := io.Discard
+		if tf.verbose {
+			log = stderr
+		}
+		tb, err := twingate.New(twingate.Options{
+			Baseline:        tf.baseline,
+			Unprovisioned:   tf.unprovisioned,
+			NetworkModes:    o.NetworkModes,
+			AWSVPCBlockIMDS: o.IMDSBlocked,
+			Dir:             tf.dir,
+			Log:             log,
+		})
+		if err != nil {
+			return fail("%v", err)
+		}
+		o.ImageID = tb.ImageID()
+		if err := o.Validate(); err != nil {
+			return fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+		b = tb
+	case "aws":
+		if n := misplaced(twinOnlyFlags); n != "" {
+			return fail("--%s: only with --backend twin", n)
+		}
+		o.ImageID = af.ami
+		if err := af.check(o.RoleARN); err != nil {
+			return fail("%v", err)
+		}
+		if err := o.Validate(); err != nil {
+			return fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+		ab, pub, err := newAWSBackend(ctx, af, o)
+		if err != nil {
+			return fail("%v", err)
+		}
+		b, o.Publisher = ab, pub
+	case "":
+		return fail("--backend is required: twin (offline) or aws")
+	default:
+		return fail("--backend %q: want twin or aws", backend)
+	}
+
+	o.Progress = stderr
+	r := validate.Run(ctx, b, o)
+	code := r.ExitCode()
+	for _, c := range r.Checks {
+		fmt.Fprintf(stdout, "%-7s %-20s %6.1fs  %s\n", strings.ToUpper(string(c.Status)), c.Name, time.Duration(c.Duration).Seconds(), c.Message)
+	}
+	fmt.Fprintln(stdout, r.Summary())
+	j, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fail("report: %v", err)
+	}
+	if err := writeFile(reportPath, append(j, '\n')); err != nil {
+		return fail("report: %v", err)
+	}
+	fmt.Fprintf(stdout, "report: %s\n", reportPath)
+	if junitPath != "" {
+		x, err := r.JUnit()
+		if err != nil {
+			return fail("junit: %v", err)
+		}
+		if err := writeFile(junitPath, x); err != nil {
+			return fail("junit: %v", err)
+		}
+		fmt.Fprintf(stdout, "junit: %s\n", junitPath)
+	}
+	return code
+}
+
+// baselineNames lists the twin's baselines.
+func baselineNames() string {
+	var names []string
+	for _, b := range twin.Baselines() {
+		names = append(names, b.Name)
+	}
+	return strings.Join(names, ", ")
+}

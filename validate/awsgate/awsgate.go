@@ -1,0 +1,281 @@
+// Package awsgate is the gate's AWS backend: it launches one instance from
+// the image into a temporary ECS cluster, runs the probe tasks on it, reboots
+// it, collects diagnostics through SSM Run Command, and removes everything it
+// created. It also publishes a released image id to SSM Parameter Store, and
+// sweeps what killed runs left behind (Janitor).
+//
+// Every resource it creates carries two tags, TagRunID and TagExpiresAt; the
+// Janitor removes only resources that carry both. Every wait polls on the
+// gate's Clock: there are no fixed sleeps.
+package awsgate
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/cisecs/cisecs/validate"
+)
+
+// Tags on every resource the gate creates.
+const (
+	// TagRunID holds the gate run's id.
+	TagRunID = "cisecs:run-id"
+	// TagExpiresAt holds when the Janitor may remove the resource (RFC 3339, UTC).
+	TagExpiresAt = "cisecs:expires-at"
+)
+
+// NamePrefix starts the name of the gate's clusters and the family of its
+// task definitions: cisecs-gate-<run id> and cisecs-gate-<run id>-<mode>.
+const NamePrefix = "cisecs-gate-"
+
+// Defaults for the Options left zero.
+const (
+	DefaultInstanceType = "t3.small"
+	DefaultTTL          = 3 * time.Hour
+	DefaultPollInterval = 5 * time.Second
+)
+
+// ForcedStopReason is the reason ForceStop gives ECS.
+const ForcedStopReason = "cisecs gate: forced stop"
+
+// cleanupStopReason is the reason Cleanup gives ECS for the tasks it stops.
+const cleanupStopReason = "cisecs gate: cleanup"
+
+// Options configure a Backend. AMI, Subnet, SecurityGroup,
+// InstanceProfile, TaskRoleARN, ProbeImage, ProbeScript and RunID are
+// required.
+type Options struct {
+	// AMI is the image under test.
+	AMI string
+	// Region is the AWS region; empty takes it from the default chain
+	// (AWS_REGION, the profile).
+	Region string
+	// Subnet is the subnet of the instance and of the awsvpc tasks. It
+	// needs a route to the ECS, EC2 and SSM endpoints.
+	Subnet string
+	// SecurityGroup is the security group of the instance and of the
+	// awsvpc tasks.
+	SecurityGroup string
+	// InstanceProfile is the instance profile's name or ARN; its role needs
+	// AmazonEC2ContainerServiceforEC2Role and AmazonSSMManagedInstanceCore.
+	InstanceProfile string
+	// InstanceType defaults to DefaultInstanceType.
+	InstanceType string
+	// TaskRoleARN is the probe tasks' role, unless a Probe names its own.
+	TaskRoleARN string
+	// ExecutionRoleARN is the task execution role; optional (needed only
+	// for a probe image in a private registry).
+	ExecutionRoleARN string
+	// ProbeImage is the probe container's image (it needs sh and curl).
+	ProbeImage string
+	// ProbeScript renders the probe script for one probe (the gate renders
+	// templates/probe.sh.tmpl). The container runs it as `sh -c <script>`.
+	ProbeScript func(validate.Probe) (string, error)
+	// Probes are the probes the gate will run: Launch registers their task
+	// definitions while the instance boots. A probe not listed is
+	// registered when it first runs.
+	Probes []validate.Probe
+	// RunID names the run: letters, digits, '-' and '_', at most 64.
+	RunID string
+	// TTL is how long after New the resources may be swept by the Janitor;
+	// defaults to DefaultTTL.
+	TTL time.Duration
+	// Clock is the time source of every wait and of the expiry tag;
+	// defaults to the system clock.
+	Clock validate.Clock
+	// PollInterval is the time between two looks at a state that is
+	// awaited; defaults to DefaultPollInterval.
+	PollInterval time.Duration
+	// Timeouts bound the waits; zero fields take their defaults.
+	Timeouts Timeouts
+
+	// Clients; nil ones are built from the default configuration chain
+	// (environment, shared profiles, SSO, AWS_ENDPOINT_URL*).
+	EC2   EC2API
+	ECS   ClusterAPI
+	Tasks TaskAPI
+	SSM   CommandAPI
+}
+
+// Timeouts bound the backend's waits.
+type Timeouts struct {
+	// Instance bounds the wait for the instance to run and for it to
+	// terminate. Default 10 minutes.
+	Instance time.Duration
+	// Agent bounds the wait for the ECS agent to register the instance.
+	// Default 10 minutes.
+	Agent time.Duration
+	// Task bounds the wait for a task to start or to stop. Default 10
+	// minutes.
+	Task time.Duration
+	// Reboot bounds Reboot, from the API call to the agent connected
+	// again. Default 15 minutes.
+	Reboot time.Duration
+	// Command bounds one SSM command. Default 5 minutes.
+	Command time.Duration
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.Instance, 10*time.Minute)
+	def(&t.Agent, 10*time.Minute)
+	def(&t.Task, 10*time.Minute)
+	def(&t.Reboot, 15*time.Minute)
+	def(&t.Command, 5*time.Minute)
+	return t
+}
+
+// Backend is the gate's AWS backend (validate.Backend).
+type Backend struct {
+	o         Options
+	ec2       EC2API
+	ecs       ClusterAPI
+	tasks     TaskAPI
+	ssm       CommandAPI
+	poll      poller
+	timeouts  Timeouts
+	expiresAt time.Time
+
+	mu        sync.Mutex
+	instance  string                // the instance's id, once RunInstances answered
+	container string                // its container instance ARN, once registered
+	started   []string              // ARNs of the tasks RunTask started
+	taskDefs  map[probeKey]*taskDef // registered (or registering) task definitions
+}
+
+var _ validate.Backend = (*Backend)(nil)
+
+var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// New checks o and returns a Backend for it. It builds the clients o leaves
+// nil from the default configuration chain; it creates nothing in AWS.
+func New(ctx context.Context, o Options) (*Backend, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	if o.InstanceType == "" {
+		o.InstanceType = DefaultInstanceType
+	}
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = DefaultPollInterval
+	}
+	if o.EC2 == nil || o.ECS == nil || o.Tasks == nil || o.SSM == nil {
+		cfg, err := loadConfig(ctx, o.Region)
+		if err != nil {
+			return nil, err
+		}
+		if o.EC2 == nil {
+			o.EC2 = ec2.NewFromConfig(cfg)
+		}
+		if o.ECS == nil || o.Tasks == nil {
+			c := ecs.NewFromConfig(cfg)
+			if o.ECS == nil {
+				o.ECS = c
+			}
+			if o.Tasks == nil {
+				o.Tasks = c
+			}
+		}
+		if o.SSM == nil {
+			o.SSM = ssm.NewFromConfig(cfg)
+		}
+	}
+	return &Backend{
+		o:         o,
+		ec2:       o.EC2,
+		ecs:       o.ECS,
+		tasks:     o.Tasks,
+		ssm:       o.SSM,
+		poll:      poller{clock: o.Clock, interval: o.PollInterval},
+		timeouts:  o.Timeouts.withDefaults(),
+		expiresAt: o.Clock.Now().Add(o.TTL).UTC().Truncate(time.Second),
+		taskDefs:  make(map[probeKey]*taskDef),
+	}, nil
+}
+
+func (o Options) check() error {
+	for _, f := range []struct{ name, value string }{
+		{"AMI", o.AMI},
+		{"Subnet", o.Subnet},
+		{"SecurityGroup", o.SecurityGroup},
+		{"InstanceProfile", o.InstanceProfile},
+		{"TaskRoleARN", o.TaskRoleARN},
+		{"ProbeImage", o.ProbeImage},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			return fmt.Errorf("aws gate options: %s is required", f.name)
+		}
+	}
+	if o.ProbeScript == nil {
+		return fmt.Errorf("aws gate options: ProbeScript is required")
+	}
+	if !runIDPattern.MatchString(o.RunID) {
+		return fmt.Errorf("aws gate options: run id %q: want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit", o.RunID)
+	}
+	for _, p := range o.Probes {
+		if err := checkMode(p.Mode); err != nil {
+			return fmt.Errorf("aws gate options: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkMode(mode string) error {
+	if mode != validate.ModeAWSVPC && mode != validate.ModeBridge {
+		return fmt.Errorf("probe network mode %q: want %q or %q", mode, validate.ModeAWSVPC, validate.ModeBridge)
+	}
+	return nil
+}
+
+// loadConfig loads the default configuration chain: environment, shared
+// config and credentials files (profiles, SSO), AWS_ENDPOINT_URL*.
+func loadConfig(ctx context.Context, region string) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("aws config (region %q): %w", region, err)
+	}
+	return cfg, nil
+}
+
+// Name returns "aws".
+func (b *Backend) Name() string { return "aws" }
+
+// Cluster is the name of the run's ECS cluster.
+func (b *Backend) Cluster() string { return NamePrefix + b.o.RunID }
+
+// Family is the task definition family of the probes in mode.
+func (b *Backend) Family(mode string) string { return NamePrefix + b.o.RunID + "-" + mode }
+
+// Instance returns the id of the run's instance, once Launch started it.
+func (b *Backend) Instance() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.instance
+}
+
+// ExpiresAt is the time the run's resources are tagged to expire.
+func (b *Backend) ExpiresAt() time.Time { return b.expiresAt }

@@ -1,0 +1,315 @@
+package awsgate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/cisecs/cisecs/validate"
+)
+
+// Cleanup removes everything the run created, in order: it stops the run's
+// tasks, terminates its instance and waits until it is terminated,
+// deregisters what is left of the instance in the cluster, deregisters the
+// probe task definitions and deletes the cluster.
+//
+// It finds them by the run's tag and names, not only by what this Backend
+// saw created, so it also removes what a cancelled call created without its
+// answer arriving. Whatever is already gone it takes as done, so it is safe
+// to call again, and after a partial Launch. A step that fails does not
+// stop the steps that do not depend on it; the error joins every failure.
+func (b *Backend) Cleanup(ctx context.Context) error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	tasks, err := b.liveTasks(ctx)
+	add(err)
+	for _, t := range tasks {
+		add(stopTask(ctx, b.tasks, b.Cluster(), t, cleanupStopReason))
+	}
+
+	ids, err := b.liveInstances(ctx)
+	add(err)
+	if len(ids) > 0 {
+		if err := terminate(ctx, b.ec2, ids); err != nil {
+			add(err)
+		} else {
+			add(waitTerminated(ctx, b.poll, b.ec2, ids, b.timeouts.Instance))
+		}
+	}
+
+	if len(tasks) > 0 {
+		add(waitStopped(ctx, b.poll, b.tasks, b.Cluster(), tasks, b.timeouts.Task))
+	}
+	add(deregisterContainerInstances(ctx, b.ecs, b.Cluster()))
+	for _, mode := range []string{validate.ModeAWSVPC, validate.ModeBridge} {
+		add(b.deregisterFamily(ctx, b.Family(mode)))
+	}
+	add(deleteCluster(ctx, b.ecs, b.Cluster()))
+
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cleanup of run %q: %w", b.o.RunID, err)
+	}
+	b.mu.Lock()
+	b.container = ""
+	b.mu.Unlock()
+	return nil
+}
+
+// liveTasks are the run's tasks that are not stopped: those ECS lists in
+// the cluster, and those this Backend started.
+func (b *Backend) liveTasks(ctx context.Context) ([]string, error) {
+	b.mu.Lock()
+	arns := slices.Clone(b.started)
+	b.mu.Unlock()
+	listed, err := listTasks(ctx, b.tasks, b.Cluster())
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range listed {
+		if !slices.Contains(arns, a) {
+			arns = append(arns, a)
+		}
+	}
+	return notStopped(ctx, b.tasks, b.Cluster(), arns)
+}
+
+// listTasks lists a cluster's tasks that are meant to run; none if the
+// cluster is gone.
+func listTasks(ctx context.Context, c ecs.ListTasksAPIClient, cluster string) ([]string, error) {
+	var arns []string
+	p := ecs.NewListTasksPaginator(c, &ecs.ListTasksInput{Cluster: aws.String(cluster), DesiredStatus: ecstypes.DesiredStatusRunning})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list tasks of cluster %q: %w", cluster, err)
+		}
+		arns = append(arns, page.TaskArns...)
+	}
+	return arns, nil
+}
+
+// notStopped keeps the tasks ECS does not report stopped, or stopping.
+func notStopped(ctx context.Context, c ecs.DescribeTasksAPIClient, cluster string, arns []string) ([]string, error) {
+	var live []string
+	for chunk := range slices.Chunk(arns, 100) {
+		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: chunk})
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("describe tasks of cluster %q: %w", cluster, err)
+		}
+		for _, t := range out.Tasks {
+			if aws.ToString(t.LastStatus) != "STOPPED" {
+				live = append(live, aws.ToString(t.TaskArn))
+			}
+		}
+	}
+	return live, nil
+}
+
+type taskStopper interface {
+	StopTask(ctx context.Context, in *ecs.StopTaskInput, optFns ...func(*ecs.Options)) (*ecs.StopTaskOutput, error)
+}
+
+func stopTask(ctx context.Context, c taskStopper, cluster, arn, reason string) error {
+	_, err := c.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: aws.String(arn), Reason: aws.String(reason)})
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("stop task %q: %w", arn, err)
+	}
+	return nil
+}
+
+func waitStopped(ctx context.Context, p poller, c ecs.DescribeTasksAPIClient, cluster string, arns []string, timeout time.Duration) error {
+	accept := tasksStopped(c)
+	var errs []error
+	for chunk := range slices.Chunk(arns, 100) {
+		in := &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: chunk}
+		err := p.wait(ctx, fmt.Sprintf("%d tasks of cluster %q stopped", len(chunk), cluster), timeout, func(ctx context.Context) (bool, string, error) {
+			out, err := c.DescribeTasks(ctx, in)
+			if notFound(err) {
+				return true, "cluster gone", nil
+			}
+			retry, err := accept(ctx, in, out, err)
+			return !retry && err == nil, "", err
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// liveInstances are the run's instances that are not terminated: those
+// tagged with the run's id, and the one this Backend started.
+func (b *Backend) liveInstances(ctx context.Context) ([]string, error) {
+	ids, err := describeLive(ctx, b.ec2, &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + TagRunID), Values: []string{b.o.RunID}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find instances of run %q: %w", b.o.RunID, err)
+	}
+	if id := b.Instance(); id != "" && !slices.Contains(ids, id) {
+		known, err := describeLive(ctx, b.ec2, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		if err != nil {
+			return nil, fmt.Errorf("describe instance %q: %w", id, err)
+		}
+		ids = append(ids, known...)
+	}
+	return ids, nil
+}
+
+// describeLive lists the instances in that are not terminated; none for
+// an id that does not exist.
+func describeLive(ctx context.Context, c ec2.DescribeInstancesAPIClient, in *ec2.DescribeInstancesInput) ([]string, error) {
+	in.Filters = append(in.Filters, ec2types.Filter{
+		Name:   aws.String("instance-state-name"),
+		Values: []string{"pending", "running", "shutting-down", "stopping", "stopped"},
+	})
+	var ids []string
+	p := ec2.NewDescribeInstancesPaginator(c, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				if i.State != nil && i.State.Name == ec2types.InstanceStateNameTerminated {
+					continue
+				}
+				ids = append(ids, aws.ToString(i.InstanceId))
+			}
+		}
+	}
+	return ids, nil
+}
+
+type instanceTerminator interface {
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+}
+
+func terminate(ctx context.Context, c instanceTerminator, ids []string) error {
+	_, err := c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: ids})
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("terminate instances %q: %w", ids, err)
+	}
+	return nil
+}
+
+func waitTerminated(ctx context.Context, p poller, c ec2.DescribeInstancesAPIClient, ids []string, timeout time.Duration) error {
+	in := &ec2.DescribeInstancesInput{InstanceIds: ids}
+	accept := instanceTerminated(c)
+	return p.wait(ctx, fmt.Sprintf("instances %q terminated", ids), timeout, func(ctx context.Context) (bool, string, error) {
+		out, err := c.DescribeInstances(ctx, in)
+		if notFound(err) {
+			return true, "gone", nil
+		}
+		retry, err := accept(ctx, in, out, err)
+		return !retry && err == nil, instanceState(out), err
+	})
+}
+
+type containerDeregistrar interface {
+	ecs.ListContainerInstancesAPIClient
+	DeregisterContainerInstance(ctx context.Context, in *ecs.DeregisterContainerInstanceInput, optFns ...func(*ecs.Options)) (*ecs.DeregisterContainerInstanceOutput, error)
+}
+
+// deregisterContainerInstances deregisters, by force, the container
+// instances still registered in the cluster (ECS does it by itself for a
+// terminated instance, eventually; DeleteCluster cannot wait for that).
+func deregisterContainerInstances(ctx context.Context, c containerDeregistrar, cluster string) error {
+	var errs []error
+	p := ecs.NewListContainerInstancesPaginator(c, &ecs.ListContainerInstancesInput{Cluster: aws.String(cluster)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if notFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("list container instances of cluster %q: %w", cluster, err)
+		}
+		for _, arn := range page.ContainerInstanceArns {
+			_, err := c.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{
+				Cluster: aws.String(cluster), ContainerInstance: aws.String(arn), Force: aws.Bool(true),
+			})
+			if err != nil && !notFound(err) {
+				errs = append(errs, fmt.Errorf("deregister container instance %q: %w", arn, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type taskDefinitionDeregistrar interface {
+	ecs.ListTaskDefinitionsAPIClient
+	DeregisterTaskDefinition(ctx context.Context, in *ecs.DeregisterTaskDefinitionInput, optFns ...func(*ecs.Options)) (*ecs.DeregisterTaskDefinitionOutput, error)
+}
+
+// deregisterFamily deregisters every active revision of the family.
+func (b *Backend) deregisterFamily(ctx context.Context, family string) error {
+	arns, err := activeRevisions(ctx, b.tasks, family)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, arn := range arns {
+		errs = append(errs, deregisterTaskDefinition(ctx, b.tasks, arn))
+	}
+	return errors.Join(errs...)
+}
+
+func activeRevisions(ctx context.Context, c ecs.ListTaskDefinitionsAPIClient, family string) ([]string, error) {
+	var arns []string
+	p := ecs.NewListTaskDefinitionsPaginator(c, &ecs.ListTaskDefinitionsInput{
+		FamilyPrefix: aws.String(family), // the whole family name, despite its name
+		Status:       ecstypes.TaskDefinitionStatusActive,
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list task definitions of family %q: %w", family, err)
+		}
+		arns = append(arns, page.TaskDefinitionArns...)
+	}
+	return arns, nil
+}
+
+func deregisterTaskDefinition(ctx context.Context, c taskDefinitionDeregistrar, arn string) error {
+	_, err := c.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(arn)})
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("deregister task definition %q: %w", arn, err)
+	}
+	return nil
+}
+
+type clusterDeleter interface {
+	DeleteCluster(ctx context.Context, in *ecs.DeleteClusterInput, optFns ...func(*ecs.Options)) (*ecs.DeleteClusterOutput, error)
+}
+
+func deleteCluster(ctx context.Context, c clusterDeleter, cluster string) error {
+	_, err := c.DeleteCluster(ctx, &ecs.DeleteClusterInput{Cluster: aws.String(cluster)})
+	if err != nil && !notFound(err) {
+		return fmt.Errorf("delete cluster %q: %w", cluster, err)
+	}
+	return nil
+}

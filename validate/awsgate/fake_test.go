@@ -1,0 +1,163 @@
+package awsgate_test
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/cisecs/cisecs/validate/awsgate"
+)
+
+// Hand-written fakes: a func field per operation; an operation whose func
+// is nil fails with errUnexpected.
+
+var errUnexpected = errors.New("fake: unexpected call")
+
+type fakeSSM struct {
+	PutParameterFunc         func(context.Context, *ssm.PutParameterInput) (*ssm.PutParameterOutput, error)
+	SendCommandFunc          func(context.Context, *ssm.SendCommandInput) (*ssm.SendCommandOutput, error)
+	GetCommandInvocationFunc func(context.Context, *ssm.GetCommandInvocationInput) (*ssm.GetCommandInvocationOutput, error)
+}
+
+var (
+	_ awsgate.ParameterAPI = (*fakeSSM)(nil)
+	_ awsgate.CommandAPI   = (*fakeSSM)(nil)
+)
+
+func (f *fakeSSM) PutParameter(ctx context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
+	if f.PutParameterFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.PutParameterFunc(ctx, in)
+}
+
+func (f *fakeSSM) SendCommand(ctx context.Context, in *ssm.SendCommandInput, _ ...func(*ssm.Options)) (*ssm.SendCommandOutput, error) {
+	if f.SendCommandFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.SendCommandFunc(ctx, in)
+}
+
+func (f *fakeSSM) GetCommandInvocation(ctx context.Context, in *ssm.GetCommandInvocationInput, _ ...func(*ssm.Options)) (*ssm.GetCommandInvocationOutput, error) {
+	if f.GetCommandInvocationFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.GetCommandInvocationFunc(ctx, in)
+}
+
+type fakeEC2 struct {
+	DescribeInstancesFunc  func(context.Context, *ec2.DescribeInstancesInput) (*ec2.DescribeInstancesOutput, error)
+	RunInstancesFunc       func(context.Context, *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error)
+	RebootInstancesFunc    func(context.Context, *ec2.RebootInstancesInput) (*ec2.RebootInstancesOutput, error)
+	TerminateInstancesFunc func(context.Context, *ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error)
+}
+
+var _ awsgate.EC2API = (*fakeEC2)(nil)
+
+func (f *fakeEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	if f.DescribeInstancesFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.DescribeInstancesFunc(ctx, in)
+}
+
+func (f *fakeEC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	if f.RunInstancesFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.RunInstancesFunc(ctx, in)
+}
+
+func (f *fakeEC2) RebootInstances(ctx context.Context, in *ec2.RebootInstancesInput, _ ...func(*ec2.Options)) (*ec2.RebootInstancesOutput, error) {
+	if f.RebootInstancesFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.RebootInstancesFunc(ctx, in)
+}
+
+func (f *fakeEC2) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	if f.TerminateInstancesFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.TerminateInstancesFunc(ctx, in)
+}
+
+// fakeECS fakes both ClusterAPI and TaskAPI.
+type fakeECS struct {
+	CreateClusterFunc               func(context.Context, *ecs.CreateClusterInput) (*ecs.CreateClusterOutput, error)
+	DeleteClusterFunc               func(context.Context, *ecs.DeleteClusterInput) (*ecs.DeleteClusterOutput, error)
+	ListContainerInstancesFunc      func(context.Context, *ecs.ListContainerInstancesInput) (*ecs.ListContainerInstancesOutput, error)
+	DescribeContainerInstancesFunc  func(context.Context, *ecs.DescribeContainerInstancesInput) (*ecs.DescribeContainerInstancesOutput, error)
+	DeregisterContainerInstanceFunc func(context.Context, *ecs.DeregisterContainerInstanceInput) (*ecs.DeregisterContainerInstanceOutput, error)
+	RegisterTaskDefinitionFunc      func(context.Context, *ecs.RegisterTaskDefinitionInput) (*ecs.RegisterTaskDefinitionOutput, error)
+	DeregisterTaskDefinitionFunc    func(context.Context, *ecs.DeregisterTaskDefinitionInput) (*ecs.DeregisterTaskDefinitionOutput, error)
+	ListTaskDefinitionsFunc         func(context.Context, *ecs.ListTaskDefinitionsInput) (*ecs.ListTaskDefinitionsOutput, error)
+	RunTaskFunc                     func(context.Context, *ecs.RunTaskInput) (*ecs.RunTaskOutput, error)
+	StopTaskFunc                    func(context.Context, *ecs.StopTaskInput) (*ecs.StopTaskOutput, error)
+	DescribeTasksFunc               func(context.Context, *ecs.DescribeTasksInput) (*ecs.DescribeTasksOutput, error)
+	ListTasksFunc                   func(context.Context, *ecs.ListTasksInput) (*ecs.ListTasksOutput, error)
+}
+
+var (
+	_ awsgate.ClusterAPI = (*fakeECS)(nil)
+	_ awsgate.TaskAPI    = (*fakeECS)(nil)
+)
+
+func call[In, Out any](f func(context.Context, In) (Out, error), ctx context.Context, in In) (Out, error) {
+	if f == nil {
+		var zero Out
+		return zero, errUnexpected
+	}
+	return f(ctx, in)
+}
+
+func (f *fakeECS) CreateCluster(ctx context.Context, in *ecs.CreateClusterInput, _ ...func(*ecs.Options)) (*ecs.CreateClusterOutput, error) {
+	return call(f.CreateClusterFunc, ctx, in)
+}
+
+func (f *fakeECS) DeleteCluster(ctx context.Context, in *ecs.DeleteClusterInput, _ ...func(*ecs.Options)) (*ecs.DeleteClusterOutput, error) {
+	return call(f.DeleteClusterFunc, ctx, in)
+}
+
+func (f *fakeECS) ListContainerInstances(ctx context.Context, in *ecs.ListContainerInstancesInput, _ ...func(*ecs.Options)) (*ecs.ListContainerInstancesOutput, error) {
+	return call(f.ListContainerInstancesFunc, ctx, in)
+}
+
+func (f *fakeECS) DescribeContainerInstances(ctx context.Context, in *ecs.DescribeContainerInstancesInput, _ ...func(*ecs.Options)) (*ecs.DescribeContainerInstancesOutput, error) {
+	return call(f.DescribeContainerInstancesFunc, ctx, in)
+}
+
+func (f *fakeECS) DeregisterContainerInstance(ctx context.Context, in *ecs.DeregisterContainerInstanceInput, _ ...func(*ecs.Options)) (*ecs.DeregisterContainerInstanceOutput, error) {
+	return call(f.DeregisterContainerInstanceFunc, ctx, in)
+}
+
+func (f *fakeECS) RegisterTaskDefinition(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, _ ...func(*ecs.Options)) (*ecs.RegisterTaskDefinitionOutput, error) {
+	return call(f.RegisterTaskDefinitionFunc, ctx, in)
+}
+
+func (f *fakeECS) DeregisterTaskDefinition(ctx context.Context, in *ecs.DeregisterTaskDefinitionInput, _ ...func(*ecs.Options)) (*ecs.DeregisterTaskDefinitionOutput, error) {
+	return call(f.DeregisterTaskDefinitionFunc, ctx, in)
+}
+
+func (f *fakeECS) ListTaskDefinitions(ctx context.Context, in *ecs.ListTaskDefinitionsInput, _ ...func(*ecs.Options)) (*ecs.ListTaskDefinitionsOutput, error) {
+	return call(f.ListTaskDefinitionsFunc, ctx, in)
+}
+
+func (f *fakeECS) RunTask(ctx context.Context, in *ecs.RunTaskInput, _ ...func(*ecs.Options)) (*ecs.RunTaskOutput, error) {
+	return call(f.RunTaskFunc, ctx, in)
+}
+
+func (f *fakeECS) StopTask(ctx context.Context, in *ecs.StopTaskInput, _ ...func(*ecs.Options)) (*ecs.StopTaskOutput, error) {
+	return call(f.StopTaskFunc, ctx, in)
+}
+
+func (f *fakeECS) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput, _ ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error) {
+	return call(f.DescribeTasksFunc, ctx, in)
+}
+
+func (f *fakeECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, _ ...func(*ecs.Options)) (*ecs.ListTasksOutput, error) {
+	return call(f.ListTasksFunc, ctx, in)
+}

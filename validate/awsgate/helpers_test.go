@@ -1,0 +1,163 @@
+package awsgate_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/sivchari/kumo"
+
+	"github.com/cisecs/cisecs/validate"
+	"github.com/cisecs/cisecs/validate/awsgate"
+	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+)
+
+// briefLatencies are the latencies of a realistic launch: the instance
+// takes 40 s to run, its agent 20 s more to register, a probe 10 s to run
+// and stop, a cluster 2 s to create.
+func briefLatencies() awsgatetest.Latencies {
+	return awsgatetest.Latencies{
+		API: map[string]time.Duration{
+			"CreateCluster":          2 * time.Second,
+			"RegisterTaskDefinition": 1 * time.Second,
+			"RunInstances":           1 * time.Second,
+			"RunTask":                500 * time.Millisecond,
+		},
+		InstanceBoot:  40 * time.Second,
+		AgentRegister: 20 * time.Second,
+		TaskStart:     3 * time.Second,
+		TaskRun:       10 * time.Second,
+		TaskStop:      10 * time.Second,
+		RebootDown:    5 * time.Second,
+		Reboot:        60 * time.Second,
+		Terminate:     30 * time.Second,
+		Command:       4 * time.Second,
+	}
+}
+
+// env is one test's emulated AWS: kumo behind the front, inside a synctest
+// bubble, and clients that reach it.
+type env struct {
+	front *awsgatetest.Server
+	ec2   *ec2.Client
+	ecs   *ecs.Client
+	ssm   *ssm.Client
+}
+
+// inBubble starts kumo (outside the bubble: it listens on loopback), then
+// runs f in a synctest bubble with a front on it: time there is fake.
+func inBubble(t *testing.T, o awsgatetest.Options, f func(t *testing.T, e *env)) {
+	t.Helper()
+	k := kumo.NewServer()
+	t.Cleanup(k.Close)
+	synctest.Test(t, func(t *testing.T) {
+		o.Kumo = k.URL
+		front, err := awsgatetest.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer front.Close()
+		e := &env{front: front}
+		e.ec2, e.ecs, e.ssm = front.Clients()
+		f(t, e)
+	})
+}
+
+// runID is a run id unique in the test binary (kumo's state is shared by
+// every test in it).
+func runID(t *testing.T) string {
+	t.Helper()
+	id := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, t.Name())
+	if len(id) > 64 {
+		id = id[len(id)-64:]
+	}
+	return strings.Trim(id, "-_")
+}
+
+const (
+	testAMI      = "ami-0123456789abcdef0"
+	testRole     = "arn:aws:iam::000000000000:role/cisecs-probe"
+	testProbeImg = "public.ecr.aws/docker/library/alpine:3.20"
+)
+
+// probes are the gate's probes: one per mode, and the one that holds.
+var probes = []validate.Probe{
+	{Mode: validate.ModeAWSVPC, RoleARN: testRole, IMDSBlocked: true},
+	{Mode: validate.ModeBridge, RoleARN: testRole},
+}
+
+// probeScript stands in for the rendered probe script.
+func probeScript(p validate.Probe) (string, error) {
+	return fmt.Sprintf("echo cisecs-probe mode=%s role=%s imds-blocked=%t hold=%t", p.Mode, p.RoleARN, p.IMDSBlocked, p.Hold), nil
+}
+
+// holds says whether a task definition's script holds.
+func holds(td awsgatetest.TaskDefinition) bool {
+	return strings.Contains(strings.Join(td.Command, " "), "hold=true")
+}
+
+// holdingProbe is the emulated behaviour of probeScript: exit 0, or hold.
+func holdingProbe(td awsgatetest.TaskDefinition) awsgatetest.Run {
+	return awsgatetest.Run{ExitCode: awsgatetest.Exit(0), Hold: holds(td)}
+}
+
+func (e *env) options(t *testing.T) awsgate.Options {
+	t.Helper()
+	return awsgate.Options{
+		AMI:             testAMI,
+		Region:          "us-east-1",
+		Subnet:          "subnet-0abc",
+		SecurityGroup:   "sg-0abc",
+		InstanceProfile: "cisecs-gate-instance",
+		TaskRoleARN:     testRole,
+		ProbeImage:      testProbeImg,
+		ProbeScript:     probeScript,
+		Probes:          probes,
+		RunID:           runID(t),
+		TTL:             2 * time.Hour,
+		PollInterval:    5 * time.Second,
+		EC2:             e.ec2,
+		ECS:             e.ecs,
+		Tasks:           e.ecs,
+		SSM:             e.ssm,
+	}
+}
+
+func (e *env) backend(t *testing.T, edit func(*awsgate.Options)) *awsgate.Backend {
+	t.Helper()
+	o := e.options(t)
+	if edit != nil {
+		edit(&o)
+	}
+	b, err := awsgate.New(t.Context(), o)
+	if err != nil {
+		t.Fatalf("awsgate.New: %v", err)
+	}
+	return b
+}
+
+// assertClean fails t unless the emulator holds nothing of run.
+func (e *env) assertClean(t *testing.T, run string) {
+	t.Helper()
+	left, err := e.front.Leftovers(context.Background(), run)
+	if err != nil {
+		t.Fatalf("leftovers: %v", err)
+	}
+	if len(left) > 0 {
+		t.Errorf("run %q left behind:\n  %s", run, strings.Join(left, "\n  "))
+	}
+}

@@ -1,0 +1,253 @@
+package awsgate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/cisecs/cisecs/validate"
+)
+
+// janitorStopReason is the reason the Janitor gives ECS for the tasks it
+// stops.
+const janitorStopReason = "cisecs janitor: run expired"
+
+// Janitor removes what killed gate runs left behind: instances, ECS
+// clusters (with their tasks and container instances) and task definitions
+// that carry both gate tags (TagRunID, TagExpiresAt) and whose expiry has
+// passed. It never touches a resource without both tags, nor one whose
+// expiry is still ahead.
+type Janitor struct {
+	EC2 JanitorEC2API
+	ECS JanitorECSAPI
+	// Clock times the waits; nil is the system clock.
+	Clock validate.Clock
+	// PollInterval defaults to DefaultPollInterval.
+	PollInterval time.Duration
+	// Timeout bounds each wait (instances terminated, tasks stopped);
+	// default 10 minutes.
+	Timeout time.Duration
+}
+
+// Swept lists what a sweep removed.
+type Swept struct {
+	// Instances are the ids of the instances it terminated.
+	Instances []string
+	// Tasks are the ARNs of the tasks it stopped.
+	Tasks []string
+	// Clusters are the ARNs of the clusters it deleted.
+	Clusters []string
+	// TaskDefinitions are the ARNs of the task definitions it deregistered.
+	TaskDefinitions []string
+}
+
+// Sweep removes the gate's resources that expired before now: it
+// terminates the instances and stops the clusters' tasks, waits for both,
+// deregisters the clusters' container instances, deletes the clusters and
+// deregisters the task definitions (families starting with NamePrefix). It
+// goes on past a failure; the error joins them all, and Swept says what
+// was removed.
+func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
+	p := poller{clock: j.Clock, interval: j.PollInterval}
+	if p.clock == nil {
+		p.clock = systemClock{}
+	}
+	if p.interval <= 0 {
+		p.interval = DefaultPollInterval
+	}
+	timeout := j.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+
+	var (
+		s    Swept
+		errs []error
+	)
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	ids, err := j.expiredInstances(ctx, now)
+	add(err)
+	if len(ids) > 0 {
+		if err := terminate(ctx, j.EC2, ids); err != nil {
+			add(err)
+		} else {
+			s.Instances = ids
+		}
+	}
+
+	clusters, err := j.expiredClusters(ctx, now)
+	add(err)
+	stopped := make(map[string][]string)
+	for _, c := range clusters {
+		tasks, err := listTasks(ctx, j.ECS, c)
+		add(err)
+		for _, t := range tasks {
+			if err := stopTask(ctx, j.ECS, c, t, janitorStopReason); err != nil {
+				add(err)
+				continue
+			}
+			stopped[c] = append(stopped[c], t)
+			s.Tasks = append(s.Tasks, t)
+		}
+	}
+
+	if len(s.Instances) > 0 {
+		add(waitTerminated(ctx, p, j.EC2, s.Instances, timeout))
+	}
+	for _, c := range clusters {
+		if len(stopped[c]) > 0 {
+			add(waitStopped(ctx, p, j.ECS, c, stopped[c], timeout))
+		}
+		if err := deregisterContainerInstances(ctx, j.ECS, c); err != nil {
+			add(err)
+			continue
+		}
+		if err := deleteCluster(ctx, j.ECS, c); err != nil {
+			add(err)
+			continue
+		}
+		s.Clusters = append(s.Clusters, c)
+	}
+
+	tds, err := j.expiredTaskDefinitions(ctx, now)
+	add(err)
+	for _, td := range tds {
+		if err := deregisterTaskDefinition(ctx, j.ECS, td); err != nil {
+			add(err)
+			continue
+		}
+		s.TaskDefinitions = append(s.TaskDefinitions, td)
+	}
+
+	if err := errors.Join(errs...); err != nil {
+		return s, fmt.Errorf("sweep of runs expired before %s: %w", now.UTC().Format(time.RFC3339), err)
+	}
+	return s, nil
+}
+
+func expired(get func(string) (string, bool), now time.Time) bool {
+	_, at, ok := expiry(get)
+	return ok && !at.After(now)
+}
+
+// expiredInstances are the gate's instances, not terminated, whose expiry
+// has passed.
+func (j Janitor) expiredInstances(ctx context.Context, now time.Time) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeInstancesPaginator(j.EC2, &ec2.DescribeInstancesInput{
+		Filters: []ec2types.Filter{
+			{Name: aws.String("tag-key"), Values: []string{TagRunID}},
+			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+		},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("find the gate's instances: %w", err)
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				if expired(ec2Tag(i.Tags), now) {
+					ids = append(ids, aws.ToString(i.InstanceId))
+				}
+			}
+		}
+	}
+	return ids, nil
+}
+
+// expiredClusters are the ARNs of the gate's active clusters whose expiry
+// has passed.
+func (j Janitor) expiredClusters(ctx context.Context, now time.Time) ([]string, error) {
+	var arns []string
+	p := ecs.NewListClustersPaginator(j.ECS, &ecs.ListClustersInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list clusters: %w", err)
+		}
+		arns = append(arns, page.ClusterArns...)
+	}
+	var out []string
+	for chunk := range slices.Chunk(arns, 100) {
+		d, err := j.ECS.DescribeClusters(ctx, &ecs.DescribeClustersInput{
+			Clusters: chunk,
+			Include:  []ecstypes.ClusterField{ecstypes.ClusterFieldTags},
+		})
+		if err != nil {
+			return out, fmt.Errorf("describe clusters: %w", err)
+		}
+		for _, c := range d.Clusters {
+			if aws.ToString(c.Status) == "ACTIVE" && expired(ecsTag(c.Tags), now) {
+				out = append(out, aws.ToString(c.ClusterArn))
+			}
+		}
+	}
+	return out, nil
+}
+
+// expiredTaskDefinitions are the ARNs of the gate's active task definitions
+// whose expiry has passed.
+func (j Janitor) expiredTaskDefinitions(ctx context.Context, now time.Time) ([]string, error) {
+	var families []string
+	p := ecs.NewListTaskDefinitionFamiliesPaginator(j.ECS, &ecs.ListTaskDefinitionFamiliesInput{
+		FamilyPrefix: aws.String(NamePrefix),
+		Status:       ecstypes.TaskDefinitionFamilyStatusActive,
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list task definition families %q: %w", NamePrefix+"*", err)
+		}
+		families = append(families, page.Families...)
+	}
+	var (
+		out  []string
+		errs []error
+	)
+	for _, f := range families {
+		arns, err := activeRevisions(ctx, j.ECS, f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, arn := range arns {
+			d, err := j.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+				TaskDefinition: aws.String(arn),
+				Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("describe task definition %q: %w", arn, err))
+				continue
+			}
+			if expired(ecsTag(d.Tags), now) {
+				out = append(out, arn)
+			}
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// NewJanitor returns a Janitor whose clients come from the default
+// configuration chain (environment, profiles, SSO, AWS_ENDPOINT_URL*) for
+// region (empty: the chain's region).
+func NewJanitor(ctx context.Context, region string) (Janitor, error) {
+	cfg, err := loadConfig(ctx, region)
+	if err != nil {
+		return Janitor{}, err
+	}
+	return Janitor{EC2: ec2.NewFromConfig(cfg), ECS: ecs.NewFromConfig(cfg)}, nil
+}
