@@ -24,9 +24,11 @@ $(BIN)/packer: tools/go.mod tools/go.sum
 	tools/build packer github.com/hashicorp/packer
 $(BIN)/packer-plugin-amazon: tools/go.mod tools/go.sum
 	tools/build packer-plugin-amazon github.com/hashicorp/packer-plugin-amazon
+$(BIN)/actionlint: tools/go.mod tools/go.sum
+	tools/build actionlint github.com/rhysd/actionlint/cmd/actionlint
 
 .PHONY: tools
-tools: $(BIN)/packer-sdc $(BIN)/packer $(BIN)/packer-plugin-amazon ## build the pinned tools (tools/go.mod) into ./_bin
+tools: $(BIN)/packer-sdc $(BIN)/packer $(BIN)/packer-plugin-amazon $(BIN)/actionlint ## build the pinned tools (tools/go.mod) into ./_bin
 
 # Packer (1.11+) loads plugins only from its plugin directory.
 export PACKER_PLUGIN_PATH := $(BIN)/plugins
@@ -50,6 +52,13 @@ check-generate: generate ## fail if generated files are stale
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt would change: $$out"; exit 1; }
 	$(GO) vet ./...
+
+.PHONY: lint-workflow
+lint-workflow: $(BIN)/actionlint ## render the nightly CI workflow for the shipped images and check it with actionlint (and shellcheck)
+	@command -v shellcheck >/dev/null || { echo "lint-workflow: actionlint checks the scripts with shellcheck: apt-get install shellcheck"; exit 1; }
+	@mkdir -p _build && $(GO) run ./cmd/cisecs pipeline -o _build/cisecs-nightly.yml >/dev/null
+	$(BIN)/actionlint _build/cisecs-nightly.yml
+	@echo "lint-workflow: _build/cisecs-nightly.yml is clean"
 
 .PHONY: validate-templates
 validate-templates: plugins ## packer init, fmt -check and validate every shipped image's generated template

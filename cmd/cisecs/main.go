@@ -20,6 +20,12 @@ func commands() map[string]command {
 		"script":   {"print the host script (user data, SSM Run Command, or by hand)", runScript},
 		"generate": {"write a Packer template for each image definition (images/*.hcl)", runGenerate},
 		"images":   {"list the image definitions with their base, architecture and regions", runImages},
+		"validate": {"the release gate: launch the image, prove tasks reach their credentials, clean up", runValidate},
+		"janitor":  {"remove what killed gate runs left behind (tagged, expired)", runJanitor},
+
+		// The nightly pipeline: its CI workflow and the IAM policies of its roles.
+		"pipeline":   {"print the CI workflow that rebuilds, validates and publishes the images nightly", runPipeline},
+		"iam-policy": {"print the IAM policy of the pipeline's builder or validator role", runIAMPolicy},
 	}
 }
 

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cisecs/cisecs/iampolicy"
+)
+
+func runIAMPolicy(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cisecs iam-policy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	explain := fs.Bool("explain", false, "print what each statement is for, and why some have no tag condition, instead of the policy")
+	var roles []string
+	for _, r := range iampolicy.Roles() {
+		roles = append(roles, string(r))
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: cisecs iam-policy [--explain] %s\n\n", strings.Join(roles, "|"))
+		fmt.Fprintf(stderr, "Prints the IAM policy document (JSON) of a role of the nightly pipeline:\n")
+		fmt.Fprintf(stderr, "  builder    the source and build jobs: a Packer amazon-ebs build with Session\n")
+		fmt.Fprintf(stderr, "             Manager and a temporary instance profile, and cisecs source\n")
+		fmt.Fprintf(stderr, "  validator  the validate job: the release gate, publishing, the janitor\n")
+		fmt.Fprintf(stderr, "Changes and deletions are scoped by the tags the build (%s) and the gate\n", iampolicy.ImageTag)
+		fmt.Fprintf(stderr, "(%s) put on what they create, wherever IAM can test a tag.\n\nflags:\n", iampolicy.RunTag)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "cisecs iam-policy: want one role: %s\n", strings.Join(roles, " or "))
+		return 2
+	}
+	p, err := iampolicy.For(iampolicy.Role(fs.Arg(0)))
+	if err != nil {
+		fmt.Fprintf(stderr, "cisecs iam-policy: %v\n", err)
+		return 2
+	}
+	if *explain {
+		for _, s := range p.Statement {
+			fmt.Fprintf(stdout, "%s: %s\n", s.Sid, s.Why)
+		}
+		return 0
+	}
+	b, err := p.JSON()
+	if err != nil {
+		fmt.Fprintf(stderr, "cisecs iam-policy: %v\n", err)
+		return 1
+	}
+	if _, err := stdout.Write(b); err != nil {
+		fmt.Fprintf(stderr, "cisecs iam-policy: %v\n", err)
+		return 1
+	}
+	return 0
+}

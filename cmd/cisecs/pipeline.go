@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cisecs/cisecs/pipeline"
+)
+
+func runPipeline(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cisecs pipeline", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var names []string
+	for _, ci := range pipeline.CIs() {
+		names = append(names, string(ci))
+	}
+	ciName := fs.String("ci", string(pipeline.GitHub), "CI system to render the workflow for: "+strings.Join(names, ", "))
+	out := fs.String("o", "", "file to write the workflow to, e.g. .github/workflows/cisecs-nightly.yml (default: stdout)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: cisecs pipeline [--ci CI] [-o FILE] [%s/NAME.hcl ...]\n\n", definitionsDir)
+		fmt.Fprintf(stderr, "Prints the CI workflow that rebuilds the images (default: every %s/*.hcl)\n", definitionsDir)
+		fmt.Fprintf(stderr, "nightly and on demand: cisecs source decides which are due, Packer builds\n")
+		fmt.Fprintf(stderr, "them, the release gate validates and publishes each, the janitor sweeps.\n")
+		fmt.Fprintf(stderr, "Run it from the repository root: the workflow names the definitions by the\n")
+		fmt.Fprintf(stderr, "paths given. The roles it assumes need \"cisecs iam-policy builder\" and\n")
+		fmt.Fprintf(stderr, "\"cisecs iam-policy validator\". Bad input exits 2 and writes nothing.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ci, err := pipeline.ParseCI(*ciName)
+	if err != nil {
+		fmt.Fprintf(stderr, "cisecs pipeline: --ci: %v\n", err)
+		return 2
+	}
+	imgs, code := loadImages("cisecs pipeline", fs.Args(), "nothing written", stderr)
+	if code != 0 {
+		return code
+	}
+	b, err := pipeline.Render(ci, imgs)
+	if err != nil {
+		fmt.Fprintf(stderr, "cisecs pipeline: %v\n", strings.ReplaceAll(err.Error(), "\n", "\ncisecs pipeline: "))
+		return 2
+	}
+	if *out == "" || *out == "-" {
+		if _, err := stdout.Write(b); err != nil {
+			fmt.Fprintf(stderr, "cisecs pipeline: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err := writeFile(*out, b); err != nil {
+		fmt.Fprintf(stderr, "cisecs pipeline: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, *out)
+	return 0
+}

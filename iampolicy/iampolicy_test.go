@@ -1,0 +1,296 @@
+package iampolicy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cisecs/cisecs/iampolicy"
+	"github.com/cisecs/cisecs/validate/awsgate"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// policyJSON returns the policy of role as the command prints it.
+func policyJSON(t *testing.T, role iampolicy.Role) []byte {
+	t.Helper()
+	p, err := iampolicy.For(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGolden compares each policy with testdata/ROLE.json.golden; a second
+// rendering gives the same bytes.
+func TestGolden(t *testing.T) {
+	for _, role := range iampolicy.Roles() {
+		t.Run(string(role), func(t *testing.T) {
+			got := policyJSON(t, role)
+			if again := policyJSON(t, role); !bytes.Equal(got, again) {
+				t.Fatal("a second rendering gave different bytes")
+			}
+			golden := filepath.Join("testdata", string(role)+".json.golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./iampolicy -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("output differs from %s (run go test ./iampolicy -update and review the diff):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// document is a policy document as IAM reads it, with nothing assumed
+// about its shape.
+type document struct {
+	Version   any
+	Statement []map[string]any
+}
+
+var (
+	sidRE      = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	actionRE   = regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9]+$`)
+	resourceRE = regexp.MustCompile(`^(\*|arn:aws:[a-z0-9-]+:[a-z0-9*-]*:[0-9*]*:[A-Za-z0-9*/:._${}-]+)$`)
+	condKeyRE  = regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9/:._-]+$`)
+	// The condition operators the policies may use.
+	operators = []string{"ArnLike", "Bool", "Null", "StringEquals", "StringLike"}
+	// Verbs of actions that change or remove what exists: each needs a
+	// condition unless its statement is in unconditionable.
+	destructiveRE = regexp.MustCompile(`:(Delete|Deregister|Terminate|Stop|Reboot|Remove|Detach|Revoke|Modify|Put|Add)`)
+	// unconditionable are the statements with destructive actions IAM
+	// cannot put a condition on; their Why says so.
+	unconditionable = map[string]bool{
+		"GateDeregisterTaskDefinitions": true, // no resource type, no condition key
+		"GatePublish":                   true, // parameters are not tagged: scoped by path
+	}
+	// scopedOtherwise are the statements with destructive actions
+	// conditioned on something other than a cisecs tag.
+	scopedOtherwise = map[string]bool{
+		"BuildEndItsSessions": true, // the caller's own Session Manager sessions
+	}
+	// documentLimit is IAM's size limit of a customer managed policy,
+	// whitespace excluded.
+	documentLimit = 6144
+)
+
+// TestGrammar parses each policy as IAM would and checks its grammar:
+// version, a unique alphanumeric Sid, Effect Allow, and Action and
+// Resource lists of well-formed actions and ARNs in every statement, known
+// condition operators with well-formed keys, and the size limit.
+func TestGrammar(t *testing.T) {
+	for _, role := range iampolicy.Roles() {
+		t.Run(string(role), func(t *testing.T) {
+			raw := policyJSON(t, role)
+			var doc document
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&doc); err != nil {
+				t.Fatalf("not a JSON policy: %v", err)
+			}
+			if doc.Version != "2012-10-17" {
+				t.Errorf("Version = %v, want 2012-10-17", doc.Version)
+			}
+			if len(doc.Statement) == 0 {
+				t.Fatal("no statements")
+			}
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, raw); err != nil {
+				t.Fatal(err)
+			}
+			if n := compact.Len(); n > documentLimit {
+				t.Errorf("%d characters, over IAM's %d for a managed policy", n, documentLimit)
+			}
+			sids := map[string]bool{}
+			for i, s := range doc.Statement {
+				sid, _ := s["Sid"].(string)
+				if !sidRE.MatchString(sid) || sids[sid] {
+					t.Errorf("statement %d: Sid %q is not unique and alphanumeric", i, sid)
+				}
+				sids[sid] = true
+				for k := range s {
+					if !slices.Contains([]string{"Sid", "Effect", "Action", "Resource", "Condition"}, k) {
+						t.Errorf("%s: unexpected element %q", sid, k)
+					}
+				}
+				if s["Effect"] != "Allow" {
+					t.Errorf("%s: Effect = %v, want Allow", sid, s["Effect"])
+				}
+				for _, a := range strings1(t, sid, "Action", s["Action"]) {
+					if !actionRE.MatchString(a) {
+						t.Errorf("%s: action %q is not service:Action", sid, a)
+					}
+				}
+				for _, r := range strings1(t, sid, "Resource", s["Resource"]) {
+					if !resourceRE.MatchString(r) {
+						t.Errorf("%s: resource %q is neither * nor an aws ARN", sid, r)
+					}
+				}
+				cond, ok := s["Condition"]
+				if !ok {
+					continue
+				}
+				ops, ok := cond.(map[string]any)
+				if !ok || len(ops) == 0 {
+					t.Errorf("%s: Condition %v is not a map of operators", sid, cond)
+					continue
+				}
+				for op, keys := range ops {
+					if !slices.Contains(operators, op) {
+						t.Errorf("%s: condition operator %q", sid, op)
+					}
+					km, ok := keys.(map[string]any)
+					if !ok || len(km) == 0 {
+						t.Errorf("%s: %s: %v is not a map of keys", sid, op, keys)
+						continue
+					}
+					for k, v := range km {
+						if !condKeyRE.MatchString(k) {
+							t.Errorf("%s: condition key %q", sid, k)
+						}
+						vals := strings1(t, sid, op+"."+k, v)
+						if (op == "Null" || op == "Bool") && (len(vals) != 1 || (vals[0] != "true" && vals[0] != "false")) {
+							t.Errorf("%s: %s %s = %q, want true or false", sid, op, k, vals)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// strings1 returns v, a JSON list of one or more strings.
+func strings1(t *testing.T, sid, what string, v any) []string {
+	t.Helper()
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		t.Errorf("%s: %s %v is not a list of strings", sid, what, v)
+		return nil
+	}
+	var out []string
+	for _, e := range list {
+		s, ok := e.(string)
+		if !ok || s == "" {
+			t.Errorf("%s: %s holds %v, not a string", sid, what, e)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestLeastPrivilege: no statement grants an action wildcard, and every
+// action that changes or removes what exists is conditioned, on the role's
+// tag where it names one, save the statements IAM allows no condition on.
+func TestLeastPrivilege(t *testing.T) {
+	tag := map[iampolicy.Role]string{iampolicy.Builder: iampolicy.ImageTag, iampolicy.Validator: iampolicy.RunTag}
+	for _, role := range iampolicy.Roles() {
+		t.Run(string(role), func(t *testing.T) {
+			p, err := iampolicy.For(role)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range p.Statement {
+				if s.Why == "" {
+					t.Errorf("%s: no Why", s.Sid)
+				}
+				for _, a := range s.Action {
+					if strings.Contains(a, "*") {
+						t.Errorf("%s: action wildcard %q", s.Sid, a)
+					}
+				}
+				destructive := slices.ContainsFunc(s.Action, destructiveRE.MatchString)
+				switch {
+				case unconditionable[s.Sid]:
+					if !destructive || len(s.Condition) > 0 || !strings.Contains(s.Why, "no ") {
+						t.Errorf("%s: listed as unconditionable; want a destructive action, no condition, and a Why that says why", s.Sid)
+					}
+				case !destructive:
+				case len(s.Condition) == 0:
+					t.Errorf("%s: %q without a condition", s.Sid, s.Action)
+				case scopedOtherwise[s.Sid]:
+				case !hasTagKey(s, tag[role]):
+					t.Errorf("%s: %q is not conditioned on %s", s.Sid, s.Action, tag[role])
+				}
+				if len(s.Condition) == 0 && slices.Contains(s.Resource, "*") && !strings.Contains(s.Why, "Resource must be *") {
+					t.Errorf("%s: Resource * without a condition, and no Why saying IAM requires it", s.Sid)
+				}
+			}
+		})
+	}
+}
+
+// hasTagKey reports whether s is conditioned on the tag, as a request or
+// resource tag.
+func hasTagKey(s iampolicy.Statement, tag string) bool {
+	for _, keys := range s.Condition {
+		for k := range keys {
+			if strings.HasSuffix(k, "Tag/"+tag) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestValidatorCoversTheGate checks that every call validate/awsgate makes,
+// the methods of its API interfaces, is an action the validator policy
+// allows, and that the policy allows no ECS, EC2 or SSM action the gate
+// does not call (tagging on creation and DescribeImages, which SSM calls
+// as the caller to check a published AMI id, aside).
+func TestValidatorCoversTheGate(t *testing.T) {
+	ifaces := map[string][]reflect.Type{
+		"ec2": {reflect.TypeFor[awsgate.EC2API](), reflect.TypeFor[awsgate.JanitorEC2API]()},
+		"ecs": {reflect.TypeFor[awsgate.ClusterAPI](), reflect.TypeFor[awsgate.TaskAPI](), reflect.TypeFor[awsgate.JanitorECSAPI]()},
+		"ssm": {reflect.TypeFor[awsgate.CommandAPI](), reflect.TypeFor[awsgate.ParameterAPI]()},
+	}
+	calls := map[string]bool{}
+	for svc, types := range ifaces {
+		for _, it := range types {
+			for m := range it.Methods() {
+				calls[svc+":"+m.Name] = true
+			}
+		}
+	}
+	allowed := map[string]bool{}
+	for _, s := range iampolicy.ValidatorPolicy().Statement {
+		for _, a := range s.Action {
+			allowed[a] = true
+		}
+	}
+	for c := range calls {
+		if !allowed[c] {
+			t.Errorf("awsgate calls %s; the validator policy does not allow it", c)
+		}
+	}
+	extra := map[string]bool{"ec2:CreateTags": true, "ecs:TagResource": true, "ec2:DescribeImages": true}
+	for a := range allowed {
+		svc, _, _ := strings.Cut(a, ":")
+		if _, gate := ifaces[svc]; gate && !calls[a] && !extra[a] {
+			t.Errorf("the validator policy allows %s, which awsgate never calls", a)
+		}
+	}
+}
+
+func TestForUnknownRole(t *testing.T) {
+	if _, err := iampolicy.For("admin"); err == nil || !strings.Contains(err.Error(), `role "admin"`) {
+		t.Errorf("err = %v, want one naming the role", err)
+	}
+}

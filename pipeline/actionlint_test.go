@@ -1,0 +1,100 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/cisecs/cisecs/pipeline"
+)
+
+// tool returns the path of a binary the test needs: ../_bin/NAME (the
+// pinned tools, make tools), or NAME on PATH when fromPath. Without it the
+// test is skipped, or fails under CI=true, where make tools must have run
+// and .ci/run installs the Debian packages.
+func tool(t *testing.T, name string, fromPath bool) string {
+	t.Helper()
+	var (
+		p   string
+		err error
+	)
+	if fromPath {
+		p, err = exec.LookPath(name)
+	} else {
+		_, here, _, _ := runtime.Caller(0)
+		p = filepath.Join(filepath.Dir(here), "..", "_bin", name)
+		_, err = os.Stat(p)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no %s under CI (make tools builds the pinned tools; .ci/run installs shellcheck): %v", name, err)
+		}
+		t.Skipf("no %s (make tools builds it): %v", name, err)
+	}
+	return p
+}
+
+// actionlint runs the pinned actionlint, with shellcheck on every run:
+// script, on the workflow wf, and returns its output and whether it found
+// nothing.
+func actionlint(t *testing.T, wf []byte) (string, bool) {
+	t.Helper()
+	lint := tool(t, "actionlint", false)
+	shellcheck := tool(t, "shellcheck", true)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "cisecs-nightly.yml")
+	if err := os.WriteFile(f, wf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(lint, "-no-color", "-shellcheck", shellcheck, "-pyflakes", "", f)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), true
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return out.String(), false // problems found
+	default:
+		t.Fatalf("actionlint: %v\n%s", err, out.String())
+		return "", false
+	}
+}
+
+// TestActionlint checks the workflow of the shipped images with the real
+// linter: syntax, expressions and their types, the inputs of the actions
+// used, job needs, and shellcheck on every script.
+func TestActionlint(t *testing.T) {
+	imgs := shipped(t)
+	wf := render(t, pipeline.GitHub, imgs)
+	if out, ok := actionlint(t, wf); !ok {
+		t.Errorf("actionlint found problems in the rendered workflow:\n%s", out)
+	}
+
+	// The linter is awake: each flaw below is found.
+	for _, tc := range []struct {
+		name, old, new, want string
+	}{
+		{"unknown action input", "persist-credentials: false", "persist-credential: false", `input "persist-credential" is not defined`},
+		{"unknown job output", "needs.source.outputs.any == 'true'", "needs.source.outputs.due == 'true'", `property "due" is not defined`},
+		{"unquoted variable", `echo "$name: due"`, `echo $name: due`, "SC2086"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := strings.Replace(string(wf), tc.old, tc.new, 1)
+			if bad == string(wf) {
+				t.Fatalf("no %q in the workflow to break", tc.old)
+			}
+			out, ok := actionlint(t, []byte(bad))
+			if ok || !strings.Contains(out, tc.want) {
+				t.Errorf("actionlint did not report %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}

@@ -1,0 +1,231 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/pipeline"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// shipped returns the shipped images, loaded as the CLI loads them: from
+// the repository root, so that their files are images/NAME.hcl. The test
+// runs from the repository root from then on.
+func shipped(t *testing.T) []images.Image {
+	t.Helper()
+	t.Chdir("..")
+	paths, err := images.Files("images")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := images.Load(paths)
+	if err != nil {
+		t.Fatalf("shipped definitions:\n%v", err)
+	}
+	if len(imgs) == 0 {
+		t.Fatal("no shipped definitions")
+	}
+	return imgs
+}
+
+// render renders the workflow for imgs on ci, failing the test on error.
+func render(t *testing.T, ci pipeline.CI, imgs []images.Image) []byte {
+	t.Helper()
+	b, err := pipeline.Render(ci, imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestGolden renders the workflow of the shipped images for every CI and
+// compares it with testdata/workflow-CI.yml.golden. A second render, and a
+// render of the images in another order, give the same bytes.
+func TestGolden(t *testing.T) {
+	imgs := shipped(t)
+	for _, ci := range pipeline.CIs() {
+		t.Run(string(ci), func(t *testing.T) {
+			got := render(t, ci, imgs)
+			if again := render(t, ci, imgs); !bytes.Equal(got, again) {
+				t.Fatal("a second render gave different bytes")
+			}
+			reversed := make([]images.Image, len(imgs))
+			for i, img := range imgs {
+				reversed[len(imgs)-1-i] = img
+			}
+			if other := render(t, ci, reversed); !bytes.Equal(got, other) {
+				t.Fatal("the images' order changed the output")
+			}
+			golden := filepath.Join("pipeline", "testdata", "workflow-"+string(ci)+".yml.golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pipeline -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("output differs from %s (run go test ./pipeline -update and review the diff):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// TestGitHubWorkflow checks what the GitHub workflow promises, beyond what
+// actionlint can know: every image is in it with its parameter, the jobs
+// are bounded, and nothing gets more than it needs.
+func TestGitHubWorkflow(t *testing.T) {
+	imgs := shipped(t)
+	wf := string(render(t, pipeline.GitHub, imgs))
+	for _, img := range imgs {
+		want := `{"name":"` + img.Name + `","region":"` + img.Region + `","ssm_parameter":"` + images.DefaultSSMParameter(img.Name) + `","definition":"images/` + img.Name + `.hcl",`
+		if !strings.Contains(wf, want) {
+			t.Errorf("image %q: no %s in the workflow", img.Name, want)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		re   string
+		n    int
+	}{
+		{"nightly", `(?m)^  schedule:\n    - cron: "17 3 \* \* \*"$`, 1},
+		{"on demand with a force input", `(?m)^  workflow_dispatch:\n    inputs:\n      force:\n`, 1},
+		{"one run at a time", `(?m)^concurrency:\n  group: cisecs-nightly-rebuild\n  cancel-in-progress: false$`, 1},
+		{"read-only by default", `(?m)^permissions:\n  contents: read\n\n`, 1},
+		{"every job bounded", `(?m)^    timeout-minutes: \d+$`, 3},
+		{"every job least privilege", `(?m)^    permissions:\n      contents: read\n      id-token: write\n`, 3},
+		{"matrices bounded", `(?m)^      max-parallel: 2$`, 2},
+		{"janitor always", `(?m)^      - name: cisecs janitor\n        if: \$\{\{ always\(\) \}\}\n        run: \./_bin/cisecs janitor$`, 1},
+		{"packer with the subnet", `packer build -color=false -timestamp-ui -var "subnet_id=\$SUBNET_ID" \.`, 1},
+		{"make plugins", `(?m)^          make plugins$`, 1},
+		{"gate publishes", `--publish-parameter "\$SSM_PARAMETER"`, 1},
+		{"gate reports", `--report gate\.json \\\n +--junit gate\.xml`, 1},
+		{"source due field", `jq -r '\.` + pipeline.SourceDueField + `'`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if n := len(regexp.MustCompile(tc.re).FindAllString(wf, -1)); n != tc.n {
+				t.Errorf("%d matches of %s, want %d", n, tc.re, tc.n)
+			}
+		})
+	}
+	t.Run("actions pinned", func(t *testing.T) {
+		uses := regexp.MustCompile(`(?m)^ +(?:- )?uses: (\S+)$`).FindAllStringSubmatch(wf, -1)
+		if len(uses) == 0 {
+			t.Fatal("no uses: lines")
+		}
+		// Major tags: see the template's first comment for why not SHAs.
+		pinned := regexp.MustCompile(`^[a-z0-9-]+/[a-z0-9-]+@v\d+$`)
+		for _, u := range uses {
+			if !pinned.MatchString(u[1]) {
+				t.Errorf("uses: %s is not pinned to a major tag", u[1])
+			}
+		}
+	})
+	t.Run("no expressions in scripts", func(t *testing.T) {
+		// Values reach scripts through env; ${{ }} inside run: would be
+		// spliced into the shell.
+		all := scripts(wf)
+		if !slices.ContainsFunc(all, func(s string) bool { return strings.Contains(s, "packer build") }) {
+			t.Fatalf("found no packer build among the scripts %q", all)
+		}
+		for i, script := range all {
+			if strings.Contains(script, "${{") {
+				t.Errorf("script %d holds an expression:\n%s", i, script)
+			}
+		}
+	})
+}
+
+func TestRenderRefuses(t *testing.T) {
+	imgs := shipped(t)
+	good := imgs[0]
+	with := func(f func(*images.Image)) []images.Image {
+		img := good
+		img.ECS.NetworkModes = append([]string(nil), good.ECS.NetworkModes...)
+		f(&img)
+		return []images.Image{img}
+	}
+	for _, tc := range []struct {
+		name string
+		ci   pipeline.CI
+		imgs []images.Image
+		want string
+	}{
+		{"unknown ci", "gitlab", imgs, `ci "gitlab": want one of github`},
+		{"no images", pipeline.GitHub, nil, "no images"},
+		{"absolute definition", pipeline.GitHub, with(func(i *images.Image) { i.File = "/repo/images/x.hcl" }), `definition "/repo/images/x.hcl": give its path from the repository root`},
+		{"definition outside", pipeline.GitHub, with(func(i *images.Image) { i.File = "../images/x.hcl" }), `definition "../images/x.hcl"`},
+		{"bad name", pipeline.GitHub, with(func(i *images.Image) { i.Name = "Bad Name" }), `image "Bad Name": not an image name`},
+		{"expression", pipeline.GitHub, with(func(i *images.Image) { i.SSMParameter = "/x/${{ secrets.A }}" }), `cannot go into a workflow`},
+		{"duplicate", pipeline.GitHub, []images.Image{good, good}, "defined twice"},
+		{"no modes", pipeline.GitHub, with(func(i *images.Image) { i.ECS.NetworkModes = nil }), "no ECS network modes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := pipeline.Render(tc.ci, tc.imgs)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+			if b != nil {
+				t.Errorf("rendered %d bytes despite the error", len(b))
+			}
+		})
+	}
+}
+
+func TestParseCI(t *testing.T) {
+	for _, ci := range pipeline.CIs() {
+		if got, err := pipeline.ParseCI(string(ci)); err != nil || got != ci {
+			t.Errorf("ParseCI(%q) = %q, %v", ci, got, err)
+		}
+	}
+	if _, err := pipeline.ParseCI("GitHub"); err == nil {
+		t.Error(`ParseCI("GitHub") accepted a name in the wrong case`)
+	}
+}
+
+// scripts returns the run: scripts of the workflow wf: the value of every
+// run: key, with a block scalar's lines.
+func scripts(wf string) []string {
+	var (
+		out    []string
+		cur    []string
+		indent = -1 // of the run: key whose block is being read
+	)
+	flush := func() {
+		if cur != nil {
+			out = append(out, strings.Join(cur, "\n"))
+		}
+		cur, indent = nil, -1
+	}
+	for _, line := range strings.Split(wf, "\n") {
+		trimmed := strings.TrimLeft(line, " ")
+		depth := len(line) - len(trimmed)
+		if indent >= 0 {
+			if trimmed == "" || depth > indent {
+				cur = append(cur, line)
+				continue
+			}
+			flush()
+		}
+		key := strings.TrimPrefix(trimmed, "- ")
+		if v, ok := strings.CutPrefix(key, "run:"); ok {
+			if strings.TrimSpace(v) == "|" {
+				indent, cur = depth, []string{}
+				continue
+			}
+			out = append(out, strings.TrimSpace(v))
+		}
+	}
+	flush()
+	return out
+}
