@@ -543,17 +543,20 @@ func (s *Server) runTask(c *call) reply {
 	return jsonReply(map[string]any{"tasks": []any{s.taskJSON(t, c.now)}, "failures": []any{}})
 }
 
-func (s *Server) findTask(ref string) *task {
-	if t, ok := s.tasks[ref]; ok {
-		return t
+// byRef finds what an ECS call names by its ARN or by the id that ends it.
+func byRef[T any](m map[string]*T, ref string) *T {
+	if v, ok := m[ref]; ok {
+		return v
 	}
-	for arn, t := range s.tasks {
+	for arn, v := range m {
 		if strings.HasSuffix(arn, "/"+ref) {
-			return t
+			return v
 		}
 	}
 	return nil
 }
+
+func (s *Server) findTask(ref string) *task { return byRef(s.tasks, ref) }
 
 // stopTask asks the task to stop: it is STOPPED after Latencies.TaskStop.
 func (s *Server) stopTask(c *call) reply {
@@ -685,17 +688,7 @@ func (s *Server) describeContainerInstances(c *call) reply {
 	return jsonReply(map[string]any{"containerInstances": cis, "failures": fails})
 }
 
-func (s *Server) findContainer(ref string) *container {
-	if ci, ok := s.containers[ref]; ok {
-		return ci
-	}
-	for arn, ci := range s.containers {
-		if strings.HasSuffix(arn, "/"+ref) {
-			return ci
-		}
-	}
-	return nil
-}
+func (s *Server) findContainer(ref string) *container { return byRef(s.containers, ref) }
 
 func (s *Server) deregisterContainerInstance(c *call) reply {
 	ci := s.findContainer(str(c.json, "containerInstance"))
