@@ -345,6 +345,34 @@ func TestRefusesBeforeChanging(t *testing.T) {
 	}
 }
 
+// TestPersistChecksTheBootConfig: a live nftables table that the config
+// loaded at boot does not define must stop persist, with the files as they
+// were. Checked against the live ruleset it would pass, and at boot the
+// whole config would fail to load, leaving no firewall at all.
+func TestPersistChecksTheBootConfig(t *testing.T) {
+	ctx := t.Context()
+	tw := twintest.New(t, "al2023-nftables")
+	adhoc := "table inet adhoc {\n chain input {\n  type filter hook input priority 10; policy drop;\n  iif lo accept\n }\n}\n"
+	if _, err := tw.Exec(ctx, strings.NewReader(adhoc), "nft", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	// A config that does not flush the whole ruleset: checked against the
+	// live ruleset, the adhoc table would seem to be there.
+	conf := tw.Baseline().Firewall[0].File
+	if _, err := tw.Exec(ctx, nil, "sed", "-i", "/^flush ruleset/d", conf); err != nil {
+		t.Fatal(err)
+	}
+	files := persisted(t, tw)
+	_, err := runScript(ctx, t, tw, hostscript.Options{Steps: []string{"firewall", "persist"}})
+	var ee *twin.ExecError
+	if !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "would not load at boot with the cisecs rules") {
+		t.Fatalf("got %v, want persist to refuse a config that would not load at boot", err)
+	}
+	if got := persisted(t, tw); !mapsEqual(got, files) {
+		t.Errorf("persisted files changed:\nbefore %q\nafter  %q", files, got)
+	}
+}
+
 func mapsEqual(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
