@@ -24,6 +24,9 @@ const defaultGateReport = "cisecs-gate-report.json"
 type awsFlags struct {
 	ami, region, subnet, securityGroup, instanceProfile, instanceType string
 	executionRoleARN                                                  string
+	// provisionReport is the provisioner's report of the build: its
+	// SHA-256 is tagged on the AMI when it is published.
+	provisionReport string
 }
 
 // twinFlags are the settings of the twin backend.
@@ -35,7 +38,7 @@ type twinFlags struct {
 
 // Flags that belong to one backend only.
 var (
-	awsOnlyFlags  = []string{"ami", "region", "subnet", "security-group", "instance-profile", "instance-type", "execution-role-arn", "publish-parameter"}
+	awsOnlyFlags  = []string{"ami", "region", "subnet", "security-group", "instance-profile", "instance-type", "execution-role-arn", "publish-parameter", "provision-report"}
 	twinOnlyFlags = []string{"twin-baseline", "twin-dir", "twin-unprovisioned", "twin-verbose"}
 )
 
@@ -59,6 +62,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Timeout, "timeout", validate.DefaultTimeout, "bound on launch and checks; cleanup has its own")
 	fs.DurationVar(&o.CleanupTimeout, "cleanup-timeout", validate.DefaultCleanupTimeout, "bound on each cleanup attempt")
 	fs.StringVar(&o.Publish, "publish-parameter", "", "aws: SSM parameter to publish the AMI id to when every check passed")
+	fs.StringVar(&af.provisionReport, "provision-report", "", "aws: the build's provisioner report (cisecs-report-NAME.json); its SHA-256 is tagged on the AMI when published (needs --publish-parameter)")
 	fs.StringVar(&af.ami, "ami", "", "aws: the AMI under test")
 	fs.StringVar(&af.region, "region", "", "aws: region (default: the SDK's)")
 	fs.StringVar(&af.subnet, "subnet", "", "aws: subnet to launch the instance in")
@@ -143,10 +147,17 @@ flags:`)
 			return fail("--%s: only with --backend twin", n)
 		}
 		o.ImageID = af.ami
+		if af.provisionReport != "" && o.Publish == "" {
+			return fail("--provision-report: only with --publish-parameter (its digest is tagged on the AMI when it is published)")
+		}
 		if err := af.check(o.RoleARN); err != nil {
 			return fail("%v", err)
 		}
-		if err := o.Validate(); err != nil {
+		// The publisher comes with the backend, below: check the rest
+		// first (Run checks them all again, the publisher included).
+		early := o
+		early.Publish = ""
+		if err := early.Validate(); err != nil {
 			return fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 		ab, pub, err := newAWSBackend(ctx, af, o)

@@ -31,6 +31,10 @@ func TestValidateFlags(t *testing.T) {
 		{"aws bad modes", []string{"--backend", "aws", "--ami", "ami-0123456789abcdef0", "--subnet", "subnet-1", "--security-group", "sg-1",
 			"--instance-profile", "p", "--task-role-arn", "arn:aws:iam::111122223333:role/r", "--network-modes", "bridge"}, "the gate needs awsvpc"},
 		{"bad flag", []string{"--nope"}, "flag provided but not defined"},
+		{"provision report with twin", []string{"--backend", "twin", "--provision-report", "r.json"}, "--provision-report: only with --backend aws"},
+		{"provision report without publishing", append(awsSettings(), "--provision-report", "r.json"), "--provision-report: only with --publish-parameter"},
+		{"provision report missing", append(awsSettings(), "--publish-parameter", "/cisecs/x/ami-id", "--provision-report", "no-such-report.json"),
+			`--provision-report: provision report "no-such-report.json": open no-such-report.json: no such file or directory`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,6 +49,36 @@ func TestValidateFlags(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(dir, "r.json")); err == nil {
 				t.Errorf("a report was written although the gate did not run")
+			}
+		})
+	}
+}
+
+// awsSettings are the flags --backend aws needs, all set.
+func awsSettings() []string {
+	return []string{"--backend", "aws", "--ami", "ami-0123456789abcdef0", "--subnet", "subnet-1", "--security-group", "sg-1",
+		"--instance-profile", "p", "--task-role-arn", "arn:aws:iam::111122223333:role/r"}
+}
+
+// TestFileSHA256 checks the digest the publisher tags the AMI with is the
+// SHA-256 of the report's bytes, and refuses an empty report.
+func TestFileSHA256(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, content, want, wantErr string
+	}{
+		{name: "report", content: "test", want: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		{name: "empty", content: "", wantErr: "empty"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name+".json")
+			if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := fileSHA256(p)
+			if got != tc.want || (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("fileSHA256 = %q, %v; want %q, %q", got, err, tc.want, tc.wantErr)
 			}
 		})
 	}
