@@ -16,7 +16,10 @@
 //     cisecs:expires-at): creating requires aws:RequestTag/cisecs:run-id,
 //     changing or deleting requires aws:ResourceTag/cisecs:run-id;
 //   - Packer tags what it creates with the template's run tags, which hold
-//     cisecs:image: likewise with cisecs:image.
+//     cisecs:image: likewise with cisecs:image;
+//   - the gate's publisher tags the AMI it releases with its provenance:
+//     only AMIs that carry cisecs:image, and only its own two tag keys
+//     (aws:TagKeys), so the build's provenance cannot be overwritten.
 //
 // Where IAM cannot evaluate a tag the statement says why (Statement.Why):
 // actions without resource-level permissions (Describe*, List*,
@@ -49,6 +52,12 @@ const (
 	// role and instance profile, and on the AMI and its snapshots (the
 	// template's run tags and provenance).
 	ImageTag = "cisecs:image"
+	// GateRunIDTag and ProvisionReportTag are the provenance tags the
+	// gate's publisher adds to the AMI it releases
+	// (awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256): the only
+	// tags the validator may put on an existing AMI.
+	GateRunIDTag       = "cisecs:gate-run-id"
+	ProvisionReportTag = "cisecs:provision-report-sha256"
 )
 
 // Names the resources are scoped by.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -71,7 +72,7 @@ var (
 	resourceRE = regexp.MustCompile(`^(\*|arn:aws:[a-z0-9-]+:[a-z0-9*-]*:[0-9*]*:[A-Za-z0-9*/:._${}-]+)$`)
 	condKeyRE  = regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9/:._-]+$`)
 	// The condition operators the policies may use.
-	operators = []string{"ArnLike", "Bool", "Null", "StringEquals", "StringLike"}
+	operators = []string{"ArnLike", "Bool", "ForAllValues:StringEquals", "Null", "StringEquals", "StringLike"}
 	// Verbs of actions that change or remove what exists: each needs a
 	// condition unless its statement is in unconditionable.
 	destructiveRE = regexp.MustCompile(`:(Delete|Deregister|Terminate|Stop|Reboot|Remove|Detach|Revoke|Modify|Put|Add)`)
@@ -257,7 +258,7 @@ func hasTagKey(s iampolicy.Statement, tag string) bool {
 // as the caller to check a published AMI id, aside).
 func TestValidatorCoversTheGate(t *testing.T) {
 	ifaces := map[string][]reflect.Type{
-		"ec2": {reflect.TypeFor[awsgate.EC2API](), reflect.TypeFor[awsgate.JanitorEC2API]()},
+		"ec2": {reflect.TypeFor[awsgate.EC2API](), reflect.TypeFor[awsgate.JanitorEC2API](), reflect.TypeFor[awsgate.ImageTagAPI]()},
 		"ecs": {reflect.TypeFor[awsgate.ClusterAPI](), reflect.TypeFor[awsgate.TaskAPI](), reflect.TypeFor[awsgate.JanitorECSAPI]()},
 		"ssm": {reflect.TypeFor[awsgate.CommandAPI](), reflect.TypeFor[awsgate.ParameterAPI]()},
 	}
@@ -286,6 +287,56 @@ func TestValidatorCoversTheGate(t *testing.T) {
 		if _, gate := ifaces[svc]; gate && !calls[a] && !extra[a] {
 			t.Errorf("the validator policy allows %s, which awsgate never calls", a)
 		}
+	}
+}
+
+// TestBuilderCoversSource checks that every call "cisecs source" makes,
+// the methods of builder/source's API interfaces, is an action the
+// builder policy allows (the source job runs under the builder role).
+func TestBuilderCoversSource(t *testing.T) {
+	ifaces := map[string][]reflect.Type{
+		"ec2": {reflect.TypeFor[source.ImagesAPI]()},
+		"ssm": {reflect.TypeFor[source.ParameterAPI]()},
+	}
+	allowed := map[string]bool{}
+	for _, s := range iampolicy.BuilderPolicy().Statement {
+		for _, a := range s.Action {
+			allowed[a] = true
+		}
+	}
+	for svc, types := range ifaces {
+		for _, it := range types {
+			for m := range it.Methods() {
+				if !allowed[svc+":"+m.Name] {
+					t.Errorf("cisecs source calls %s:%s; the builder policy does not allow it", svc, m.Name)
+				}
+			}
+		}
+	}
+}
+
+// TestPublisherTags checks that the validator may add exactly the tags
+// the publisher adds to a released AMI, and only to a cisecs AMI.
+func TestPublisherTags(t *testing.T) {
+	if iampolicy.GateRunIDTag != awsgate.TagGateRunID || iampolicy.ProvisionReportTag != awsgate.TagProvisionReportSHA256 {
+		t.Errorf("tags %s, %s; the publisher writes %s, %s", iampolicy.GateRunIDTag, iampolicy.ProvisionReportTag, awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256)
+	}
+	var found bool
+	for _, s := range iampolicy.ValidatorPolicy().Statement {
+		if !slices.Contains(s.Action, "ec2:CreateTags") || !slices.Contains(s.Resource, "arn:aws:ec2:*::image/*") {
+			continue
+		}
+		found = true
+		keys := s.Condition["ForAllValues:StringEquals"]["aws:TagKeys"]
+		if !slices.Equal(keys, []string{awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256}) {
+			t.Errorf("%s: tag keys %q, want the publisher's two", s.Sid, keys)
+		}
+		if null := s.Condition["Null"]; !slices.Equal(null["aws:ResourceTag/"+iampolicy.ImageTag], []string{"false"}) || !slices.Equal(null["aws:TagKeys"], []string{"false"}) {
+			t.Errorf("%s: Null %v, want the image tagged %s and tag keys present", s.Sid, null, iampolicy.ImageTag)
+		}
+	}
+	if !found {
+		t.Error("the validator may not tag images: the publisher's CreateTags would be denied")
 	}
 }
 

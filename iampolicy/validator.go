@@ -14,7 +14,7 @@ const (
 // gate ("cisecs validate --backend aws": one instance from the AMI in a
 // temporary ECS cluster, probe tasks, a reboot, SSM Run Command for
 // diagnostics, cleanup), the publication of the AMI id to SSM Parameter
-// Store, and "cisecs janitor". Its actions are the methods of
+// Store with the AMI's provenance tags, and "cisecs janitor". Its actions are the methods of
 // validate/awsgate's API interfaces, each under the narrowest resource and
 // condition IAM evaluates for it.
 //
@@ -170,6 +170,20 @@ func ValidatorPolicy() Policy {
 			Action:   []string{"ssm:SendCommand"},
 			Resource: []string{"arn:aws:ssm:*::document/AWS-RunShellScript"},
 			Why:      "no tag condition possible: AWS-RunShellScript is AWS's document; it is named instead",
+		},
+		{
+			Sid:      "GateTagReleasedImage",
+			Effect:   "Allow",
+			Action:   []string{"ec2:CreateTags"},
+			Resource: []string{ec2Image},
+			Condition: map[string]map[string][]string{
+				"Null": {
+					"aws:ResourceTag/" + ImageTag: {"false"},
+					"aws:TagKeys":                 {"false"},
+				},
+				"ForAllValues:StringEquals": {"aws:TagKeys": {GateRunIDTag, ProvisionReportTag}},
+			},
+			Why: "the publisher's provenance on the AMI it releases (the gate's run id, the provision report's SHA-256): only AMIs a cisecs build made (they carry cisecs:image), and only those two tag keys, so the build's provenance tags cannot be overwritten",
 		},
 		{
 			Sid:      "GatePublish",

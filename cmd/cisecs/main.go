@@ -22,6 +22,7 @@ func commands() map[string]command {
 		"images":   {"list the image definitions with their base, architecture and regions", runImages},
 		"validate": {"the release gate: launch the image, prove tasks reach their credentials, clean up", runValidate},
 		"janitor":  {"remove what killed gate runs left behind (tagged, expired)", runJanitor},
+		"source":   {"say which images are due for a rebuild (new base AMI, changed definition, ...)", runSource},
 
 		// The nightly pipeline: its CI workflow and the IAM policies of its roles.
 		"pipeline":   {"print the CI workflow that rebuilds, validates and publishes the images nightly", runPipeline},

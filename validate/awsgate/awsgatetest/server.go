@@ -5,11 +5,12 @@
 // tasks, instances, tags and parameters. The front answers the operations
 // kumo lacks (ECS container instances, task listings and task definition
 // listings, EC2 RebootInstances and DescribeInstances filters and tags, SSM
-// Run Command), and it plays the parts of AWS that take time: the instance
-// boots, its ECS agent registers, tasks start, run their probe and stop,
-// the instance reboots and terminates, each after a scripted latency on a
-// Clock. Every operation can also take a scripted latency of its own, or
-// fail.
+// Run Command, and AMIs: DescribeImages and CreateTags on images, from a
+// scripted catalogue, see Image), and it plays the parts of AWS that take
+// time: the instance boots, its ECS agent registers, tasks start, run their
+// probe and stop, the instance reboots and terminates, each after a
+// scripted latency on a Clock. Every operation can also take a scripted
+// latency of its own, or fail.
 //
 // Run it inside a testing/synctest bubble (synctest.Test) and the Clock is
 // the bubble's fake clock: a 40-second boot takes no time. The front
@@ -145,6 +146,9 @@ type Options struct {
 	// Command scripts the output of an SSM command; nil: "output of <cmd>"
 	// and Success.
 	Command func(cmd string) (stdout, stderr string, ok bool)
+	// Images are the AMIs the front starts with (see Image; AddImage adds
+	// more).
+	Images []Image
 }
 
 // Server is the front. Its methods are safe to call concurrently.
@@ -168,6 +172,7 @@ type Server struct {
 	tasks      map[string]*task
 	taskDefs   map[string]*TaskDefinition
 	commands   map[string]*command
+	images     map[string]*Image
 	seq        int
 }
 
@@ -198,6 +203,11 @@ func New(o Options) (*Server, error) {
 		tasks:      map[string]*task{},
 		taskDefs:   map[string]*TaskDefinition{},
 		commands:   map[string]*command{},
+		images:     map[string]*Image{},
+	}
+	for _, img := range o.Images {
+		img = img.withDefaults()
+		s.images[img.ID] = &img
 	}
 	kcfg := config(o.Kumo, s.client)
 	s.kec2 = ec2.NewFromConfig(kcfg)
@@ -455,6 +465,10 @@ func (s *Server) answer(c *call) reply {
 		return s.terminateInstances(c)
 	case "RebootInstances":
 		return s.rebootInstances(c)
+	case "DescribeImages":
+		return s.describeImages(c)
+	case "CreateTags":
+		return s.createTags(c)
 	// ECS
 	case "DeleteCluster":
 		return s.deleteCluster(c)
@@ -489,7 +503,7 @@ func (s *Server) answer(c *call) reply {
 		return s.getCommandInvocation(c)
 	}
 	// CreateCluster, DescribeClusters, ListClusters, PutParameter,
-	// GetParameter, CreateTags, DescribeTags, ...: kumo as it is.
+	// GetParameter, DescribeTags, ...: kumo as it is.
 	rep, err := s.forward(c)
 	if err != nil {
 		return errorReply(c.proto, http.StatusBadGateway, "InternalError", err.Error())

@@ -1,0 +1,321 @@
+package source_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/sivchari/kumo"
+
+	"github.com/cisecs/cisecs/builder"
+	"github.com/cisecs/cisecs/builder/source"
+	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+)
+
+// The emulated catalogue. Time in a synctest bubble starts at midnight,
+// 1 January 2000 (UTC): the AMIs are dated before it.
+var (
+	bubbleStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	marketplace = func(id, name string, daysAgo int) awsgatetest.Image {
+		return awsgatetest.Image{ID: id, Name: name, Owner: "679593333241", OwnerAlias: "aws-marketplace", Created: bubbleStart.AddDate(0, 0, -daysAgo)}
+	}
+	baseOld = marketplace("ami-0b000000000000001", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.0.0", 60)
+	baseNew = marketplace("ami-0b000000000000002", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0", 20)
+	// decoys are newer than baseNew but do not match the definition's base.
+	decoys = []awsgatetest.Image{
+		func() awsgatetest.Image {
+			i := marketplace("ami-0d000000000000001", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.2.0 arm", 2)
+			i.Architecture = "arm64"
+			return i
+		}(),
+		marketplace("ami-0d000000000000002", "CIS Amazon Linux 2023 Benchmark - Level 2 - v1.2.0", 2),
+		marketplace("ami-0d000000000000003", "CIS Amazon Linux 2 Benchmark - Level 1 - v3.0.0", 2),
+		func() awsgatetest.Image {
+			i := marketplace("ami-0d000000000000004", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.2.0 pending", 1)
+			i.State = "pending"
+			return i
+		}(),
+		{ID: "ami-0d000000000000005", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.2.0 copy", Owner: "111122223333", Created: bubbleStart.AddDate(0, 0, -1)},
+	}
+	// newerDeprecated is newer than baseNew and matches, but was deprecated
+	// yesterday.
+	newerDeprecated = func() awsgatetest.Image {
+		i := marketplace("ami-0b000000000000003", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.2.0", 5)
+		i.Deprecated = bubbleStart.AddDate(0, 0, -1)
+		return i
+	}()
+)
+
+// releasedAMI is the AMI a build of img from base made, tagged as the
+// build tags it; edit changes its tags.
+func releasedAMI(id string, img images.Image, base awsgatetest.Image, edit func(tags map[string]string)) awsgatetest.Image {
+	tags := map[string]string{
+		"Name":                           "cisecs-" + img.Name,
+		source.TagSourceAMI:              base.ID,
+		source.TagSourceAMIName:          base.Name,
+		"cisecs:image":                   img.Name,
+		source.TagDefinitionSHA256:       img.Digest,
+		"cisecs:os":                      img.Base.OS,
+		source.TagECSAgentVersion:        source.AgentVersion(img),
+		"cisecs:ssm-parameter":           source.Parameter(img),
+		"cisecs:gate-run-id":             "gh-1-1-0",
+		"cisecs:provision-report-sha256": strings.Repeat("0", 64),
+	}
+	if edit != nil {
+		edit(tags)
+	}
+	return awsgatetest.Image{ID: id, Name: "cisecs-" + img.Name + "-19991231031700", Created: bubbleStart.AddDate(0, 0, -1), Tags: tags}
+}
+
+// emulated starts kumo (outside the bubble: it listens on loopback), then
+// runs f in a synctest bubble with a front whose catalogue is catalogue,
+// and a Checker whose clients reach it.
+func emulated(t *testing.T, o awsgatetest.Options, f func(t *testing.T, front *awsgatetest.Server, c source.Checker, ssmc *ssm.Client)) {
+	t.Helper()
+	k := kumo.NewServer()
+	t.Cleanup(k.Close)
+	synctest.Test(t, func(t *testing.T) {
+		o.Kumo = k.URL
+		front, err := awsgatetest.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer front.Close()
+		ec2c, _, ssmc := front.Clients()
+		f(t, front, source.Checker{EC2: ec2c, SSM: ssmc, Region: "us-east-1"}, ssmc)
+	})
+}
+
+// uniqueParam is a parameter path of its own for the test: kumo's state
+// is shared by every test in the binary.
+func uniqueParam(t *testing.T) string {
+	t.Helper()
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r >= 'A' && r <= 'Z':
+			return r
+		}
+		return '-'
+	}, t.Name())
+}
+
+// publish writes ami to img's parameter, as the gate does.
+func publish(t *testing.T, ssmc *ssm.Client, img images.Image, ami string) {
+	t.Helper()
+	_, err := ssmc.PutParameter(t.Context(), &ssm.PutParameterInput{
+		Name: aws.String(source.Parameter(img)), Value: aws.String(ami),
+		Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image"), Overwrite: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatalf("put parameter: %v", err)
+	}
+}
+
+// TestCheckEmulated decides for one image against kumo and the front: each
+// reason, the catalogue's decoys and deprecated AMIs, and no base at all.
+func TestCheckEmulated(t *testing.T) {
+	const releasedID = "ami-0c000000000000001"
+	tests := []struct {
+		name string
+		// body adds to the definition; owners replaces its owners.
+		body, owners string
+		// catalogue is added to decoys.
+		catalogue []awsgatetest.Image
+		// released, when set, makes the release from the image.
+		released func(img images.Image) awsgatetest.Image
+		// param is what the parameter holds: "" none, else an AMI id.
+		param    string
+		wantBase string
+		want     []source.Code
+		wantMsg  string
+		wantErr  string
+	}{
+		{
+			name:      "never released",
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			wantBase:  baseNew.ID, want: []source.Code{source.NeverReleased},
+			wantMsg: "due: never-released",
+		},
+		{
+			name:      "up to date",
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			released:  func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseNew, nil) },
+			param:     releasedID,
+			wantBase:  baseNew.ID,
+			wantMsg:   "up to date: base ami-0b000000000000002 (CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0)",
+		},
+		{
+			name:      "new base AMI",
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			released:  func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseOld, nil) },
+			param:     releasedID,
+			wantBase:  baseNew.ID, want: []source.Code{source.NewBaseAMI},
+			wantMsg: "due: new-base-ami",
+		},
+		{
+			name:      "deprecated newer AMI ignored",
+			catalogue: []awsgatetest.Image{baseOld, baseNew, newerDeprecated},
+			released:  func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseNew, nil) },
+			param:     releasedID,
+			wantBase:  baseNew.ID,
+			wantMsg:   "up to date: base ami-0b000000000000002",
+		},
+		{
+			name: "newer AMI deprecated only later counts",
+			catalogue: []awsgatetest.Image{baseOld, baseNew, func() awsgatetest.Image {
+				i := newerDeprecated
+				i.Deprecated = bubbleStart.AddDate(0, 6, 0)
+				return i
+			}()},
+			released: func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseNew, nil) },
+			param:    releasedID,
+			wantBase: newerDeprecated.ID, want: []source.Code{source.NewBaseAMI},
+			wantMsg: "due: new-base-ami",
+		},
+		{
+			// EC2 always shows owners their own deprecated AMIs: Base skips
+			// them itself.
+			name:   "own deprecated AMI ignored",
+			owners: `["self"]`,
+			catalogue: []awsgatetest.Image{
+				{ID: "ami-0e000000000000001", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - golden", Created: bubbleStart.AddDate(0, 0, -30)},
+				{ID: "ami-0e000000000000002", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - golden 2", Created: bubbleStart.AddDate(0, 0, -3), Deprecated: bubbleStart.AddDate(0, 0, -1)},
+			},
+			wantBase: "ami-0e000000000000001", want: []source.Code{source.NeverReleased},
+			wantMsg: "due: never-released",
+		},
+		{
+			name:      "agent version changed",
+			body:      pinned("1.86.3"),
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			released: func(img images.Image) awsgatetest.Image {
+				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[source.TagECSAgentVersion] = "1.85.0" })
+			},
+			param:    releasedID,
+			wantBase: baseNew.ID, want: []source.Code{source.AgentVersionChanged},
+			wantMsg: "due: agent-version-changed",
+		},
+		{
+			name:      "definition changed",
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			released: func(img images.Image) awsgatetest.Image {
+				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) {
+					tags[source.TagDefinitionSHA256] = strings.Repeat("e", 64)
+				})
+			},
+			param:    releasedID,
+			wantBase: baseNew.ID, want: []source.Code{source.DefinitionChanged},
+			wantMsg: "due: definition-changed",
+		},
+		{
+			name:      "released AMI missing",
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			param:     "ami-0dead000000000000",
+			wantBase:  baseNew.ID, want: []source.Code{source.ReleasedAMIMissing},
+			wantMsg: "due: released-ami-missing",
+		},
+		{
+			name:      "no base AMI",
+			catalogue: []awsgatetest.Image{newerDeprecated},
+			wantErr:   `image "al2023": no base AMI matches in region "us-east-1": owners ["aws-marketplace"], name "CIS Amazon Linux 2023 Benchmark - Level 1*", architecture "x86_64", virtualization-type "hvm", root-device-type "ebs", state "available", not deprecated`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := awsgatetest.Options{Images: append(slices.Clone(decoys), tc.catalogue...)}
+			emulated(t, o, func(t *testing.T, front *awsgatetest.Server, c source.Checker, ssmc *ssm.Client) {
+				src := definition("al2023", uniqueParam(t), tc.body)
+				if tc.owners != "" {
+					src = strings.Replace(src, `["aws-marketplace"]`, tc.owners, 1)
+				}
+				img := parse(t, "al2023", src)
+				if tc.released != nil {
+					front.AddImage(tc.released(img))
+				}
+				if tc.param != "" {
+					publish(t, ssmc, img, tc.param)
+				}
+				d, err := c.Check(t.Context(), img)
+				if tc.wantErr != "" {
+					if err == nil || err.Error() != tc.wantErr || !errors.Is(err, source.ErrNoBaseAMI) {
+						t.Fatalf("Check: %v, want %q", err, tc.wantErr)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Check: %v", err)
+				}
+				if d.Base.ID != tc.wantBase {
+					t.Errorf("base %s, want %s", d.Base, tc.wantBase)
+				}
+				if got := codes(d); !slices.Equal(got, tc.want) {
+					t.Errorf("reasons %q, want %q", got, tc.want)
+				}
+				if !strings.HasPrefix(d.Message, tc.wantMsg) {
+					t.Errorf("message %q, want %q", d.Message, tc.wantMsg)
+				}
+				if d.Released.Parameter != source.Parameter(img) || d.Released.AMI != tc.param {
+					t.Errorf("released %+v, want parameter %s holding %q", d.Released, source.Parameter(img), tc.param)
+				}
+				for _, r := range front.Requests("DescribeImages") {
+					if r.Form.Get("ImageId.1") == "" && r.Form.Get("IncludeDeprecated") != "false" {
+						t.Errorf("base look-up without IncludeDeprecated=false: %v", r.Form)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestCheckEmulatedSeveral decides for several images with one Checker:
+// each on its own base and its own release.
+func TestCheckEmulatedSeveral(t *testing.T) {
+	armOld := marketplace("ami-0a000000000000001", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.0.0 arm", 40)
+	armOld.Architecture = "arm64"
+	o := awsgatetest.Options{Images: append(slices.Clone(decoys), baseOld, baseNew, armOld)}
+	emulated(t, o, func(t *testing.T, front *awsgatetest.Server, c source.Checker, ssmc *ssm.Client) {
+		x86 := parse(t, "al2023", definition("al2023", uniqueParam(t)+"-x86", ""))
+		arm := parse(t, "al2023-arm64", strings.Replace(definition("al2023-arm64", uniqueParam(t)+"-arm", pinned("1.86.3")), `"x86_64"`, `"arm64"`, 1))
+		agentless := parse(t, "al2023-old", definition("al2023-old", uniqueParam(t)+"-old", ""))
+		front.AddImage(releasedAMI("ami-0c000000000000001", x86, baseNew, nil))
+		publish(t, ssmc, x86, "ami-0c000000000000001")
+		front.AddImage(releasedAMI("ami-0c000000000000002", agentless, baseOld, func(tags map[string]string) {
+			delete(tags, source.TagECSAgentVersion)
+		}))
+		publish(t, ssmc, agentless, "ami-0c000000000000002")
+
+		// The arm64 decoy is the newest arm64 Level 1 AMI.
+		want := map[string]struct {
+			base  string
+			codes []source.Code
+		}{
+			"al2023":       {baseNew.ID, nil},
+			"al2023-arm64": {decoys[0].ID, []source.Code{source.NeverReleased}},
+			"al2023-old":   {baseNew.ID, []source.Code{source.NewBaseAMI, source.AgentVersionChanged}},
+		}
+		for _, img := range []images.Image{x86, arm, agentless} {
+			d, err := c.Check(t.Context(), img)
+			if err != nil {
+				t.Fatalf("Check(%s): %v", img.Name, err)
+			}
+			w := want[img.Name]
+			if d.Image != img.Name || d.Base.ID != w.base || !slices.Equal(codes(d), w.codes) {
+				t.Errorf("%s: base %s, reasons %q; want %s, %q", img.Name, d.Base, codes(d), w.base, w.codes)
+			}
+			if img.Name == "al2023-old" && !strings.Contains(d.Reasons[1].Message, "no "+source.TagECSAgentVersion+" tag") {
+				t.Errorf("%s: %q does not say the tag is missing", img.Name, d.Reasons[1].Message)
+			}
+		}
+		if d, err := c.Check(t.Context(), x86); err != nil || d.ECSAgentVersion != builder.NewestAgent {
+			t.Errorf("unpinned image: agent %q (%v), want %s", d.ECSAgentVersion, err, builder.NewestAgent)
+		}
+	})
+}

@@ -1,0 +1,229 @@
+// Package source decides whether an image is due for a rebuild. It finds
+// the newest CIS-hardened base AMI that matches the image's definition,
+// the same AMI the build's data "amazon-ami" source would pick, and
+// compares it, the definition's digest and the pinned ECS agent version
+// with the provenance the build tagged the last released AMI with (the AMI
+// whose id the image's SSM parameter holds: SourceAMI,
+// cisecs:definition-sha256, cisecs:ecs-agent-version).
+//
+// Decide is the decision alone, a pure function; Checker gathers what it
+// needs from EC2 and SSM. "cisecs source" prints the Decision as JSON, whose
+// "due" field (pipeline.SourceDueField) the nightly workflow reads.
+package source
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cisecs/cisecs/builder"
+	"github.com/cisecs/cisecs/images"
+)
+
+// Provenance tags the build puts on every AMI it makes
+// (templates/packer.pkr.hcl.tmpl), which Decide compares.
+const (
+	// TagSourceAMI holds the id of the base AMI the image was built from.
+	TagSourceAMI = "SourceAMI"
+	// TagSourceAMIName holds that base AMI's name.
+	TagSourceAMIName = "SourceAMIName"
+	// TagDefinitionSHA256 holds the SHA-256 of the definition file
+	// (images.Image.Digest).
+	TagDefinitionSHA256 = "cisecs:definition-sha256"
+	// TagECSAgentVersion holds the pinned ECS agent version, or
+	// builder.NewestAgent.
+	TagECSAgentVersion = "cisecs:ecs-agent-version"
+)
+
+// Code names why an image is due. The codes are stable: scripts may match
+// them.
+type Code string
+
+// The reasons an image is due.
+const (
+	// NeverReleased: the image's SSM parameter does not exist.
+	NeverReleased Code = "never-released"
+	// ReleasedAMIMissing: the parameter names an AMI that no longer
+	// exists. Nothing is compared then.
+	ReleasedAMIMissing Code = "released-ami-missing"
+	// NewBaseAMI: the newest matching base AMI is not the one the released
+	// AMI was built from.
+	NewBaseAMI Code = "new-base-ami"
+	// AgentVersionChanged: the definition pins another ECS agent version
+	// than the released AMI's (or pins one where it took the newest, or the
+	// other way round).
+	AgentVersionChanged Code = "agent-version-changed"
+	// DefinitionChanged: the definition file's digest differs from the
+	// released AMI's.
+	DefinitionChanged Code = "definition-changed"
+)
+
+// Reason is one reason an image is due.
+type Reason struct {
+	// Code says which reason it is.
+	Code Code `json:"code"`
+	// Message says it for people.
+	Message string `json:"message"`
+	// Old is the released AMI's value and New the current one, for the
+	// reasons that compare two: AMI ids (new-base-ami), agent versions,
+	// digests. Old is the missing AMI's id for released-ami-missing.
+	Old string `json:"old,omitempty"`
+	New string `json:"new,omitempty"`
+}
+
+// AMI is a base AMI.
+type AMI struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Created is its creation date.
+	Created time.Time `json:"created"`
+}
+
+// String returns "ami-... (name)".
+func (a AMI) String() string { return fmt.Sprintf("%s (%s)", a.ID, a.Name) }
+
+// Released is the image's last release: the AMI its SSM parameter holds,
+// and that AMI's provenance tags.
+type Released struct {
+	// Parameter is the image's SSM parameter.
+	Parameter string `json:"parameter"`
+	// AMI is the parameter's value; empty when the parameter does not
+	// exist (the image was never released).
+	AMI string `json:"ami,omitempty"`
+	// Exists says the AMI still exists.
+	Exists bool `json:"exists"`
+	// Name is the AMI's name.
+	Name string `json:"name,omitempty"`
+	// SourceAMI, SourceAMIName, DefinitionSHA256 and ECSAgentVersion are
+	// its provenance tags; empty when absent.
+	SourceAMI        string `json:"source_ami,omitempty"`
+	SourceAMIName    string `json:"source_ami_name,omitempty"`
+	DefinitionSHA256 string `json:"definition_sha256,omitempty"`
+	ECSAgentVersion  string `json:"ecs_agent_version,omitempty"`
+}
+
+// Decision says whether an image is due for a rebuild, and why. Its JSON
+// is what "cisecs source" prints for one image.
+type Decision struct {
+	// Image is the image's name, Definition its definition file.
+	Image      string `json:"image"`
+	Definition string `json:"definition"`
+	// Region is where the base AMI and the release were looked up.
+	Region string `json:"region"`
+	// Due says the image should be rebuilt: there is at least one reason.
+	// Its JSON name is pipeline.SourceDueField.
+	Due bool `json:"due"`
+	// Reasons are why, in a fixed order; empty (never null) when not due.
+	Reasons []Reason `json:"reasons"`
+	// Message sums the decision up in one line: "up to date: base
+	// ami-... (name)" or "due: CODE, CODE".
+	Message string `json:"message"`
+	// Base is the newest base AMI that matches the definition.
+	Base AMI `json:"base"`
+	// DefinitionSHA256 is the definition file's digest now.
+	DefinitionSHA256 string `json:"definition_sha256"`
+	// ECSAgentVersion is the agent version the definition pins, or
+	// builder.NewestAgent.
+	ECSAgentVersion string `json:"ecs_agent_version"`
+	// Released is the last release.
+	Released Released `json:"released"`
+}
+
+// AgentVersion is the agent version tag a build of img writes: the pinned
+// version, or builder.NewestAgent.
+func AgentVersion(img images.Image) string {
+	if img.ECS.AgentVersion == "" {
+		return builder.NewestAgent
+	}
+	return img.ECS.AgentVersion
+}
+
+// Parameter is the SSM parameter that holds img's released AMI id.
+func Parameter(img images.Image) string {
+	if img.SSMParameter == "" {
+		return images.DefaultSSMParameter(img.Name)
+	}
+	return img.SSMParameter
+}
+
+// Decide decides whether img is due, given the newest matching base AMI
+// and its last release. It is pure.
+//
+// An image is due when it was never released, when its released AMI no
+// longer exists, or when the released AMI's provenance differs from now:
+// another base AMI, another pinned agent version, another definition. A
+// provenance tag the released AMI lacks counts as different.
+func Decide(img images.Image, base AMI, rel Released) Decision {
+	d := Decision{
+		Image:            img.Name,
+		Definition:       img.File,
+		Region:           img.Region,
+		Reasons:          []Reason{},
+		Base:             base,
+		DefinitionSHA256: img.Digest,
+		ECSAgentVersion:  AgentVersion(img),
+		Released:         rel,
+	}
+	add := func(code Code, old, new, format string, a ...any) {
+		d.Reasons = append(d.Reasons, Reason{Code: code, Message: fmt.Sprintf(format, a...), Old: old, New: new})
+	}
+	switch {
+	case rel.AMI == "":
+		add(NeverReleased, "", "", "never released: parameter %s does not exist", rel.Parameter)
+	case !rel.Exists:
+		add(ReleasedAMIMissing, rel.AMI, "", "parameter %s holds %s, which no longer exists", rel.Parameter, rel.AMI)
+	default:
+		if rel.SourceAMI != base.ID {
+			if rel.SourceAMI == "" {
+				add(NewBaseAMI, "", base.ID, "released AMI %s has no %s tag; base is now %s", rel.AMI, TagSourceAMI, base)
+			} else {
+				add(NewBaseAMI, rel.SourceAMI, base.ID, "new base AMI: %s (%s) -> %s", rel.SourceAMI, orUnknown(rel.SourceAMIName), base)
+			}
+		}
+		if v := d.ECSAgentVersion; rel.ECSAgentVersion != v {
+			wants := "pins " + v
+			if v == builder.NewestAgent {
+				wants = "takes the newest"
+			}
+			add(AgentVersionChanged, rel.ECSAgentVersion, v, "ECS agent version: released AMI %s has %s, the definition %s",
+				rel.AMI, orNoTag(rel.ECSAgentVersion, TagECSAgentVersion), wants)
+		}
+		if rel.DefinitionSHA256 != img.Digest {
+			add(DefinitionChanged, rel.DefinitionSHA256, img.Digest, "definition %s changed: sha256 %s (released AMI %s) -> %s",
+				img.File, orNoTag(short(rel.DefinitionSHA256), TagDefinitionSHA256), rel.AMI, short(img.Digest))
+		}
+	}
+	d.Due = len(d.Reasons) > 0
+	if d.Due {
+		var codes []string
+		for _, r := range d.Reasons {
+			codes = append(codes, string(r.Code))
+		}
+		d.Message = "due: " + strings.Join(codes, ", ")
+	} else {
+		d.Message = "up to date: base " + base.String()
+	}
+	return d
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "name unknown"
+	}
+	return s
+}
+
+func orNoTag(s, tag string) string {
+	if s == "" {
+		return "no " + tag + " tag"
+	}
+	return s
+}
+
+// short returns the first 12 digits of a digest.
+func short(digest string) string {
+	if len(digest) > 12 {
+		return digest[:12]
+	}
+	return digest
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cisecs/cisecs/builder/source"
+	"github.com/cisecs/cisecs/pipeline"
+)
+
+// newChecker returns the source Checker of a region.
+type newChecker func(ctx context.Context, region string) (source.Checker, error)
+
+// runSource says, for each image, whether it is due for a rebuild.
+func runSource(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return sourceMain(ctx, args, stdout, stderr, source.New)
+}
+
+// sourceMain is runSource with the Checkers' maker given.
+func sourceMain(ctx context.Context, args []string, stdout, stderr io.Writer, checker newChecker) int {
+	fs := flag.NewFlagSet("cisecs source", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	region := fs.String("region", "", "AWS region to look in (default: each image's own region)")
+	out := fs.String("o", "", "file to write the JSON to as well (default: stdout only)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long the look-ups may take")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: cisecs source [--region R] [-o FILE] [%s/NAME.hcl ...]\n\n", definitionsDir)
+		fmt.Fprintf(stderr, "Says whether each image (default: every %s/*.hcl) is due for a rebuild:\n", definitionsDir)
+		fmt.Fprintf(stderr, "it finds the newest available, undeprecated base AMI that matches the\n")
+		fmt.Fprintf(stderr, "definition and compares it, the definition's SHA-256 and the pinned ECS\n")
+		fmt.Fprintf(stderr, "agent version with the provenance tags of the AMI the image's SSM parameter\n")
+		fmt.Fprintf(stderr, "holds (the last release). Reasons: %s, %s,\n", source.NeverReleased, source.ReleasedAMIMissing)
+		fmt.Fprintf(stderr, "%s, %s, %s.\n\n", source.NewBaseAMI, source.AgentVersionChanged, source.DefinitionChanged)
+		fmt.Fprintf(stderr, "Prints JSON on stdout: for one image an object whose %q field is true\n", pipeline.SourceDueField)
+		fmt.Fprintf(stderr, "when it is due; for several, an array of those objects in name order. A\n")
+		fmt.Fprintf(stderr, "summary goes to stderr. Exit status: 0 due or not; 2 bad input, an AWS\n")
+		fmt.Fprintf(stderr, "error, or an image that no base AMI matches (nothing is printed then).\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *timeout <= 0 {
+		fmt.Fprintf(stderr, "cisecs source: --timeout %s is not positive\n", *timeout)
+		return 2
+	}
+	imgs, code := loadImages("cisecs source", fs.Args(), "", stderr)
+	if code != 0 {
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	checkers := map[string]source.Checker{}
+	var decisions []source.Decision
+	failed := 0
+	for _, img := range imgs {
+		r := *region
+		if r == "" {
+			r = img.Region
+		}
+		c, ok := checkers[r]
+		if !ok {
+			var err error
+			if c, err = checker(ctx, r); err != nil {
+				fmt.Fprintf(stderr, "cisecs source: %v\n", err)
+				return 2
+			}
+			checkers[r] = c
+		}
+		d, err := c.Check(ctx, img)
+		if err != nil {
+			fmt.Fprintf(stderr, "cisecs source: %v\n", err)
+			failed++
+			continue
+		}
+		decisions = append(decisions, d)
+		fmt.Fprintf(stderr, "%s: %s\n", d.Image, d.Message)
+		for _, reason := range d.Reasons {
+			fmt.Fprintf(stderr, "  - %s\n", reason.Message)
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "cisecs source: %d of %d image(s) could not be checked; nothing printed\n", failed, len(imgs))
+		return 2
+	}
+
+	var v any = decisions
+	if len(decisions) == 1 {
+		v = decisions[0]
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "->" in the messages, not "-\u003e"
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(stderr, "cisecs source: %v\n", err)
+		return 2
+	}
+	b := buf.Bytes()
+	if *out != "" {
+		if err := writeFile(*out, b); err != nil {
+			fmt.Fprintf(stderr, "cisecs source: %v\n", err)
+			return 2
+		}
+	}
+	if _, err := stdout.Write(b); err != nil {
+		fmt.Fprintf(stderr, "cisecs source: %v\n", err)
+		return 2
+	}
+	return 0
+}
