@@ -24,6 +24,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/retry"
+
+	"github.com/cisecs/cisecs/templates"
 )
 
 // defaultRetryDelay is the pause between two attempts to upload and start
@@ -227,11 +229,11 @@ func (p *Provisioner) download(ctx context.Context, comm packersdk.Communicator)
 // runCommand returns the command that runs the script at remote and then
 // removes it, keeping the script's exit status, in one round trip.
 func runCommand(remote string, sudo bool) string {
-	run := "bash " + shellQuote(remote)
+	run := "bash " + templates.ShellQuote(remote)
 	if sudo {
 		run = "sudo -n " + run
 	}
-	return fmt.Sprintf("%s; rc=$?; rm -f %s; exit $rc", run, shellQuote(remote))
+	return fmt.Sprintf("%s; rc=$?; rm -f %s; exit $rc", run, templates.ShellQuote(remote))
 }
 
 // withContext runs f, returning early with ctx's error if ctx is done
@@ -246,11 +248,6 @@ func withContext(ctx context.Context, f func() error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// shellQuote quotes s for a POSIX shell as one word.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // lastLine returns the last line of s.

@@ -4,9 +4,18 @@
 // at package level, and keep their render functions pure.
 package templates
 
-import "embed"
+import (
+	"embed"
+	"strings"
+)
 
 // FS holds the template files, by their names in this directory.
 //
 //go:embed *.tmpl
 var FS embed.FS
+
+// ShellQuote quotes s as one word for a POSIX shell (bash included), in
+// single quotes. Templates get it as the function shq.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
-	"strings"
 	"text/template"
 
 	"github.com/cisecs/cisecs/templates"
@@ -80,7 +79,7 @@ const (
 
 var probeTemplate = template.Must(template.New("probe.sh.tmpl").
 	Option("missingkey=error").
-	Funcs(template.FuncMap{"shq": shellQuote}).
+	Funcs(template.FuncMap{"shq": templates.ShellQuote}).
 	ParseFS(templates.FS, "probe.sh.tmpl"))
 
 // probeVars is what probe.sh.tmpl is filled with.
@@ -125,9 +124,4 @@ func renderProbe(v probeVars) ([]byte, error) {
 		return nil, fmt.Errorf("probe script: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// shellQuote quotes s for POSIX sh, in single quotes.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -76,7 +76,7 @@ type Options struct {
 
 var script = template.Must(template.New("host.sh.tmpl").
 	Option("missingkey=error").
-	Funcs(template.FuncMap{"shq": shellQuote}).
+	Funcs(template.FuncMap{"shq": templates.ShellQuote}).
 	ParseFS(templates.FS, "host.sh.tmpl"))
 
 // vars is what host.sh.tmpl is filled with.
@@ -225,9 +225,4 @@ func canonical(sel, all []string) []string {
 
 func normalFingerprint(f string) string {
 	return strings.ToUpper(strings.ReplaceAll(f, " ", ""))
-}
-
-// shellQuote quotes s for bash as one word.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
