@@ -77,7 +77,7 @@ type Options struct {
 var script = template.Must(template.New("host.sh.tmpl").
 	Option("missingkey=error").
 	Funcs(template.FuncMap{"shq": templates.ShellQuote}).
-	ParseFS(templates.FS, "host.sh.tmpl"))
+	ParseFS(templates.FS, "host.sh.tmpl", "firewall/*.sh.tmpl"))
 
 // vars is what host.sh.tmpl is filled with.
 type vars struct {
