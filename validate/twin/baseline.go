@@ -48,6 +48,16 @@ type FirewallUnit struct {
 	File string
 }
 
+// Patch copies the machine's file Path (as its package installed it) onto
+// the twin's disk at To (Path when empty), replacing Old with New when Old
+// is set. Old must occur in the file: a patch that no longer applies fails
+// the boot instead of modelling nothing.
+type Patch struct {
+	Path, To, Old, New string
+	// Why says what the patch models, with its source.
+	Why string
+}
+
 // OSRelease is what a baseline's /etc/os-release says.
 type OSRelease struct {
 	ID         string
@@ -77,6 +87,13 @@ type Baseline struct {
 	// Absent lists absolute paths of the machine's files that this OS
 	// does not ship (commands, mostly); the twin hides them.
 	Absent []string
+	// Daemon is the firewall daemon the OS runs, DaemonFirewalld or
+	// DaemonUfw, or empty. The twin runs the machine's own (real) daemon
+	// and hides the commands of the others.
+	Daemon string
+	// Patches change copies of the machine's files on the twin's disk, to
+	// model a version of a program other than the one installed.
+	Patches []Patch
 	// Files is the root tree copied onto the twin's disk before first
 	// boot. Paths must lie under etc, var, root, home or usr.
 	Files fs.FS
@@ -142,6 +159,71 @@ func Baselines() []Baseline {
 				{Unit: "netfilter-persistent.service", Tool: ToolIP6tablesRestore, File: "/etc/iptables/rules.v6"},
 			},
 		},
+		{
+			Name: "al2023-firewalld",
+			Description: "Amazon Linux 2023 hardened to the CIS benchmark with firewalld, the default of " +
+				"ansible-lockdown AMAZON2023-CIS and ComplianceAsCode's AL2023 CIS profile: firewalld 1.x, " +
+				"nftables back end, default zone public with only ssh; the real firewalld (the machine's " +
+				"package) on a private system D-Bus. It accepts DNAT'ed packets before its zones, but " +
+				"flushes the iptables tables, ecs-init's DNAT among them, on every reload and restart. " +
+				"Docker binds docker0 to its zone docker (target ACCEPT).",
+			IptablesBackend: BackendNFT,
+			Daemon:          DaemonFirewalld,
+			Rejects:         true,
+		},
+		{
+			Name: "rhel9-firewalld",
+			Description: "RHEL 9 hardened to the CIS benchmark with firewalld, the default of ansible-lockdown " +
+				"RHEL9-CIS: firewalld 1.x with the nftables back end and FlushAllOnReload=yes, default zone " +
+				"public with only ssh; iptables-nft for Docker and ecs-init.",
+			IptablesBackend: BackendNFT,
+			Daemon:          DaemonFirewalld,
+			Rejects:         true,
+		},
+		{
+			Name: "al2-firewalld",
+			Description: "Amazon Linux 2 hardened to the CIS benchmark with firewalld, the default of " +
+				"ansible-lockdown AMAZON2-CIS: a firewalld before 0.7 (iptables back end, legacy x_tables), " +
+				"whose INPUT accepts RELATED,ESTABLISHED but not DNAT'ed packets, so the credentials path " +
+				"is closed outright; modelled by the machine's firewalld with that rule patched.",
+			IptablesBackend: BackendLegacy,
+			Daemon:          DaemonFirewalld,
+			Rejects:         true,
+			Absent:          []string{"/usr/sbin/nft"},
+			Patches: []Patch{
+				{
+					Path: firewalldIPXtables,
+					Old:  `"-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT"`,
+					New:  `"-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"`,
+					Why: "firewalld before 0.7.0 accepted only RELATED,ESTABLISHED in INPUT; 0.7.0 added DNAT " +
+						"(firewalld/firewalld commit 7235f76a, src/firewall/core/ipXtables.py; v0.6.6 still lacks it)",
+				},
+				{
+					Path: firewalldConfigPy,
+					Old:  "VERSION = '1.3.3'",
+					New:  "VERSION = '0.4.4.4'",
+					Why:  "the version Amazon Linux 2 ships (firewalld-0.4.4.4-6.amzn2.0.1, amzn2-core), as firewall-cmd --version reports it",
+				},
+			},
+		},
+		{
+			Name: "ubuntu2204-ufw",
+			Description: "Ubuntu 22.04 hardened to the CIS benchmark with ufw, the default of ansible-lockdown " +
+				"UBUNTU22-CIS: ufw enabled, default deny incoming, outgoing and routed, loopback rules, ssh " +
+				"allowed; IPT_SYSCTL=/etc/sysctl.conf, which holds ip_forward=0. ufw-init loads it at boot " +
+				"with iptables-nft; the package's before/after rules.",
+			IptablesBackend: BackendNFT,
+			Daemon:          DaemonUfw,
+			Patches:         ufwPackageFiles(),
+		},
+		{
+			Name: "ubuntu2404-ufw",
+			Description: "Ubuntu 24.04 hardened to the CIS benchmark with ufw, the default of ansible-lockdown " +
+				"UBUNTU24-CIS: as ubuntu2204-ufw, on 24.04.",
+			IptablesBackend: BackendNFT,
+			Daemon:          DaemonUfw,
+			Patches:         ufwPackageFiles(),
+		},
 	}
 	for i := range bs {
 		files, err := fs.Sub(baselineFS, "baselines/"+bs[i].Name)
@@ -157,6 +239,23 @@ func Baselines() []Baseline {
 	}
 	slices.SortFunc(bs, func(a, b Baseline) int { return strings.Compare(a.Name, b.Name) })
 	return bs
+}
+
+// firewalldIPXtables is firewalld's iptables back end, as Debian installs it.
+const firewalldIPXtables = "/usr/lib/python3/dist-packages/firewall/core/ipXtables.py"
+
+// firewalldConfigPy holds the version firewalld reports.
+const firewalldConfigPy = "/usr/lib/python3/dist-packages/firewall/config/__init__.py"
+
+// ufwPackageFiles are the files the ufw package installs into /etc/ufw,
+// which the hardening does not change: copied from the package's
+// templates (/usr/share/ufw/iptables) and its sysctl.conf.
+func ufwPackageFiles() []Patch {
+	var ps []Patch
+	for _, f := range []string{"before.rules", "after.rules", "before6.rules", "after6.rules"} {
+		ps = append(ps, Patch{Path: "/usr/share/ufw/iptables/" + f, To: "/etc/ufw/" + f, Why: "as the ufw package installs it"})
+	}
+	return append(ps, Patch{Path: "/etc/ufw/sysctl.conf", Why: "as the ufw package installs it"})
 }
 
 // LookupBaseline returns the shipped baseline called name.

@@ -113,7 +113,31 @@ func (t *Twin) prepareDisk() error {
 	if err != nil {
 		return fmt.Errorf("baseline %q: %w", b.Name, err)
 	}
-	for _, p := range append(maskedPaths(), b.Absent...) {
+	for _, pt := range b.Patches {
+		data, err := os.ReadFile(pt.Path)
+		if err != nil {
+			return fmt.Errorf("baseline %q: patch: %w", b.Name, err)
+		}
+		if pt.Old != "" && !strings.Contains(string(data), pt.Old) {
+			return fmt.Errorf("baseline %q: patch %s: %q not found: the installed version differs from the one the patch models", b.Name, pt.Path, pt.Old)
+		}
+		to := pt.To
+		if to == "" {
+			to = pt.Path
+		}
+		dst := filepath.Join(disk, filepath.FromSlash(strings.TrimPrefix(to, "/")))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("disk: %w", err)
+		}
+		if pt.Old != "" {
+			data = []byte(strings.Replace(string(data), pt.Old, pt.New, 1))
+		}
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			return fmt.Errorf("disk: %w", err)
+		}
+	}
+	hidden := append(append(maskedPaths(), b.Absent...), b.hideDaemons()...)
+	for _, p := range hidden {
 		rel := strings.TrimPrefix(path.Clean(p), "/")
 		top, _, _ := strings.Cut(rel, "/")
 		if !slices.Contains(tops, top) {

@@ -351,6 +351,15 @@ func (t *Twin) dockerStarts(ctx context.Context) error {
 	if err := t.writeSysctls([]sysctlSetting{{key: "net.ipv4.ip_forward", value: "1"}}); err != nil {
 		return fmt.Errorf("docker.service: %w", err)
 	}
+	if err := t.dockerFirewalld(ctx); err != nil {
+		return fmt.Errorf("docker.service: %w", err)
+	}
+	return t.applyDockerRules(ctx)
+}
+
+// applyDockerRules makes sure of dockerd's chains and rules, as it does at
+// start and after a firewalld reload.
+func (t *Twin) applyDockerRules(ctx context.Context) error {
 	saved, err := t.run(ctx, inHost, nil, []string{t.iptablesCmd("iptables-save")})
 	if err != nil {
 		return fmt.Errorf("docker.service: %w", err)

@@ -70,10 +70,12 @@ type Twin struct {
 	lock     *os.File
 	held     chan struct{}
 	started  []*exec.Cmd
-	servers  []*http.Server
-	procSys  []procSysEntry
-	journal  []string
-	lastBoot time.Duration
+	// firewalld is the running firewalld of a DaemonFirewalld baseline.
+	firewalld *daemon
+	servers   []*http.Server
+	procSys   []procSysEntry
+	journal   []string
+	lastBoot  time.Duration
 }
 
 // nsID identifies a namespace by the device and inode of its nsfs file.
@@ -247,6 +249,7 @@ func (t *Twin) boot(ctx context.Context) (err error) {
 	steps := []func() error{
 		func() error { return t.createNetwork(ctx) },
 		func() error { return t.restoreFirewall(ctx) },
+		func() error { return t.startDaemon(ctx) },
 		t.systemdSysctl,
 		func() error { return t.dockerStarts(ctx) },
 		t.systemdSysctl,
@@ -282,7 +285,7 @@ func (t *Twin) teardown() error {
 			c.Process.Kill()
 		}
 	}
-	t.started = nil
+	t.started, t.firewalld = nil, nil
 	if err := t.killInside(); err != nil {
 		errs = append(errs, err)
 	}

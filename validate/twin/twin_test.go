@@ -89,7 +89,8 @@ func assertCredentialsOpen(t *testing.T, tw *twin.Twin) {
 
 func TestBaselines(t *testing.T) {
 	bs := twin.Baselines()
-	want := []string{"al2-iptables-legacy", "al2023-nftables", "rhel9-iptables-reject", "ubuntu2204-nftables", "ubuntu2404-iptables-nft"}
+	want := []string{"al2-firewalld", "al2-iptables-legacy", "al2023-firewalld", "al2023-nftables", "rhel9-firewalld",
+		"rhel9-iptables-reject", "ubuntu2204-nftables", "ubuntu2204-ufw", "ubuntu2404-iptables-nft", "ubuntu2404-ufw"}
 	var names []string
 	for _, b := range bs {
 		names = append(names, b.Name)
@@ -105,8 +106,8 @@ func TestBaselines(t *testing.T) {
 			if b.IptablesBackend != twin.BackendLegacy && b.IptablesBackend != twin.BackendNFT {
 				t.Errorf("backend %q", b.IptablesBackend)
 			}
-			if len(b.Firewall) == 0 {
-				t.Error("no firewall units")
+			if (len(b.Firewall) == 0) == (b.Daemon == "") {
+				t.Errorf("firewall units %v, daemon %q: want exactly one way to load the firewall", b.Firewall, b.Daemon)
 			}
 			for _, u := range b.Firewall {
 				if _, err := fs.Stat(b.Files, strings.TrimPrefix(u.File, "/")); err != nil {
@@ -141,6 +142,11 @@ func TestBaselineOS(t *testing.T) {
 		backend           twin.Backend
 	}{
 		{"al2-iptables-legacy", "amzn", "2", twin.BackendLegacy},
+		{"al2-firewalld", "amzn", "2", twin.BackendLegacy},
+		{"al2023-firewalld", "amzn", "2023", twin.BackendNFT},
+		{"rhel9-firewalld", "rhel", "9.4", twin.BackendNFT},
+		{"ubuntu2204-ufw", "ubuntu", "22.04", twin.BackendNFT},
+		{"ubuntu2404-ufw", "ubuntu", "24.04", twin.BackendNFT},
 		{"al2023-nftables", "amzn", "2023", twin.BackendNFT},
 		{"rhel9-iptables-reject", "rhel", "9.4", twin.BackendNFT},
 		{"ubuntu2204-nftables", "ubuntu", "22.04", twin.BackendNFT},
@@ -164,6 +170,9 @@ func TestBaselineOS(t *testing.T) {
 func TestNegativeControl(t *testing.T) {
 	for _, b := range twin.Baselines() {
 		t.Run(b.Name, func(t *testing.T) {
+			if b.Daemon != "" {
+				t.Skip("a firewall daemon's host: TestDaemonBaselines covers it")
+			}
 			t.Parallel()
 			tw := twintest.New(t, b.Name)
 			ctx := testContext(t)
@@ -181,6 +190,9 @@ func TestNegativeControl(t *testing.T) {
 func TestNarrowFixOpensCredentials(t *testing.T) {
 	for _, b := range twin.Baselines() {
 		t.Run(b.Name, func(t *testing.T) {
+			if b.Daemon != "" {
+				t.Skip("a firewall daemon's host: TestDaemonBaselines covers it")
+			}
 			t.Parallel()
 			tw := twintest.New(t, b.Name)
 			ctx := testContext(t)
@@ -339,6 +351,9 @@ func TestDirReuse(t *testing.T) {
 func TestRebootUnmodified(t *testing.T) {
 	for _, b := range twin.Baselines() {
 		t.Run(b.Name, func(t *testing.T) {
+			if b.Daemon != "" {
+				t.Skip("a firewall daemon's host: TestDaemonBaselines covers it")
+			}
 			t.Parallel()
 			tw := twintest.New(t, b.Name)
 			ctx := testContext(t)
@@ -683,6 +698,94 @@ func BenchmarkBoot(b *testing.B) {
 				boot += tw.LastBoot()
 			}
 			b.ReportMetric(float64(boot.Milliseconds())/float64(b.N), "boot-ms/op")
+		})
+	}
+}
+
+// TestDaemonBaselines proves the twin's firewall daemons behave as the real
+// hosts do, unprovisioned: firewalld 1.x lets DNAT'ed packets in but
+// flushes ecs-init's DNAT on reload and restart (Docker puts its own
+// rules back); pre-0.7 firewalld blocks awsvpc tasks outright while
+// Docker's zone lets bridge tasks in; ufw blocks both, and a reload keeps
+// it so. ecs-init's rules are there once at boot everywhere.
+func TestDaemonBaselines(t *testing.T) {
+	type want struct{ boot, afterEvents map[twin.Endpoint]bool } // task -> reaches credentials
+	open := func(a, b bool) map[twin.Endpoint]bool { return map[twin.Endpoint]bool{twin.AWSVPC: a, twin.Bridge: b} }
+	tests := map[string]want{
+		"al2023-firewalld": {boot: open(true, true), afterEvents: open(false, false)},
+		"rhel9-firewalld":  {boot: open(true, true), afterEvents: open(false, false)},
+		"al2-firewalld":    {boot: open(false, true), afterEvents: open(false, false)},
+		"ubuntu2204-ufw":   {boot: open(false, false), afterEvents: open(false, false)},
+		"ubuntu2404-ufw":   {boot: open(false, false), afterEvents: open(false, false)},
+	}
+	for _, b := range twin.Baselines() {
+		if b.Daemon == "" {
+			continue
+		}
+		w, ok := tests[b.Name]
+		if !ok {
+			t.Errorf("baseline %s runs %s but has no expectation here", b.Name, b.Daemon)
+			continue
+		}
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			tw := twintest.New(t, b.Name)
+			ctx := testContext(t)
+			r, err := tw.Ruleset(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, n := range r.ECSInitRuleCounts() {
+				if n != 1 {
+					t.Errorf("ecs-init rule %s present %d times at boot, want once", name, n)
+				}
+			}
+			check := func(when string, want map[twin.Endpoint]bool) {
+				for _, task := range twin.Tasks() {
+					_, err := tw.Credentials(ctx, task)
+					if got := err == nil; got != want[task] {
+						t.Errorf("%s: %s task reaches its credentials: %v (%v), want %v", when, task, got, err, want[task])
+					} else if err != nil && !twin.IsBlocked(err) {
+						t.Errorf("%s: %s task: %v, want blocked", when, task, err)
+					}
+				}
+			}
+			check("at boot", w.boot)
+			for _, e := range b.Events() {
+				if e == twin.EventSysctlSystem {
+					continue
+				}
+				if err := tw.Happen(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+				check("after "+string(e), w.afterEvents)
+				if b.Daemon == twin.DaemonFirewalld {
+					// Docker answered: its rules are back, ecs-init's are not.
+					r, err := tw.Ruleset(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					save := r.IptablesNFT
+					if b.IptablesBackend == twin.BackendLegacy {
+						save = r.IptablesLegacy
+					}
+					if !strings.Contains(save, "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT") {
+						t.Errorf("after %s: Docker's FORWARD rules are missing:\n%s", e, save)
+					}
+					if n := r.ECSInitRuleCounts()["credentials-dnat"]; n != 0 {
+						t.Errorf("after %s: ecs-init's DNAT present %d times, want flushed", e, n)
+					}
+				}
+			}
+			if err := tw.Happen(ctx, twin.EventSysctlSystem); err != nil {
+				t.Fatal(err)
+			}
+			if err := tw.Connect(ctx, twin.Bridge, twin.VPCServiceAddr); !twin.IsBlocked(err) {
+				t.Errorf("after sysctl --system: bridge -> VPC: %v, want blocked (CIS ip_forward=0)", err)
+			}
+			if err := tw.Happen(ctx, twin.EventUfwReload); b.Daemon != twin.DaemonUfw && err == nil {
+				t.Errorf("ufw reload on a %s host: no error", b.Daemon)
+			}
 		})
 	}
 }

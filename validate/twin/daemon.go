@@ -1,0 +1,356 @@
+package twin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Firewall daemons a baseline can run: the real programs from the
+// machine's packages, started in the host's namespaces.
+const (
+	// DaemonFirewalld is firewalld, on a private system D-Bus.
+	DaemonFirewalld = "firewalld"
+	// DaemonUfw is ufw, loaded at boot by ufw-init as ufw.service does.
+	DaemonUfw = "ufw"
+)
+
+// Event is something that happens to a running host after boot, which
+// the credentials path and bridge egress must survive.
+type Event string
+
+const (
+	// EventFirewalldReload is `firewall-cmd --reload`.
+	EventFirewalldReload Event = "firewall-cmd --reload"
+	// EventFirewalldRestart is `systemctl restart firewalld`: firewalld
+	// stops (cleaning up its rules) and starts again.
+	EventFirewalldRestart Event = "systemctl restart firewalld"
+	// EventUfwReload is `ufw reload`.
+	EventUfwReload Event = "ufw reload"
+	// EventSysctlSystem is `sysctl --system`.
+	EventSysctlSystem Event = "sysctl --system"
+)
+
+// Events returns the events that apply to the baseline, in the order
+// tests run them.
+func (b Baseline) Events() []Event {
+	switch b.Daemon {
+	case DaemonFirewalld:
+		return []Event{EventFirewalldReload, EventFirewalldRestart, EventSysctlSystem}
+	case DaemonUfw:
+		return []Event{EventUfwReload, EventSysctlSystem}
+	}
+	return []Event{EventSysctlSystem}
+}
+
+// daemonCommands are the machine's commands of each daemon, hidden from
+// baselines that do not run it.
+var daemonCommands = map[string][]string{
+	DaemonFirewalld: {"/usr/sbin/firewalld", "/usr/bin/firewall-cmd", "/usr/bin/firewall-offline-cmd"},
+	DaemonUfw:       {"/usr/sbin/ufw", "/usr/lib/ufw", "/lib/ufw"},
+}
+
+// firewalldStartTimeout bounds how long firewalld may take to come up.
+const firewalldStartTimeout = 30 * time.Second
+
+// daemon is a long-running process the twin started at boot.
+type daemon struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it has exited
+}
+
+// startLocked starts argv in the host for a caller that holds t.mu.
+// Boot-time daemons are not bound to a context: teardown kills them.
+func (t *Twin) startLocked(argv ...string) (*daemon, error) {
+	cmd := exec.Command(t.tools.nsenter, t.nsenterArgs(inHost, argv)...)
+	cmd.Env = hostEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %q in twin: %w", argv[0], err)
+	}
+	t.started = append(t.started, cmd)
+	d := &daemon{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		cmd.Wait() //nolint:errcheck // teardown kills it; stop waits on done
+		close(d.done)
+	}()
+	return d, nil
+}
+
+// startDaemon starts the baseline's firewall daemon, as the OS does early
+// at boot: before Docker and the ECS agent.
+func (t *Twin) startDaemon(ctx context.Context) error {
+	switch t.baseline.Daemon {
+	case "":
+		return nil
+	case DaemonFirewalld:
+		if err := t.startBus(ctx); err != nil {
+			return fmt.Errorf("dbus.service: %w", err)
+		}
+		if err := t.dockerFirewalldConfig(); err != nil {
+			return err
+		}
+		return t.startFirewalld(ctx)
+	case DaemonUfw:
+		argv := []string{"/lib/ufw/ufw-init", "start"}
+		if _, err := t.run(ctx, inHost, nil, argv); err != nil {
+			return fmt.Errorf("ufw.service: %w", err)
+		}
+		t.logf("ufw.service: %s", strings.Join(argv, " "))
+		return nil
+	}
+	return fmt.Errorf("baseline %s: unknown daemon %q", t.baseline.Name, t.baseline.Daemon)
+}
+
+// startBus starts a system D-Bus of the twin's own: the host's /run is
+// private, so its socket is not the machine's.
+func (t *Twin) startBus(ctx context.Context) error {
+	if _, err := t.run(ctx, inHost, nil, []string{"mkdir", "-p", "/run/dbus"}); err != nil {
+		return err
+	}
+	if _, err := t.startLocked("dbus-daemon", "--system", "--nofork", "--nopidfile"); err != nil {
+		return err
+	}
+	if err := t.waitFor(ctx, 10*time.Second, []string{"test", "-S", "/run/dbus/system_bus_socket"}); err != nil {
+		return fmt.Errorf("system bus socket: %w", err)
+	}
+	t.logf("dbus.service: dbus-daemon --system")
+	return nil
+}
+
+// startFirewalld starts firewalld and waits until it says it runs.
+func (t *Twin) startFirewalld(ctx context.Context) error {
+	d, err := t.startLocked("firewalld", "--nofork", "--nopid")
+	if err != nil {
+		return fmt.Errorf("firewalld.service: %w", err)
+	}
+	t.firewalld = d
+	if err := t.waitFor(ctx, firewalldStartTimeout, []string{"firewall-cmd", "--state"}); err != nil {
+		log, _ := fs.ReadFile(t.hostFS(), "var/log/firewalld")
+		return fmt.Errorf("firewalld.service: not running after %s: %w\n%s", firewalldStartTimeout, err, tail(string(log), 20))
+	}
+	t.logf("firewalld.service: firewalld --nofork")
+	return nil
+}
+
+// stopFirewalld stops firewalld as systemd does (SIGTERM, then wait):
+// with CleanupOnExit=yes it removes its rules on the way out.
+func (t *Twin) stopFirewalld(ctx context.Context) error {
+	d := t.firewalld
+	if d == nil {
+		return errors.New("stop firewalld: it is not running")
+	}
+	// nsenter became firewalld (same PID).
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop firewalld: %w", err)
+	}
+	select {
+	case <-d.done:
+		t.firewalld = nil
+		return nil
+	case <-time.After(15 * time.Second):
+		return errors.New("stop firewalld: still running 15s after SIGTERM")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Docker's firewalld configuration, as dockerd writes it (permanent) at
+// its first start on a host where firewalld runs.
+const (
+	dockerZoneXML = `<?xml version="1.0" encoding="utf-8"?>
+<zone target="ACCEPT">
+  <short>docker</short>
+  <description>zone for docker bridge network interfaces</description>
+</zone>
+`
+	dockerPolicyXML = `<?xml version="1.0" encoding="utf-8"?>
+<policy target="ACCEPT">
+  <short>docker-forwarding</short>
+  <description>allow forwarding to the docker zone</description>
+  <ingress-zone name="ANY"/>
+  <egress-zone name="docker"/>
+</policy>
+`
+)
+
+// dockerFirewalldConfig writes what dockerd's first start leaves in
+// /etc/firewalld (zone docker, policy docker-forwarding), unless it is
+// there: the state of an ECS host after its first boot, without the
+// firewalld reload dockerd does when it creates them (seconds per boot).
+func (t *Twin) dockerFirewalldConfig() error {
+	root := t.hostFS()
+	for _, f := range []struct{ path, data string }{
+		{"etc/firewalld/zones/docker.xml", dockerZoneXML},
+		{"etc/firewalld/policies/docker-forwarding.xml", dockerPolicyXML},
+	} {
+		if _, err := fs.Stat(root, f.path); err == nil {
+			continue
+		}
+		if err := root.mkdirAll(path.Dir(f.path)); err != nil {
+			return fmt.Errorf("docker firewalld config: %w", err)
+		}
+		fh, err := root.open(f.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("docker firewalld config: %w", err)
+		}
+		_, werr := fh.WriteString(f.data)
+		if err := errors.Join(werr, fh.Close()); err != nil {
+			return fmt.Errorf("docker firewalld config: %w", err)
+		}
+	}
+	return nil
+}
+
+// waitFor runs argv in the host until it succeeds or timeout passes.
+func (t *Twin) waitFor(ctx context.Context, timeout time.Duration, argv []string) error {
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if _, err = t.run(ctx, inHost, nil, argv); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.Join(err, ctx.Err())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// dockerFirewalld does what dockerd does when firewalld runs (moby
+// libnetwork/iptables/firewalld.go): it makes sure of a permanent zone
+// "docker" with target ACCEPT and of the policy "docker-forwarding"
+// (reloading firewalld when it had to create them), and binds docker0 to
+// the zone at runtime.
+func (t *Twin) dockerFirewalld(ctx context.Context) error {
+	if t.baseline.Daemon != DaemonFirewalld {
+		return nil
+	}
+	fw := func(args ...string) error {
+		_, err := t.run(ctx, inHost, nil, append([]string{"firewall-cmd"}, args...))
+		return err
+	}
+	created := false
+	if fw("--permanent", "--info-zone=docker") != nil {
+		for _, args := range [][]string{
+			{"--permanent", "--new-zone=docker"},
+			{"--permanent", "--zone=docker", "--set-target=ACCEPT"},
+		} {
+			if err := fw(args...); err != nil {
+				return fmt.Errorf("docker zone: %w", err)
+			}
+		}
+		created = true
+	}
+	if fw("--permanent", "--info-policy=docker-forwarding") != nil {
+		for _, args := range [][]string{
+			{"--permanent", "--new-policy=docker-forwarding"},
+			{"--permanent", "--policy=docker-forwarding", "--add-ingress-zone=ANY"},
+			{"--permanent", "--policy=docker-forwarding", "--add-egress-zone=docker"},
+			{"--permanent", "--policy=docker-forwarding", "--set-target=ACCEPT"},
+		} {
+			if err := fw(args...); err != nil {
+				return fmt.Errorf("docker-forwarding policy: %w", err)
+			}
+		}
+		created = true
+	}
+	if created {
+		if err := fw("--reload"); err != nil {
+			return fmt.Errorf("reload after creating the docker zone: %w", err)
+		}
+	}
+	if fw("--zone=docker", "--query-interface=docker0") != nil {
+		if err := fw("--zone=docker", "--add-interface=docker0"); err != nil {
+			return fmt.Errorf("bind docker0 to zone docker: %w", err)
+		}
+	}
+	t.logf("docker.service: firewalld zone docker (target ACCEPT) holds docker0; policy docker-forwarding")
+	return nil
+}
+
+// Happen makes e happen on the running host, with what the host's other
+// services do in answer: dockerd, which listens for firewalld's Reloaded
+// signal and its restart on D-Bus, puts its zone binding and its iptables
+// rules back; ecs-init does not (it has no reload handler).
+func (t *Twin) Happen(ctx context.Context, e Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.guard(); err != nil {
+		return fmt.Errorf("%s in twin: %w", e, err)
+	}
+	if !containsEvent(t.baseline.Events(), e) {
+		return fmt.Errorf("%s in twin %s: not an event of baseline %s", e, t.name, t.baseline.Name)
+	}
+	var err error
+	switch e {
+	case EventFirewalldReload:
+		if _, err = t.run(ctx, inHost, nil, []string{"firewall-cmd", "--reload"}); err == nil {
+			err = t.dockerReacts(ctx)
+		}
+	case EventFirewalldRestart:
+		if err = t.stopFirewalld(ctx); err == nil {
+			if err = t.startFirewalld(ctx); err == nil {
+				err = t.dockerReacts(ctx)
+			}
+		}
+	case EventUfwReload:
+		_, err = t.run(ctx, inHost, nil, []string{"ufw", "reload"})
+	case EventSysctlSystem:
+		_, err = t.run(ctx, inHost, nil, []string{"sysctl", "--system"})
+	}
+	if err != nil {
+		return fmt.Errorf("%s in twin %s: %w", e, t.name, err)
+	}
+	return nil
+}
+
+// dockerReacts is dockerd's answer to a firewalld reload or restart.
+func (t *Twin) dockerReacts(ctx context.Context) error {
+	if err := t.dockerFirewalld(ctx); err != nil {
+		return fmt.Errorf("docker.service: %w", err)
+	}
+	return t.applyDockerRules(ctx)
+}
+
+func containsEvent(es []Event, e Event) bool {
+	for _, x := range es {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// hideDaemons returns the machine's daemon commands the baseline does not
+// run, for the disk to hide.
+func (b Baseline) hideDaemons() []string {
+	var out []string
+	for d, cmds := range daemonCommands {
+		if d == b.Daemon {
+			continue
+		}
+		for _, c := range cmds {
+			if _, err := os.Lstat(c); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
