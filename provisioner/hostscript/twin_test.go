@@ -39,6 +39,19 @@ type report struct {
 		Change         string `json:"change"`
 		Reason         string `json:"reason"`
 	} `json:"deviations"`
+	Findings []struct {
+		ID        string `json:"id"`
+		Finding   string `json:"finding"`
+		Narrowing string `json:"narrowing"`
+	} `json:"findings"`
+}
+
+func (r report) findingIDs() []string {
+	var ids []string
+	for _, f := range r.Findings {
+		ids = append(ids, f.ID)
+	}
+	return ids
 }
 
 func (r report) changed() []string {
@@ -61,11 +74,30 @@ func (r report) deviationIDs() []string {
 
 // wantFirewall is the firewall the script must find on each baseline.
 var wantFirewall = map[string]string{
+	"al2-firewalld":           "firewalld",
 	"al2-iptables-legacy":     "iptables-legacy",
+	"al2023-firewalld":        "firewalld",
 	"al2023-nftables":         "nftables",
+	"rhel9-firewalld":         "firewalld",
 	"rhel9-iptables-reject":   "iptables-nft",
 	"ubuntu2204-nftables":     "nftables",
+	"ubuntu2204-ufw":          "ufw",
 	"ubuntu2404-iptables-nft": "iptables-nft",
+	"ubuntu2404-ufw":          "ufw",
+}
+
+// wantDeviations are the firewall deviations the fix must report on each
+// baseline (the sysctl one comes with bridge mode everywhere). On firewalld
+// 1.x the credentials path is open by firewalld's own DNAT accept: the fix
+// keeps ecs-init's DNAT through reloads and opens nothing.
+func wantDeviations(baseline string) []string {
+	switch baseline {
+	case "al2023-firewalld", "rhel9-firewalld":
+		return []string{"cisecs-firewalld-direct-dnat"}
+	case "al2-firewalld":
+		return []string{"cisecs-firewalld-direct-dnat", "cisecs-input-credentials"}
+	}
+	return []string{"cisecs-input-credentials"}
 }
 
 // runScript renders the script for steps and runs it in the twin host, the
@@ -152,29 +184,94 @@ func mustReachCredentials(ctx context.Context, t *testing.T, tw *twin.Twin, when
 	}
 }
 
-// mustBeNoWider checks that the fix opened the credentials path and nothing
-// else: no task reaches another host port, and the VPC reaches neither the
-// agent's ports nor the credentials path through ecs-init's DNAT.
-func mustBeNoWider(ctx context.Context, t *testing.T, tw *twin.Twin, when string) {
-	t.Helper()
-	blocked := []struct {
-		from twin.Endpoint
-		addr string
-	}{
-		{twin.AWSVPC, net.JoinHostPort(twin.ECSBridgeAddr, twin.HostServicePort)},
-		{twin.AWSVPC, net.JoinHostPort(twin.ECSBridgeAddr, twin.IntrospectionPort)},
-		{twin.Bridge, net.JoinHostPort(twin.Docker0Addr, twin.HostServicePort)},
-		{twin.VPC, net.JoinHostPort(twin.HostAddr, "51679")},
-		{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.IntrospectionPort)},
-		{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.HostServicePort)},
-		{twin.VPC, twin.CredentialsAddr},
-	}
-	for _, b := range blocked {
-		err := tw.Connect(ctx, b.from, b.addr)
-		if !twin.IsBlocked(err) {
-			t.Errorf("%s: %s -> %s: got %v, want the firewall to block it", when, b.from, b.addr, err)
+// widerProbes are what the fix must not open: no task reaches another host
+// port, and the VPC reaches neither the agent's ports nor the credentials
+// path through ecs-init's DNAT.
+var widerProbes = []struct {
+	from twin.Endpoint
+	addr string
+}{
+	{twin.AWSVPC, net.JoinHostPort(twin.ECSBridgeAddr, twin.HostServicePort)},
+	{twin.AWSVPC, net.JoinHostPort(twin.ECSBridgeAddr, twin.IntrospectionPort)},
+	{twin.Bridge, net.JoinHostPort(twin.Docker0Addr, twin.HostServicePort)},
+	{twin.VPC, net.JoinHostPort(twin.HostAddr, "51679")},
+	{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.IntrospectionPort)},
+	{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.HostServicePort)},
+	{twin.VPC, twin.CredentialsAddr},
+}
+
+// openWithoutUs returns the widerProbes that the host opens before the
+// fix: on a firewalld host, Docker's zone lets bridge tasks reach every host
+// port, and firewalld's DNAT accept lets the VPC reach 169.254.170.2:80
+// through ecs-init's own rule. Those are not the fix's to close (the report
+// names Docker's as a finding); everything else must stay blocked.
+func openWithoutUs(ctx context.Context, tw *twin.Twin) map[string]bool {
+	open := map[string]bool{}
+	for _, p := range widerProbes {
+		if err := tw.Connect(ctx, p.from, p.addr); !twin.IsBlocked(err) {
+			open[string(p.from)+" -> "+p.addr] = true
 		}
 	}
+	return open
+}
+
+// mustBeNoWider checks that the fix opened the credentials path and nothing
+// else: every probe blocked before the fix is blocked after it.
+func mustBeNoWider(ctx context.Context, t *testing.T, tw *twin.Twin, before map[string]bool, when string) {
+	t.Helper()
+	for _, b := range widerProbes {
+		key := string(b.from) + " -> " + b.addr
+		if before[key] {
+			continue
+		}
+		err := tw.Connect(ctx, b.from, b.addr)
+		if !twin.IsBlocked(err) {
+			t.Errorf("%s: %s: got %v, want the firewall to block it (it did before the fix)", when, key, err)
+		}
+	}
+}
+
+// mustSurviveEvents makes each of the baseline's events happen (firewalld
+// reload and restart, ufw reload, sysctl --system) and checks credentials
+// and bridge egress after each.
+func mustSurviveEvents(ctx context.Context, t *testing.T, tw *twin.Twin, when string) {
+	t.Helper()
+	for _, e := range tw.Baseline().Events() {
+		if err := tw.Happen(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		mustReachCredentials(ctx, t, tw, when+", after "+string(e))
+		if err := tw.Connect(ctx, twin.Bridge, twin.VPCServiceAddr); err != nil {
+			t.Errorf("%s, after %s: bridge task cannot reach the VPC: %v", when, e, err)
+		}
+	}
+}
+
+// controlBreaks shows what breaks on the unprovisioned host: a task that
+// cannot reach its credentials at all, or, where firewalld's own DNAT
+// accept opens the path, credentials that die with the first event
+// (firewalld flushing ecs-init's DNAT on reload). It fails the test when
+// nothing breaks: the twin would not model the CIS host.
+func controlBreaks(ctx context.Context, t *testing.T, tw *twin.Twin) {
+	t.Helper()
+	for _, task := range twin.Tasks() {
+		if _, err := tw.Credentials(ctx, task); twin.IsBlocked(err) {
+			t.Logf("control: unprovisioned %s task cannot reach its credentials: %v", task, err)
+			return
+		}
+	}
+	for _, e := range tw.Baseline().Events() {
+		if err := tw.Happen(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range twin.Tasks() {
+			if _, err := tw.Credentials(ctx, task); twin.IsBlocked(err) {
+				t.Logf("control: after %s, the unprovisioned %s task lost its credentials: %v", e, task, err)
+				return
+			}
+		}
+	}
+	t.Fatalf("negative control: unprovisioned tasks reach their credentials at boot and after %v: the twin does not model the CIS host", tw.Baseline().Events())
 }
 
 // TestFixOnEveryBaseline is the project's central claim, on each CIS
@@ -188,12 +285,10 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			ctx := t.Context()
 			tw := twintest.New(t, b.Name)
 
-			// The seed's bug: tasks start, but cannot reach their credentials.
-			for _, task := range twin.Tasks() {
-				if _, err := tw.Credentials(ctx, task); !twin.IsBlocked(err) {
-					t.Fatalf("negative control: unprovisioned %s task reached its credentials (%v): the twin does not model the CIS host", task, err)
-				}
-			}
+			// The seed's bug: tasks start, but cannot reach their
+			// credentials, at once or after a firewall reload.
+			before := openWithoutUs(ctx, tw)
+			controlBreaks(ctx, t, tw)
 
 			// The standalone fix on a host that already runs the agent.
 			rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: []string{"firewall", "persist"}})
@@ -203,8 +298,16 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			if rep.Firewall.Kind != wantFirewall[b.Name] {
 				t.Errorf("firewall found: %q, want %q", rep.Firewall.Kind, wantFirewall[b.Name])
 			}
-			if !slices.Contains(rep.deviationIDs(), "cisecs-input-credentials") {
-				t.Errorf("report deviations %v lack the credentials rule", rep.deviationIDs())
+			for _, id := range wantDeviations(b.Name) {
+				if !slices.Contains(rep.deviationIDs(), id) {
+					t.Errorf("report deviations %v lack %s", rep.deviationIDs(), id)
+				}
+			}
+			if !slices.Contains(wantDeviations(b.Name), "cisecs-input-credentials") && slices.Contains(rep.deviationIDs(), "cisecs-input-credentials") {
+				t.Errorf("report deviations %v: the fix opened the credentials path where firewalld already accepts it", rep.deviationIDs())
+			}
+			if wantDocker := b.Daemon == twin.DaemonFirewalld; slices.Contains(rep.findingIDs(), "docker-firewalld-zone") != wantDocker {
+				t.Errorf("report findings %v: want docker-firewalld-zone %v", rep.findingIDs(), wantDocker)
 			}
 			mustReachCredentials(ctx, t, tw, "after firewall,persist")
 
@@ -218,7 +321,7 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			if err != nil {
 				t.Fatalf("config,firewall,persist,sysctl: %v", err)
 			}
-			for _, id := range []string{"cisecs-input-credentials", "cisecs-sysctl-ip-forward"} {
+			for _, id := range append(wantDeviations(b.Name), "cisecs-sysctl-ip-forward") {
 				if !slices.Contains(rep.deviationIDs(), id) {
 					t.Errorf("report deviations %v lack %s", rep.deviationIDs(), id)
 				}
@@ -227,7 +330,7 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			if err := tw.Connect(ctx, twin.Bridge, twin.VPCServiceAddr); err != nil {
 				t.Errorf("bridge task cannot reach the VPC: %v", err)
 			}
-			mustBeNoWider(ctx, t, tw, "after the fix")
+			mustBeNoWider(ctx, t, tw, before, "after the fix")
 
 			// Idempotent: the same run again changes nothing.
 			files, rules := persisted(t, tw), liveRules(ctx, t, tw)
@@ -254,8 +357,13 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			if err := tw.Connect(ctx, twin.Bridge, twin.VPCServiceAddr); err != nil {
 				t.Errorf("after reboot: bridge task cannot reach the VPC: %v", err)
 			}
-			mustBeNoWider(ctx, t, tw, "after reboot")
+			mustBeNoWider(ctx, t, tw, before, "after reboot")
 			twintest.ECSInitRulesOnce(ctx, t, tw)
+
+			// What happens to a running host: firewall reloads and
+			// restarts, sysctl --system.
+			mustSurviveEvents(ctx, t, tw, "after reboot")
+			mustBeNoWider(ctx, t, tw, before, "after the events")
 		})
 	}
 }
