@@ -285,8 +285,9 @@ func (b *Backend) ForceStop(ctx context.Context, taskID string) error {
 	return nil
 }
 
-// Reboot implements validate.Backend: the tasks die with the host, and
-// the twin boots again from its disk.
+// Reboot implements validate.Backend: the tasks die with the host, the
+// twin boots again from its disk, and then its firewall is reloaded and
+// restarted and sysctl --system runs (the baseline's Events).
 func (b *Backend) Reboot(ctx context.Context) error {
 	b.killAll()
 	b.mu.Lock()
@@ -298,6 +299,16 @@ func (b *Backend) Reboot(ctx context.Context) error {
 		return err
 	}
 	b.logf("twin %s rebooted in %s", b.tw.Name(), b.tw.LastBoot().Round(time.Millisecond))
+	// Then what a running host meets: its firewall reloaded and restarted
+	// (firewalld before 2.0 flushes ecs-init's DNAT then), ufw reloaded,
+	// sysctl --system (which re-applies CIS's ip_forward=0 unless the fix
+	// holds it off). The probes that follow must still pass.
+	for _, e := range b.tw.Baseline().Events() {
+		if err := b.tw.Happen(ctx, e); err != nil {
+			return err
+		}
+		b.logf("twin %s: %s", b.tw.Name(), e)
+	}
 	return nil
 }
 
