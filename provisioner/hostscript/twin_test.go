@@ -549,3 +549,80 @@ func BenchmarkMatrix(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/matrix")
 }
+
+// TestFirewalldStoppedAtBake covers an image baked with firewalld enabled
+// but stopped: the script writes firewalld's own configuration offline
+// (direct.xml; firewall-offline-cmd reads the rest), and the instance that
+// boots from it keeps its credentials through a reload and a restart.
+func TestFirewalldStoppedAtBake(t *testing.T) {
+	ctx := t.Context()
+	tw := twintest.New(t, "al2023-firewalld")
+	if err := tw.Happen(ctx, twin.EventFirewalldStop); err != nil {
+		t.Fatal(err)
+	}
+	opts := hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}}
+	rep, err := runScript(ctx, t, tw, opts)
+	if err != nil {
+		t.Fatalf("script with firewalld stopped: %v", err)
+	}
+	if rep.Firewall.Kind != "firewalld" || !slices.Contains(rep.deviationIDs(), "cisecs-firewalld-direct-dnat") {
+		t.Errorf("firewall %q, deviations %v: want firewalld and the direct DNAT", rep.Firewall.Kind, rep.deviationIDs())
+	}
+	direct, err := tw.ReadFile("/etc/firewalld/direct.xml")
+	if err != nil || !strings.Contains(string(direct), `chain="PREROUTING"`) {
+		t.Fatalf("direct.xml: %v\n%s", err, direct)
+	}
+	rep, err = runScript(ctx, t, tw, opts)
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if c := rep.changed(); len(c) > 0 {
+		t.Errorf("second run changed: %q", c)
+	}
+	if err := tw.Reboot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustReachCredentials(ctx, t, tw, "after reboot")
+	twintest.ECSInitRulesOnce(ctx, t, tw)
+	mustSurviveEvents(ctx, t, tw, "after reboot")
+}
+
+// TestDockerZoneNarrowing applies the narrowing the report's finding
+// offers for Docker's ACCEPT zone and proves it: after the next boot,
+// bridge tasks no longer reach other host ports, and still reach their
+// credentials, through a firewalld reload.
+func TestDockerZoneNarrowing(t *testing.T) {
+	ctx := t.Context()
+	tw := twintest.New(t, "al2023-firewalld")
+	rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPort := net.JoinHostPort(twin.Docker0Addr, twin.HostServicePort)
+	if err := tw.Connect(ctx, twin.Bridge, hostPort); err != nil {
+		t.Fatalf("control: bridge task -> %s: %v, want Docker's zone to let it through", hostPort, err)
+	}
+	var narrowing string
+	for _, f := range rep.Findings {
+		if f.ID == "docker-firewalld-zone" {
+			narrowing = f.Narrowing
+		}
+	}
+	cmds := regexp.MustCompile(`firewall-cmd [^,&]*?(?: --set-target REJECT|--add-egress-zone HOST|--add-ingress-zone docker|--new-policy docker-to-host)`).FindAllString(narrowing, -1)
+	if len(cmds) != 4 {
+		t.Fatalf("narrowing %q: found %d firewall-cmd commands, want 4", narrowing, len(cmds))
+	}
+	for _, c := range cmds {
+		if _, err := tw.Exec(ctx, nil, strings.Fields(c)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Reboot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Connect(ctx, twin.Bridge, hostPort); !twin.IsBlocked(err) {
+		t.Errorf("after the narrowing: bridge task -> %s: %v, want blocked", hostPort, err)
+	}
+	mustReachCredentials(ctx, t, tw, "after the narrowing")
+	mustSurviveEvents(ctx, t, tw, "after the narrowing")
+}

@@ -36,6 +36,10 @@ const (
 	EventUfwReload Event = "ufw reload"
 	// EventSysctlSystem is `sysctl --system`.
 	EventSysctlSystem Event = "sysctl --system"
+	// EventFirewalldStop is `systemctl stop firewalld`, as on a build
+	// instance where the image is baked with firewalld stopped (not one of
+	// Events: a host runs its firewall).
+	EventFirewalldStop Event = "systemctl stop firewalld"
 )
 
 // Events returns the events that apply to the baseline, in the order
@@ -295,7 +299,11 @@ func (t *Twin) Happen(ctx context.Context, e Event) error {
 	if err := t.guard(); err != nil {
 		return fmt.Errorf("%s in twin: %w", e, err)
 	}
-	if !containsEvent(t.baseline.Events(), e) {
+	allowed := t.baseline.Events()
+	if t.baseline.Daemon == DaemonFirewalld {
+		allowed = append(allowed, EventFirewalldStop)
+	}
+	if !containsEvent(allowed, e) {
 		return fmt.Errorf("%s in twin %s: not an event of baseline %s", e, t.name, t.baseline.Name)
 	}
 	var err error
@@ -310,6 +318,8 @@ func (t *Twin) Happen(ctx context.Context, e Event) error {
 				err = t.dockerReacts(ctx)
 			}
 		}
+	case EventFirewalldStop:
+		err = t.stopFirewalld(ctx)
 	case EventUfwReload:
 		_, err = t.run(ctx, inHost, nil, []string{"ufw", "reload"})
 	case EventSysctlSystem:

@@ -136,6 +136,17 @@ func (t *Twin) prepareDisk() error {
 			return fmt.Errorf("disk: %w", err)
 		}
 	}
+	if unit := map[string]string{DaemonFirewalld: "firewalld.service", DaemonUfw: "ufw.service"}[b.Daemon]; unit != "" {
+		// Enabled, as the hardening leaves it (systemctl is-enabled reads
+		// the link; nothing starts it but the twin's boot).
+		wants := filepath.Join(disk, "etc", "systemd", "system", "multi-user.target.wants")
+		if err := os.MkdirAll(wants, 0o755); err != nil {
+			return fmt.Errorf("disk: %w", err)
+		}
+		if err := os.Symlink("/lib/systemd/system/"+unit, filepath.Join(wants, unit)); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("disk: enable %s: %w", unit, err)
+		}
+	}
 	hidden := append(append(maskedPaths(), b.Absent...), b.hideDaemons()...)
 	for _, p := range hidden {
 		rel := strings.TrimPrefix(path.Clean(p), "/")
