@@ -1,5 +1,8 @@
 # cisecs: make help lists the targets.
 SHELL := /bin/bash
+# A recipe's pipeline fails when any command in it fails, not only the last
+# (a `go test | grep` must not hide a failing test).
+.SHELLFLAGS := -o pipefail -c
 BIN   := $(CURDIR)/_bin
 GO    ?= go
 export PATH := $(BIN):$(PATH)
@@ -70,7 +73,7 @@ validate-templates: plugins ## packer init, fmt -check and validate every shippe
 
 .PHONY: e2e
 e2e: plugins ## a real packer build with provisioner "cisecs" against the host twin (root)
-	$(GO) test -count=1 -run 'TestPackerBuildE2E' -v ./provisioner/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|e2e_test.go:[0-9]+: e2e '
+	$(GO) test -count=1 -run 'TestPackerBuildE2E' -v ./provisioner/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+: |^\s+(Error|error)'
 
 .PHONY: test
 test: lint check-generate validate-templates ## everything CI runs: lint, generated files, templates, all tests (twin tests need root)

@@ -154,6 +154,18 @@ func runE2E(ctx context.Context, tb testing.TB, baseline string) e2eResult {
 		}
 	}
 	twintest.ECSInitRulesOnce(ctx, tb, tw)
+	// And keeps them through what a running host meets: its firewall
+	// reloaded and restarted, sysctl --system.
+	for _, e := range tw.Baseline().Events() {
+		if err := tw.Happen(ctx, e); err != nil {
+			tb.Fatal(err)
+		}
+		for _, task := range twin.Tasks() {
+			if _, err := tw.Credentials(ctx, task); err != nil {
+				tb.Errorf("after the build, a reboot and %s: %s task: %v", e, task, err)
+			}
+		}
+	}
 	return e2eResult{total: time.Since(start), build: build, provisioner: provisionerShare(tb, out)}
 }
 
@@ -175,9 +187,10 @@ func provisionerShare(tb testing.TB, out []byte) time.Duration {
 }
 
 // TestPackerBuildE2E is a real packer build with our plugin against the
-// host twin, for an nftables and an iptables CIS baseline.
+// host twin, for an nftables, an iptables, a firewalld and a ufw CIS
+// baseline.
 func TestPackerBuildE2E(t *testing.T) {
-	for _, baseline := range []string{"al2023-nftables", "rhel9-iptables-reject"} {
+	for _, baseline := range []string{"al2023-nftables", "rhel9-iptables-reject", "al2023-firewalld", "ubuntu2404-ufw"} {
 		t.Run(baseline, func(t *testing.T) {
 			r := runE2E(t.Context(), t, baseline)
 			t.Logf("e2e %s: %.1fs in all, packer build %.1fs, provisioner %.1fs", baseline, r.total.Seconds(), r.build.Seconds(), r.provisioner.Seconds())
