@@ -136,7 +136,11 @@ func (t *Twin) startFirewalld(ctx context.Context) error {
 		return fmt.Errorf("firewalld.service: %w", err)
 	}
 	t.firewalld = d
-	if err := t.waitFor(ctx, firewalldStartTimeout, []string{"firewall-cmd", "--state"}); err != nil {
+	// Asked on D-Bus, as firewall-cmd --state does, without starting a
+	// Python interpreter per poll.
+	state := []string{"sh", "-c", "dbus-send --system --print-reply --dest=org.fedoraproject.FirewallD1 /org/fedoraproject/FirewallD1 " +
+		"org.freedesktop.DBus.Properties.Get string:org.fedoraproject.FirewallD1 string:state 2>/dev/null | grep -q RUNNING"}
+	if err := t.waitFor(ctx, firewalldStartTimeout, state); err != nil {
 		log, _ := fs.ReadFile(t.hostFS(), "var/log/firewalld")
 		return fmt.Errorf("firewalld.service: not running after %s: %w\n%s", firewalldStartTimeout, err, tail(string(log), 20))
 	}
@@ -280,10 +284,12 @@ func (t *Twin) dockerFirewalld(ctx context.Context) error {
 			return fmt.Errorf("reload after creating the docker zone: %w", err)
 		}
 	}
-	if fw("--zone=docker", "--query-interface=docker0") != nil {
-		if err := fw("--zone=docker", "--add-interface=docker0"); err != nil {
-			return fmt.Errorf("bind docker0 to zone docker: %w", err)
-		}
+	// dockerd binds the bridge on D-Bus (zone.addInterface), as here.
+	_, err := t.run(ctx, inHost, nil, []string{"dbus-send", "--system", "--print-reply", "--dest=org.fedoraproject.FirewallD1",
+		"/org/fedoraproject/FirewallD1", "org.fedoraproject.FirewallD1.zone.addInterface", "string:docker", "string:docker0"})
+	var ee *ExecError
+	if err != nil && !(errors.As(err, &ee) && strings.Contains(ee.Stderr, "ALREADY")) {
+		return fmt.Errorf("bind docker0 to zone docker: %w", err)
 	}
 	t.logf("docker.service: firewalld zone docker (target ACCEPT) holds docker0; policy docker-forwarding")
 	return nil
