@@ -626,3 +626,45 @@ func TestDockerZoneNarrowing(t *testing.T) {
 	mustReachCredentials(ctx, t, tw, "after the narrowing")
 	mustSurviveEvents(ctx, t, tw, "after the narrowing")
 }
+
+// TestUfwBridgeModeIsReversible: dropping bridge mode on a ufw host takes
+// back what bridge mode needed: /etc/sysctl.conf (ufw's IPT_SYSCTL) is as
+// the hardening left it, and before.rules no longer accepts docker0; the
+// awsvpc task keeps its credentials through a reboot and a ufw reload.
+func TestUfwBridgeModeIsReversible(t *testing.T) {
+	ctx := t.Context()
+	tw := twintest.New(t, "ubuntu2404-ufw")
+	original, err := tw.ReadFile("/etc/sysctl.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []string{"config", "firewall", "persist", "sysctl"}
+	if _, err := runScript(ctx, t, tw, hostscript.Options{Steps: steps}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tw.ReadFile("/etc/sysctl.conf"); string(got) == string(original) {
+		t.Fatalf("bridge mode left /etc/sysctl.conf as it was: ufw reload would turn forwarding off")
+	}
+	if _, err := runScript(ctx, t, tw, hostscript.Options{Steps: steps, NetworkModes: []string{"awsvpc"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tw.ReadFile("/etc/sysctl.conf"); string(got) != string(original) {
+		t.Errorf("awsvpc only: /etc/sysctl.conf is\n%s\nwant it as the hardening left it\n%s", got, original)
+	}
+	before, _ := tw.ReadFile("/etc/ufw/before.rules")
+	if strings.Contains(string(before), "docker0") || !strings.Contains(string(before), "-i ecs-bridge") {
+		t.Errorf("awsvpc only: before.rules has the docker0 rule or lacks ecs-bridge's:\n%s", before)
+	}
+	if err := tw.Reboot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Happen(ctx, twin.EventUfwReload); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Credentials(ctx, twin.AWSVPC); err != nil {
+		t.Errorf("awsvpc task after reboot and ufw reload: %v", err)
+	}
+	if _, err := tw.Credentials(ctx, twin.Bridge); !twin.IsBlocked(err) {
+		t.Errorf("bridge task after dropping bridge mode: %v, want blocked", err)
+	}
+}
