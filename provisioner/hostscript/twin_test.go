@@ -370,7 +370,9 @@ func TestFixOnEveryBaseline(t *testing.T) {
 
 // TestPublishedFixIsNotEnough shows, on each baseline, what the fix
 // published in aws/amazon-ecs-agent#2877 does: it appends to iptables INPUT,
-// so it fails before a terminal REJECT and on nftables CIS hosts.
+// so it fails before a terminal REJECT, on nftables CIS hosts and on
+// pre-0.7 firewalld; on firewalld 1.x and ufw hosts it lasts until the
+// next firewalld reload or boot.
 func TestPublishedFixIsNotEnough(t *testing.T) {
 	for _, b := range twin.Baselines() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -388,9 +390,30 @@ func TestPublishedFixIsNotEnough(t *testing.T) {
 			}
 			_, err := tw.Credentials(ctx, twin.AWSVPC)
 			works := err == nil
-			wantWorks := b.Name == "al2-iptables-legacy" || b.Name == "ubuntu2404-iptables-nft"
+			// firewalld 1.x needs no fix until it reloads; ufw's INPUT
+			// reaches an appended rule, until the next boot.
+			wantWorks := b.Name == "al2-iptables-legacy" || b.Name == "ubuntu2404-iptables-nft" ||
+				b.Name == "al2023-firewalld" || b.Name == "rhel9-firewalld" || b.Daemon == twin.DaemonUfw
 			if works != wantWorks {
 				t.Errorf("published fix works: %v (err %v), want %v", works, err, wantWorks)
+			}
+			if !works || b.Daemon == "" {
+				return
+			}
+			// Where it seems to work, the running host undoes it: a
+			// firewalld reload flushes iptables, ufw's boot loads only its
+			// own files.
+			what := "firewall-cmd --reload"
+			if b.Daemon == twin.DaemonFirewalld {
+				err = tw.Happen(ctx, twin.EventFirewalldReload)
+			} else {
+				what, err = "a reboot", tw.Reboot(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tw.Credentials(ctx, twin.AWSVPC); !twin.IsBlocked(err) {
+				t.Errorf("published fix after %s: %v, want the credentials blocked", what, err)
 			}
 		})
 	}
