@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -309,7 +310,7 @@ func (t *Twin) Happen(ctx context.Context, e Event) error {
 	if t.baseline.Daemon == DaemonFirewalld {
 		allowed = append(allowed, EventFirewalldStop)
 	}
-	if !containsEvent(allowed, e) {
+	if !slices.Contains(allowed, e) {
 		return fmt.Errorf("%s in twin %s: not an event of baseline %s", e, t.name, t.baseline.Name)
 	}
 	var err error
@@ -343,15 +344,6 @@ func (t *Twin) dockerReacts(ctx context.Context) error {
 		return fmt.Errorf("docker.service: %w", err)
 	}
 	return t.applyDockerRules(ctx)
-}
-
-func containsEvent(es []Event, e Event) bool {
-	for _, x := range es {
-		if x == e {
-			return true
-		}
-	}
-	return false
 }
 
 // hideDaemons returns the machine's daemon commands the baseline does not
