@@ -62,6 +62,33 @@ var daemonCommands = map[string][]string{
 	DaemonUfw:       {"/usr/sbin/ufw", "/usr/lib/ufw", "/lib/ufw"},
 }
 
+// daemonNeeds are the machine's commands a daemon baseline runs, and the
+// Debian packages that install them.
+var daemonNeeds = map[string]struct{ cmds, packages []string }{
+	DaemonFirewalld: {[]string{"/usr/sbin/firewalld", "/usr/bin/firewall-cmd", "/usr/bin/dbus-daemon", "/usr/bin/dbus-send"}, []string{"firewalld", "dbus"}},
+	DaemonUfw:       {[]string{"/usr/sbin/ufw", "/usr/lib/ufw/ufw-init"}, []string{"ufw"}},
+}
+
+// checkDaemon fails with ErrUnsupported when the machine lacks what the
+// baseline's daemon needs, naming the packages to install.
+func (b Baseline) checkDaemon() error {
+	need, ok := daemonNeeds[b.Daemon]
+	if !ok {
+		return nil
+	}
+	var missing []string
+	for _, c := range need.cmds {
+		if _, err := os.Stat(c); err != nil {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: baseline %s runs %s: missing %s (apt-get install %s)", ErrUnsupported, b.Name, b.Daemon,
+			strings.Join(missing, ", "), strings.Join(need.packages, " "))
+	}
+	return nil
+}
+
 // firewalldStartTimeout bounds how long firewalld may take to come up.
 const firewalldStartTimeout = 30 * time.Second
 

@@ -99,6 +99,9 @@ func New(ctx context.Context, opts Options) (*Twin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new twin: %w", err)
 	}
+	if err := opts.Baseline.checkDaemon(); err != nil {
+		return nil, fmt.Errorf("new twin: %w", err)
+	}
 	t := &Twin{
 		baseline:     opts.Baseline,
 		dir:          opts.Dir,
