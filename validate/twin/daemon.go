@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"slices"
 	"strings"
 	"syscall"
@@ -102,12 +101,9 @@ type daemon struct {
 // Boot-time daemons are not bound to a context: teardown kills them.
 func (t *Twin) startLocked(argv ...string) (*daemon, error) {
 	cmd := exec.Command(t.tools.nsenter, t.nsenterArgs(inHost, argv)...)
-	cmd.Env = hostEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %q in twin: %w", argv[0], err)
+	if err := t.startCmd(cmd, argv[0]); err != nil {
+		return nil, err
 	}
-	t.started = append(t.started, cmd)
 	d := &daemon{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		cmd.Wait() //nolint:errcheck // teardown kills it; stop waits on done
@@ -222,23 +218,15 @@ const (
 // there: the state of an ECS host after its first boot, without the
 // firewalld reload dockerd does when it creates them (seconds per boot).
 func (t *Twin) dockerFirewalldConfig() error {
-	root := t.hostFS()
 	for _, f := range []struct{ path, data string }{
-		{"etc/firewalld/zones/docker.xml", dockerZoneXML},
-		{"etc/firewalld/policies/docker-forwarding.xml", dockerPolicyXML},
+		{"/etc/firewalld/zones/docker.xml", dockerZoneXML},
+		{"/etc/firewalld/policies/docker-forwarding.xml", dockerPolicyXML},
 	} {
-		if _, err := fs.Stat(root, f.path); err == nil {
+		name, _ := hostName(f.path)
+		if _, err := fs.Stat(t.hostFS(), name); err == nil {
 			continue
 		}
-		if err := root.mkdirAll(path.Dir(f.path)); err != nil {
-			return fmt.Errorf("docker firewalld config: %w", err)
-		}
-		fh, err := root.open(f.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-		if err != nil {
-			return fmt.Errorf("docker firewalld config: %w", err)
-		}
-		_, werr := fh.WriteString(f.data)
-		if err := errors.Join(werr, fh.Close()); err != nil {
+		if err := t.writeFile(f.path, []byte(f.data), 0o644); err != nil {
 			return fmt.Errorf("docker firewalld config: %w", err)
 		}
 	}
@@ -270,49 +258,14 @@ func tail(s string, n int) string {
 }
 
 // dockerFirewalld does what dockerd does when firewalld runs (moby
-// libnetwork/iptables/firewalld.go): it makes sure of a permanent zone
-// "docker" with target ACCEPT and of the policy "docker-forwarding"
-// (reloading firewalld when it had to create them), and binds docker0 to
-// the zone at runtime.
+// libnetwork/iptables/firewalld.go): it binds docker0 to its zone
+// "docker" (target ACCEPT) on D-Bus, at runtime. The zone and the policy
+// "docker-forwarding" are in /etc/firewalld since dockerd's first start
+// (dockerFirewalldConfig, before firewalld starts).
 func (t *Twin) dockerFirewalld(ctx context.Context) error {
 	if t.baseline.Daemon != DaemonFirewalld {
 		return nil
 	}
-	fw := func(args ...string) error {
-		_, err := t.run(ctx, inHost, nil, append([]string{"firewall-cmd"}, args...))
-		return err
-	}
-	created := false
-	if fw("--permanent", "--info-zone=docker") != nil {
-		for _, args := range [][]string{
-			{"--permanent", "--new-zone=docker"},
-			{"--permanent", "--zone=docker", "--set-target=ACCEPT"},
-		} {
-			if err := fw(args...); err != nil {
-				return fmt.Errorf("docker zone: %w", err)
-			}
-		}
-		created = true
-	}
-	if fw("--permanent", "--info-policy=docker-forwarding") != nil {
-		for _, args := range [][]string{
-			{"--permanent", "--new-policy=docker-forwarding"},
-			{"--permanent", "--policy=docker-forwarding", "--add-ingress-zone=ANY"},
-			{"--permanent", "--policy=docker-forwarding", "--add-egress-zone=docker"},
-			{"--permanent", "--policy=docker-forwarding", "--set-target=ACCEPT"},
-		} {
-			if err := fw(args...); err != nil {
-				return fmt.Errorf("docker-forwarding policy: %w", err)
-			}
-		}
-		created = true
-	}
-	if created {
-		if err := fw("--reload"); err != nil {
-			return fmt.Errorf("reload after creating the docker zone: %w", err)
-		}
-	}
-	// dockerd binds the bridge on D-Bus (zone.addInterface), as here.
 	_, err := t.run(ctx, inHost, nil, []string{"dbus-send", "--system", "--print-reply", "--dest=org.fedoraproject.FirewallD1",
 		"/org/fedoraproject/FirewallD1", "org.fedoraproject.FirewallD1.zone.addInterface", "string:docker", "string:docker0"})
 	var ee *ExecError

@@ -362,6 +362,11 @@ func (t *Twin) ReadFile(p string) ([]byte, error) {
 func (t *Twin) WriteFile(p string, data []byte, perm fs.FileMode) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	return t.writeFile(p, data, perm)
+}
+
+// writeFile is WriteFile for a caller that holds t.mu.
+func (t *Twin) writeFile(p string, data []byte, perm fs.FileMode) error {
 	name, err := hostName(p)
 	if err != nil {
 		return fmt.Errorf("write twin file: %w", err)

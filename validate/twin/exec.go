@@ -88,13 +88,23 @@ func (t *Twin) Start(ctx context.Context, argv ...string) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("start %q in twin: %w", argv[0], err)
 	}
 	cmd := exec.CommandContext(ctx, t.tools.nsenter, t.nsenterArgs(inHost, argv)...)
+	if err := t.startCmd(cmd, argv[0]); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// startCmd starts cmd (nsenter into the host) in a process group of its
+// own, with the host's clean environment, and records it for teardown.
+// The caller holds t.mu.
+func (t *Twin) startCmd(cmd *exec.Cmd, name string) error {
 	cmd.Env = hostEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %q in twin: %w", argv[0], err)
+		return fmt.Errorf("start %q in twin: %w", name, err)
 	}
 	t.started = append(t.started, cmd)
-	return cmd, nil
+	return nil
 }
 
 // run runs argv in the host; the caller holds t.mu.

@@ -731,15 +731,7 @@ func TestDaemonBaselines(t *testing.T) {
 			t.Parallel()
 			tw := twintest.New(t, b.Name)
 			ctx := testContext(t)
-			r, err := tw.Ruleset(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, n := range r.ECSInitRuleCounts() {
-				if n != 1 {
-					t.Errorf("ecs-init rule %s present %d times at boot, want once", name, n)
-				}
-			}
+			twintest.ECSInitRulesOnce(ctx, t, tw)
 			check := func(when string, want map[twin.Endpoint]bool) {
 				for _, task := range twin.Tasks() {
 					_, err := tw.Credentials(ctx, task)
