@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 BIN   := $(CURDIR)/_bin
 GO    ?= go
+# Says every 30 s that a long step still runs.
+PROGRESS := $(CURDIR)/tools/progress
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help
@@ -51,10 +53,15 @@ generate: $(BIN)/packer-sdc ## regenerate generated files (HCL2 specs); CI check
 check-generate: generate ## fail if generated files are stale
 	@git diff --exit-code -- '*.hcl2spec.go' || { echo "generated files are stale: run make generate and commit"; exit 1; }
 
+.PHONY: prereqs
+prereqs: ## check that the commands the tests need are installed (./run test installs them)
+	@./run check test
+
 .PHONY: lint
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt would change: $$out"; exit 1; }
-	$(GO) vet ./...
+	@echo "lint: go vet ./... (a minute or two on a cold build cache)"
+	@$(PROGRESS) "lint: go vet" $(GO) vet ./...
 
 .PHONY: lint-workflow
 lint-workflow: $(BIN)/actionlint ## render the nightly CI workflow for the shipped images and check it with actionlint (and shellcheck)

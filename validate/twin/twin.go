@@ -349,7 +349,7 @@ func lookTools() (tools, error) {
 		tl.nftMulti, _ = filepath.EvalSymlinks(p)
 	}
 	if len(missing) > 0 {
-		return tools{}, fmt.Errorf("%w: missing %s", ErrUnsupported, strings.Join(missing, ", "))
+		return tools{}, fmt.Errorf("%w: missing %s (install them with apt-get install iproute2 util-linux nftables iptables, or dnf install iproute util-linux nftables iptables-nft iptables-legacy; ./run validate does it for you)", ErrUnsupported, strings.Join(missing, ", "))
 	}
 	return tl, nil
 }
