@@ -4,6 +4,10 @@
 // encryption), the cisecs provisioner with the image's ECS options, and a
 // manifest post-processor. The AMI is tagged with its provenance: the
 // source AMI, the image name and the SHA-256 of its definition.
+//
+// A build writes its manifest (ManifestFile) and the host script's report
+// (ReportFile) beside the template, in Packer's path.root, whatever
+// directory Packer runs in.
 package builder
 
 import (
@@ -53,10 +57,22 @@ type vars struct {
 	AWSVPCBlockIMDS           bool
 	ECSConfig                 []kv
 	SSMParameter              string
-	ReportFile                string
+	// ManifestFile and ReportFile are file names (letters, digits, . and
+	// -), joined to path.root inside a quoted string.
+	ManifestFile, ReportFile string
 }
 
 type kv struct{ Key, Value string }
+
+// ManifestFile is the name of the file the manifest post-processor writes
+// beside the template: the AMI id in each region, and the image's
+// provenance.
+const ManifestFile = "manifest.json"
+
+// ReportFile returns the name of the file the provisioner downloads the
+// host script's report of the image name to, beside the template. The
+// manifest names it too, relative to itself.
+func ReportFile(name string) string { return "cisecs-report-" + name + ".json" }
 
 // NewestAgent is the agent version tag of an image that does not pin one:
 // the provisioner installs the newest the OS family's channel offers.
@@ -102,7 +118,8 @@ func Render(img images.Image) ([]byte, error) {
 		AWSVPCBlockIMDS:     img.ECS.AWSVPCBlockIMDS,
 		ECSConfig:           sorted(img.ECS.Config),
 		SSMParameter:        img.SSMParameter,
-		ReportFile:          "cisecs-report-" + img.Name + ".json",
+		ManifestFile:        ManifestFile,
+		ReportFile:          ReportFile(img.Name),
 	}
 	if v.DeviceName == "" {
 		v.DeviceName = osInfo.RootDevice

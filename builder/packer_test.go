@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/packertest"
@@ -19,11 +23,18 @@ import (
 // tmpl, offline, and returns its output and error.
 func packerRun(t *testing.T, tmpl []byte, args ...string) (string, error) {
 	t.Helper()
-	packer, plugins := packertest.Tool(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "image.pkr.hcl"), tmpl, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return packerIn(t, dir, args...)
+}
+
+// packerIn runs packer args in dir, offline, and returns its output and
+// error.
+func packerIn(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	packer, plugins := packertest.Tool(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, packer, args...)
@@ -134,5 +145,61 @@ func TestPackerVariables(t *testing.T) {
 				t.Errorf("packer %q: err %v, want ok %v:\n%s", args, err, tc.ok, out)
 			}
 		})
+	}
+}
+
+// TestPackerWritesManifestBesideTemplate runs the pinned Packer from the
+// directory above the template's, as "packer build dist/NAME" runs from
+// the repository root, on the rendered manifest post-processor's output
+// (with a null source, which needs no AWS): manifest.json lands beside the
+// template, and nothing in the directory Packer runs in.
+func TestPackerWritesManifestBesideTemplate(t *testing.T) {
+	packertest.Tool(t)
+	img, err := images.Parse("full.hcl", []byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, diags := hclwrite.ParseConfig(render(t, img), "full.pkr.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	build := rendered.Body().FirstMatchingBlock("build", nil)
+	if build == nil {
+		t.Fatal("no build block")
+	}
+	manifest := build.Body().FirstMatchingBlock("post-processor", []string{"manifest"})
+	if manifest == nil {
+		t.Fatal(`no post-processor "manifest"`)
+	}
+	output := manifest.Body().GetAttribute("output")
+	if output == nil {
+		t.Fatal("manifest has no output")
+	}
+
+	tmpl := hclwrite.NewEmptyFile()
+	null := tmpl.Body().AppendNewBlock("source", []string{"null", "full"}).Body()
+	null.SetAttributeValue("communicator", cty.StringVal("none"))
+	b := tmpl.Body().AppendNewBlock("build", nil).Body()
+	b.SetAttributeValue("sources", cty.TupleVal([]cty.Value{cty.StringVal("source.null.full")}))
+	b.AppendNewBlock("post-processor", []string{"manifest"}).Body().
+		SetAttributeRaw("output", output.Expr().BuildTokens(nil))
+
+	cwd := t.TempDir()
+	dir := filepath.Join(cwd, "dist", img.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, img.Name+".pkr.hcl"), tmpl.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel := filepath.Join("dist", img.Name)
+	if out, err := packerIn(t, cwd, "build", rel); err != nil {
+		t.Fatalf("packer build %s: %v\n%s", rel, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, builder.ManifestFile)); err != nil {
+		t.Errorf("no manifest beside the template: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cwd, builder.ManifestFile)); err == nil {
+		t.Errorf("a stray %s in the directory Packer ran in", builder.ManifestFile)
 	}
 }
