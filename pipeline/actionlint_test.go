@@ -68,11 +68,11 @@ func actionlint(t *testing.T, wf []byte) (string, bool) {
 	}
 }
 
-// TestActionlint checks the workflow of the shipped images with the real
-// linter: syntax, expressions and their types, the inputs of the actions
-// used, job needs, and shellcheck on every script.
+// TestActionlint checks the workflow of every image in images/ with the
+// real linter: syntax, expressions and their types, the inputs of the
+// actions used, job needs, and shellcheck on every script.
 func TestActionlint(t *testing.T) {
-	imgs := shipped(t)
+	imgs := load(t)
 	wf := render(t, pipeline.GitHub, imgs)
 	if out, ok := actionlint(t, wf); !ok {
 		t.Errorf("actionlint found problems in the rendered workflow:\n%s", out)

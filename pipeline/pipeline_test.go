@@ -10,28 +10,47 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/pipeline"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// shipped returns the shipped images, loaded as the CLI loads them: from
-// the repository root, so that their files are images/NAME.hcl. The test
-// runs from the repository root from then on.
-func shipped(t *testing.T) []images.Image {
+// pinned are the images whose workflow the golden file pins: the images
+// cisecs ships. An image a user adds to images/ changes no golden file;
+// the other tests take it with every other definition there.
+var pinned = []string{
+	"al2-cis-level1",
+	"al2023-cis-level1",
+	"al2023-cis-level1-arm64",
+	"rhel9-cis-level1",
+	"ubuntu2204-cis-level1",
+}
+
+// load returns the images named, or every image in images/ when none is,
+// loaded as the CLI loads them: from the repository root, so that their
+// files are images/NAME.hcl. The test runs from the repository root from
+// then on.
+func load(t *testing.T, names ...string) []images.Image {
 	t.Helper()
 	t.Chdir("..")
-	paths, err := images.Files("images")
-	if err != nil {
-		t.Fatal(err)
+	var paths []string
+	for _, name := range names {
+		paths = append(paths, filepath.Join("images", name+".hcl"))
+	}
+	if len(names) == 0 {
+		var err error
+		if paths, err = images.Files("images"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	imgs, err := images.Load(paths)
 	if err != nil {
-		t.Fatalf("shipped definitions:\n%v", err)
+		t.Fatalf("definitions:\n%v", err)
 	}
 	if len(imgs) == 0 {
-		t.Fatal("no shipped definitions")
+		t.Fatal("no definitions in images/")
 	}
 	return imgs
 }
@@ -46,11 +65,11 @@ func render(t *testing.T, ci pipeline.CI, imgs []images.Image) []byte {
 	return b
 }
 
-// TestGolden renders the workflow of the shipped images for every CI and
+// TestGolden renders the workflow of the pinned images for every CI and
 // compares it with testdata/workflow-CI.yml.golden. A second render, and a
 // render of the images in another order, give the same bytes.
 func TestGolden(t *testing.T) {
-	imgs := shipped(t)
+	imgs := load(t, pinned...)
 	for _, ci := range pipeline.CIs() {
 		t.Run(string(ci), func(t *testing.T) {
 			got := render(t, ci, imgs)
@@ -81,14 +100,19 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestGitHubWorkflow checks what the GitHub workflow promises, beyond what
-// actionlint can know: every image is in it with its parameter, the jobs
-// are bounded, and nothing gets more than it needs.
+// TestGitHubWorkflow checks what the GitHub workflow of every image in
+// images/ promises, beyond what actionlint can know: every image is in it
+// with its parameter, the jobs are bounded, and nothing gets more than it
+// needs.
 func TestGitHubWorkflow(t *testing.T) {
-	imgs := shipped(t)
+	imgs := load(t)
 	wf := string(render(t, pipeline.GitHub, imgs))
 	for _, img := range imgs {
-		want := `{"name":"` + img.Name + `","region":"` + img.Region + `","ssm_parameter":"` + images.DefaultSSMParameter(img.Name) + `","definition":"images/` + img.Name + `.hcl",`
+		param := img.SSMParameter
+		if param == "" {
+			param = images.DefaultSSMParameter(img.Name)
+		}
+		want := `{"name":"` + img.Name + `","region":"` + img.Region + `","ssm_parameter":"` + param + `","definition":"images/` + img.Name + `.hcl",`
 		if !strings.Contains(wf, want) {
 			t.Errorf("image %q: no %s in the workflow", img.Name, want)
 		}
@@ -146,8 +170,50 @@ func TestGitHubWorkflow(t *testing.T) {
 	})
 }
 
+// TestBuildArtifacts checks that the workflow keeps what a build writes
+// beside its template (builder.ManifestFile, builder.ReportFile): packer
+// builds in the directory cisecs generate wrote the template to, the build
+// job uploads both files from there, and the validate job reads them, under
+// the same names, where it downloads them.
+func TestBuildArtifacts(t *testing.T) {
+	wf := string(render(t, pipeline.GitHub, load(t, pinned...)))
+	const name = "${{ matrix.image.name }}"
+	find := func(what, re string) string {
+		t.Helper()
+		m := regexp.MustCompile(re).FindStringSubmatch(wf)
+		if m == nil {
+			t.Fatalf("no %s: no match of %s", what, re)
+		}
+		return m[1]
+	}
+	out := find("cisecs generate", `(?m)^        run: \./_bin/cisecs generate -o (\S+) "\$DEFINITION"$`)
+	dir := find("packer build directory", `(?m)^      - name: packer build\n        working-directory: (.+)\n`)
+	if want := out + "/" + name; dir != want {
+		t.Errorf("packer builds in %s, not in %s where cisecs generate writes the template", dir, want)
+	}
+	upload := find("upload", `(?m)^      - name: upload manifest and provision report\n(?:        .*\n)*?          path: \|\n((?:            .+\n)+)`)
+	var uploaded []string
+	for _, line := range strings.Split(strings.TrimSpace(upload), "\n") {
+		uploaded = append(uploaded, strings.TrimSpace(line))
+	}
+	for _, f := range []string{builder.ManifestFile, builder.ReportFile(name)} {
+		if !slices.Contains(uploaded, dir+"/"+f) {
+			t.Errorf("the build job does not upload %s/%s; it uploads %q", dir, f, uploaded)
+		}
+	}
+	got := find("download", `(?m)^      - name: download manifest and provision report\n(?:        .*\n)*?          path: (\S+)$`)
+	for _, want := range []string{
+		"manifest=" + got + "/" + builder.ManifestFile + "\n",
+		`--provision-report "` + got + "/" + builder.ReportFile("$IMAGE") + `"`,
+	} {
+		if !strings.Contains(wf, want) {
+			t.Errorf("the validate job does not read %s", want)
+		}
+	}
+}
+
 func TestRenderRefuses(t *testing.T) {
-	imgs := shipped(t)
+	imgs := load(t, pinned...)
 	good := imgs[0]
 	with := func(f func(*images.Image)) []images.Image {
 		img := good
