@@ -94,45 +94,74 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Validate reports every bad setting of o, defaults applied, at once, each
-// naming the setting. Run checks them too, and does not launch with bad
-// options.
+// Validate reports every bad setting of o, defaults applied, at once: the
+// error joins one *SettingError per bad setting. Run checks them too, and
+// does not launch with bad options.
 func (o Options) Validate() error {
 	return o.withDefaults().validate()
+}
+
+// SettingError is one bad setting of the gate's options, or of a
+// backend's: which setting, its value, what is wrong with it and what a
+// good value looks like. A caller maps Setting to its own name for the
+// input (a command, to its flag) and says Value and Problem.
+type SettingError struct {
+	// Setting is the options field, such as "RoleARN".
+	Setting string
+	// Label names the setting in Error, such as "role arn".
+	Label string
+	// Value is the value as given: quoted when it is text, as Go prints
+	// it otherwise (a duration). Empty when there is none to show (a
+	// required setting left empty).
+	Value string
+	// Problem says what is wrong and, where it helps, what a good value
+	// looks like.
+	Problem string
+}
+
+// Error is "label value: problem", or "label: problem" without a value.
+func (e *SettingError) Error() string {
+	if e.Value == "" {
+		return e.Label + ": " + e.Problem
+	}
+	return e.Label + " " + e.Value + ": " + e.Problem
 }
 
 // validate reports every bad setting at once, each naming the setting.
 func (o Options) validate() error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	bad := func(setting, label, value, problem string) {
+		errs = append(errs, &SettingError{Setting: setting, Label: label, Value: value, Problem: problem})
+	}
 	if strings.TrimSpace(o.ImageID) == "" {
-		bad("image id: empty")
+		bad("ImageID", "image id", "", "empty")
 	}
 	for _, m := range o.NetworkModes {
 		if m != ModeAWSVPC && m != ModeBridge {
-			bad("network modes: unknown mode %q (modes are %s, %s)", m, ModeAWSVPC, ModeBridge)
+			bad("NetworkModes", "network modes", "", fmt.Sprintf("unknown mode %q (modes are %s, %s)", m, ModeAWSVPC, ModeBridge))
 		}
 	}
 	if !slices.Contains(o.NetworkModes, ModeAWSVPC) {
-		bad("network modes %q: the gate needs %s (the forced-stop and reboot checks use it)", strings.Join(o.NetworkModes, ","), ModeAWSVPC)
+		bad("NetworkModes", "network modes", fmt.Sprintf("%q", strings.Join(o.NetworkModes, ",")),
+			"the gate needs "+ModeAWSVPC+" (the forced-stop and reboot checks use it); want "+ModeAWSVPC+" or "+ModeAWSVPC+","+ModeBridge)
 	}
 	if o.RoleARN != "" && !roleARNRE.MatchString(o.RoleARN) {
-		bad("role arn %q: not an IAM role ARN", o.RoleARN)
+		bad("RoleARN", "role arn", fmt.Sprintf("%q", o.RoleARN), "not an IAM role ARN; want one like arn:aws:iam::123456789012:role/NAME")
 	}
 	if strings.ContainsAny(o.ProbeImage, " \t\n'\"") {
-		bad("probe image %q: not an image reference", o.ProbeImage)
+		bad("ProbeImage", "probe image", fmt.Sprintf("%q", o.ProbeImage), "not an image reference; want one like "+DefaultProbeImage)
 	}
 	if o.Timeout < 0 {
-		bad("timeout %s: negative", o.Timeout)
+		bad("Timeout", "timeout", o.Timeout.String(), "negative; want a duration like "+DefaultTimeout.String())
 	}
 	if o.CleanupTimeout < 0 {
-		bad("cleanup timeout %s: negative", o.CleanupTimeout)
+		bad("CleanupTimeout", "cleanup timeout", o.CleanupTimeout.String(), "negative; want a duration like "+DefaultCleanupTimeout.String())
 	}
 	if !runIDRE.MatchString(o.RunID) {
-		bad("run id %q: want 1 to 64 letters, digits and hyphens", o.RunID)
+		bad("RunID", "run id", fmt.Sprintf("%q", o.RunID), "want 1 to 64 letters, digits and hyphens")
 	}
 	if o.Publish != "" && o.Publisher == nil {
-		bad("publish %q: no publisher", o.Publish)
+		bad("Publish", "publish", fmt.Sprintf("%q", o.Publish), "no publisher")
 	}
 	return errors.Join(errs...)
 }

@@ -11,14 +11,13 @@ package awsgate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -99,8 +98,10 @@ type Options struct {
 	// Timeouts bound the waits; zero fields take their defaults.
 	Timeouts Timeouts
 
-	// Clients; nil ones are built from the default configuration chain
-	// (environment, shared profiles, SSO, AWS_ENDPOINT_URL*).
+	// Account builds the clients left nil; nil connects to the default
+	// configuration chain for Region first (Connect).
+	Account *Account
+	// Clients; nil ones are built from Account.
 	EC2   EC2API
 	ECS   ClusterAPI
 	Tasks TaskAPI
@@ -151,6 +152,7 @@ type Backend struct {
 	expiresAt time.Time
 
 	mu        sync.Mutex
+	asked     asked                 // what the run has asked AWS to create
 	instance  string                // the instance's id, once RunInstances answered
 	container string                // its container instance ARN, once registered
 	started   []string              // ARNs of the tasks RunTask started
@@ -159,12 +161,28 @@ type Backend struct {
 
 var _ validate.Backend = (*Backend)(nil)
 
+// asked records the kinds of resource a run has asked AWS to create: the
+// call was made, whatever its answer (a lost answer may hide a resource
+// created). Cleanup looks for these alone. Tasks need no record: they run
+// in the cluster, and there are none without it.
+type asked struct{ cluster, instance, taskDefs bool }
+
+// ask records that the run is about to ask AWS to create a resource, of
+// the kind set marks. It is called before the call is made.
+func (b *Backend) ask(set func(*asked)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	set(&b.asked)
+}
+
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // New checks o and returns a Backend for it. It builds the clients o leaves
-// nil from the default configuration chain; it creates nothing in AWS.
+// nil from o.Account, connecting first when that is nil (Connect: a
+// *RegionError or *CredentialsError says what is wrong); it creates
+// nothing in AWS.
 func New(ctx context.Context, o Options) (*Backend, error) {
-	if err := o.check(); err != nil {
+	if err := o.Check(); err != nil {
 		return nil, err
 	}
 	if o.InstanceType == "" {
@@ -180,10 +198,14 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 		o.PollInterval = DefaultPollInterval
 	}
 	if o.EC2 == nil || o.ECS == nil || o.Tasks == nil || o.SSM == nil {
-		cfg, err := loadConfig(ctx, o.Region)
-		if err != nil {
-			return nil, err
+		if o.Account == nil {
+			a, err := Connect(ctx, o.Region)
+			if err != nil {
+				return nil, err
+			}
+			o.Account = a
 		}
+		cfg := o.Account.Config
 		if o.EC2 == nil {
 			o.EC2 = ec2.NewFromConfig(cfg)
 		}
@@ -213,29 +235,54 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 	}, nil
 }
 
-func (o Options) check() error {
-	for _, f := range []struct{ name, value string }{
-		{"AMI", o.AMI},
-		{"Subnet", o.Subnet},
-		{"SecurityGroup", o.SecurityGroup},
-		{"InstanceProfile", o.InstanceProfile},
-		{"TaskRoleARN", o.TaskRoleARN},
-		{"ProbeImage", o.ProbeImage},
+// Check reports every bad setting of o at once, offline: the error joins
+// one *validate.SettingError per bad setting (Setting is the field's
+// name), and says what a good value looks like. New checks them too.
+func (o Options) Check() error {
+	var errs []error
+	bad := func(setting, value, problem string) {
+		if value != "" {
+			value = fmt.Sprintf("%q", value)
+		}
+		errs = append(errs, &validate.SettingError{Setting: setting, Label: setting, Value: value, Problem: problem})
+	}
+	for _, f := range []struct {
+		name, value string
+		required    bool
+		rule        rule
+	}{
+		{"AMI", o.AMI, true, amiRule},
+		{"Region", o.Region, false, regionRule},
+		{"Subnet", o.Subnet, true, subnetRule},
+		{"SecurityGroup", o.SecurityGroup, true, securityGroupRule},
+		{"InstanceProfile", o.InstanceProfile, true, instanceProfileRule},
+		{"InstanceType", o.InstanceType, false, instanceTypeRule},
+		{"TaskRoleARN", o.TaskRoleARN, true, roleRule},
+		{"ExecutionRoleARN", o.ExecutionRoleARN, false, roleRule},
+		{"ProbeImage", o.ProbeImage, true, rule{want: "an image with sh and curl, like " + validate.DefaultProbeImage}},
 	} {
-		if strings.TrimSpace(f.value) == "" {
-			return fmt.Errorf("aws gate options: %s is required", f.name)
+		switch {
+		case strings.TrimSpace(f.value) == "":
+			if f.required {
+				bad(f.name, "", "required; want "+f.rule.want)
+			}
+		case f.rule.ok != nil && !f.rule.ok(f.value):
+			bad(f.name, f.value, f.rule.problem+"; want "+f.rule.want)
 		}
 	}
 	if o.ProbeScript == nil {
-		return fmt.Errorf("aws gate options: ProbeScript is required")
+		bad("ProbeScript", "", "required")
 	}
 	if !runIDPattern.MatchString(o.RunID) {
-		return fmt.Errorf("aws gate options: run id %q: want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit", o.RunID)
+		bad("RunID", o.RunID, "want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit")
 	}
 	for _, p := range o.Probes {
 		if err := checkMode(p.Mode); err != nil {
-			return fmt.Errorf("aws gate options: %w", err)
+			bad("Probes", "", err.Error())
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("aws gate options: %w", err)
 	}
 	return nil
 }
@@ -245,20 +292,6 @@ func checkMode(mode string) error {
 		return fmt.Errorf("probe network mode %q: want %q or %q", mode, validate.ModeAWSVPC, validate.ModeBridge)
 	}
 	return nil
-}
-
-// loadConfig loads the default configuration chain: environment, shared
-// config and credentials files (profiles, SSO), AWS_ENDPOINT_URL*.
-func loadConfig(ctx context.Context, region string) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("aws config (region %q): %w", region, err)
-	}
-	return cfg, nil
 }
 
 // Name returns "aws".

@@ -105,8 +105,8 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 	f := ri[0].Form
 	for k, want := range map[string]string{
 		"ImageId":                                 testAMI,
-		"SubnetId":                                "subnet-0abc",
-		"SecurityGroupId.1":                       "sg-0abc",
+		"SubnetId":                                testSubnet,
+		"SecurityGroupId.1":                       testSG,
 		"IamInstanceProfile.Name":                 "cisecs-gate-instance",
 		"MetadataOptions.HttpTokens":              "required",
 		"MetadataOptions.HttpPutResponseHopLimit": "2",
@@ -160,10 +160,10 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 		}
 		if hasNC {
 			vpc := nc["awsvpcConfiguration"].(map[string]any)
-			if subnets := vpc["subnets"].([]any); len(subnets) != 1 || subnets[0] != "subnet-0abc" {
+			if subnets := vpc["subnets"].([]any); len(subnets) != 1 || subnets[0] != testSubnet {
 				t.Errorf("RunTask awsvpc subnets %v", subnets)
 			}
-			if sgs := vpc["securityGroups"].([]any); len(sgs) != 1 || sgs[0] != "sg-0abc" {
+			if sgs := vpc["securityGroups"].([]any); len(sgs) != 1 || sgs[0] != testSG {
 				t.Errorf("RunTask awsvpc security groups %v", sgs)
 			}
 		}

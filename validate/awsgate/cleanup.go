@@ -21,12 +21,19 @@ import (
 // deregisters what is left of the instance in the cluster, deregisters the
 // probe task definitions and deletes the cluster.
 //
-// It finds them by the run's tag and names, not only by what this Backend
-// saw created, so it also removes what a cancelled call created without its
-// answer arriving. Whatever is already gone it takes as done, so it is safe
-// to call again, and after a partial Launch. A step that fails does not
-// stop the steps that do not depend on it; the error joins every failure.
+// It looks only for the kinds of resource the run asked AWS to create (the
+// call made, whatever its answer): a run that asked for nothing created
+// nothing, and Cleanup then makes no call at all and returns nil. It finds
+// them by the run's tag and names, not only by what this Backend saw
+// created, so it also removes what a cancelled call created without its
+// answer arriving. Whatever is already gone it takes as done, so it is
+// safe to call again, and after a partial Launch. A step that fails does
+// not stop the steps that do not depend on it; the error joins every
+// failure.
 func (b *Backend) Cleanup(ctx context.Context) error {
+	b.mu.Lock()
+	a := b.asked
+	b.mu.Unlock()
 	var errs []error
 	add := func(err error) {
 		if err != nil {
@@ -34,30 +41,42 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		}
 	}
 
-	tasks, err := b.liveTasks(ctx)
-	add(err)
-	for _, t := range tasks {
-		add(stopTask(ctx, b.tasks, b.Cluster(), t, cleanupStopReason))
+	var tasks []string
+	if a.cluster {
+		var err error
+		tasks, err = b.liveTasks(ctx)
+		add(err)
+		for _, t := range tasks {
+			add(stopTask(ctx, b.tasks, b.Cluster(), t, cleanupStopReason))
+		}
 	}
 
-	ids, err := b.liveInstances(ctx)
-	add(err)
-	if len(ids) > 0 {
-		if err := terminate(ctx, b.ec2, ids); err != nil {
-			add(err)
-		} else {
-			add(waitTerminated(ctx, b.poll, b.ec2, ids, b.timeouts.Instance))
+	if a.instance {
+		ids, err := b.liveInstances(ctx)
+		add(err)
+		if len(ids) > 0 {
+			if err := terminate(ctx, b.ec2, ids); err != nil {
+				add(err)
+			} else {
+				add(waitTerminated(ctx, b.poll, b.ec2, ids, b.timeouts.Instance))
+			}
 		}
 	}
 
 	if len(tasks) > 0 {
 		add(waitStopped(ctx, b.poll, b.tasks, b.Cluster(), tasks, b.timeouts.Task))
 	}
-	add(deregisterContainerInstances(ctx, b.ecs, b.Cluster()))
-	for _, mode := range []string{validate.ModeAWSVPC, validate.ModeBridge} {
-		add(b.deregisterFamily(ctx, b.Family(mode)))
+	if a.cluster {
+		add(deregisterContainerInstances(ctx, b.ecs, b.Cluster()))
 	}
-	add(deleteCluster(ctx, b.ecs, b.Cluster()))
+	if a.taskDefs {
+		for _, mode := range []string{validate.ModeAWSVPC, validate.ModeBridge} {
+			add(b.deregisterFamily(ctx, b.Family(mode)))
+		}
+	}
+	if a.cluster {
+		add(deleteCluster(ctx, b.ecs, b.Cluster()))
+	}
 
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cleanup of run %q: %w", b.o.RunID, err)

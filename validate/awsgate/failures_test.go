@@ -349,21 +349,47 @@ func TestCleanupRetry(t *testing.T) {
 	}
 }
 
-// TestCleanupNothing: Cleanup before Launch, or twice, has nothing to do.
+// TestCleanupNothing: Cleanup before Launch, or twice, has nothing to do:
+// the run asked AWS to create nothing, so Cleanup makes no call at all (a
+// call that fails could only claim leftovers that do not exist).
 func TestCleanupNothing(t *testing.T) {
-	inBubble(t, awsgatetest.Options{Latencies: briefLatencies()}, func(t *testing.T, e *env) {
+	o := awsgatetest.Options{Latencies: briefLatencies(), InvalidCredentials: true}
+	inBubble(t, o, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
 		for i := range 2 {
 			if err := b.Cleanup(context.Background()); err != nil {
 				t.Fatalf("Cleanup #%d: %v", i+1, err)
 			}
 		}
-		for _, op := range []string{"TerminateInstances", "StopTask", "DeregisterTaskDefinition", "DeregisterContainerInstance"} {
-			if n := e.front.Calls(op); n != 0 {
-				t.Errorf("%d calls of %s, want none", n, op)
-			}
+		if ops := e.front.Ops(); len(ops) > 0 {
+			t.Errorf("Cleanup called %v, want nothing", ops)
 		}
-		e.assertClean(t, runID(t))
+	})
+}
+
+// TestGateCreatesNothing: the gate, refusing its options, runs no check
+// and makes no call; its cleanup is done and says nothing of leftovers,
+// even with credentials AWS would refuse.
+func TestGateCreatesNothing(t *testing.T) {
+	o := awsgatetest.Options{Latencies: briefLatencies(), InvalidCredentials: true}
+	inBubble(t, o, func(t *testing.T, e *env) {
+		var progress strings.Builder
+		r := validate.Run(t.Context(), e.backend(t, nil), validate.Options{
+			ImageID: "", RoleARN: testRole, RunID: runID(t), Progress: &progress,
+		})
+		t.Logf("progress:\n%s", progress.String())
+		if r.Error == "" || r.ExitCode() != validate.ExitError || len(r.Checks) > 0 {
+			t.Errorf("report: error %q, exit %d, checks %v; want bad options, exit 2, no check", r.Error, r.ExitCode(), r.Checks)
+		}
+		if r.Cleanup.Status != validate.CleanupDone {
+			t.Errorf("cleanup %+v, want done", r.Cleanup)
+		}
+		if strings.Contains(progress.String(), "left behind") || strings.Contains(progress.String(), "FAILED") {
+			t.Errorf("progress claims a failure or leftovers:\n%s", progress.String())
+		}
+		if ops := e.front.Ops(); len(ops) > 0 {
+			t.Errorf("the gate called %v, want nothing", ops)
+		}
 	})
 }
 

@@ -90,6 +90,8 @@ func runID(t *testing.T) string {
 
 const (
 	testAMI      = "ami-0123456789abcdef0"
+	testSubnet   = "subnet-0123456789abcdef0"
+	testSG       = "sg-0123456789abcdef0"
 	testRole     = "arn:aws:iam::000000000000:role/cisecs-probe"
 	testProbeImg = "public.ecr.aws/docker/library/alpine:3.20"
 )
@@ -120,8 +122,8 @@ func (e *env) options(t *testing.T) awsgate.Options {
 	return awsgate.Options{
 		AMI:             testAMI,
 		Region:          "us-east-1",
-		Subnet:          "subnet-0abc",
-		SecurityGroup:   "sg-0abc",
+		Subnet:          testSubnet,
+		SecurityGroup:   testSG,
 		InstanceProfile: "cisecs-gate-instance",
 		TaskRoleARN:     testRole,
 		ProbeImage:      testProbeImg,

@@ -241,13 +241,8 @@ func (j Janitor) expiredTaskDefinitions(ctx context.Context, now time.Time) ([]s
 	return out, errors.Join(errs...)
 }
 
-// NewJanitor returns a Janitor whose clients come from the default
-// configuration chain (environment, profiles, SSO, AWS_ENDPOINT_URL*) for
-// region (empty: the chain's region).
-func NewJanitor(ctx context.Context, region string) (Janitor, error) {
-	cfg, err := loadConfig(ctx, region)
-	if err != nil {
-		return Janitor{}, err
-	}
-	return Janitor{EC2: ec2.NewFromConfig(cfg), ECS: ecs.NewFromConfig(cfg)}, nil
+// NewJanitor returns a Janitor whose clients are built from a's
+// configuration (Connect).
+func NewJanitor(a *Account) Janitor {
+	return Janitor{EC2: ec2.NewFromConfig(a.Config), ECS: ecs.NewFromConfig(a.Config)}
 }

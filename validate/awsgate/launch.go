@@ -59,6 +59,7 @@ func parallel(ctx context.Context, steps ...func(context.Context) error) error {
 }
 
 func (b *Backend) createCluster(ctx context.Context) error {
+	b.ask(func(a *asked) { a.cluster = true })
 	_, err := b.ecs.CreateCluster(ctx, &ecs.CreateClusterInput{
 		ClusterName: aws.String(b.Cluster()),
 		Tags:        b.ecsTags(),
@@ -103,6 +104,7 @@ func (b *Backend) runInstance(ctx context.Context) (string, error) {
 	if isARN(b.o.InstanceProfile) {
 		profile = &ec2types.IamInstanceProfileSpecification{Arn: aws.String(b.o.InstanceProfile)}
 	}
+	b.ask(func(a *asked) { a.instance = true })
 	out, err := b.ec2.RunInstances(ctx, &ec2.RunInstancesInput{
 		ImageId:                           aws.String(b.o.AMI),
 		InstanceType:                      ec2types.InstanceType(b.o.InstanceType),
@@ -288,6 +290,7 @@ func (b *Backend) registerTaskDefinition(ctx context.Context, k probeKey) (strin
 	if b.o.ExecutionRoleARN != "" {
 		in.ExecutionRoleArn = aws.String(b.o.ExecutionRoleARN)
 	}
+	b.ask(func(a *asked) { a.taskDefs = true })
 	out, err := b.tasks.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		return "", fmt.Errorf("register task definition %q: %w", family, err)

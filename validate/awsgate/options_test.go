@@ -2,6 +2,7 @@ package awsgate_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -18,38 +19,59 @@ import (
 
 func fakeOptions() awsgate.Options {
 	return awsgate.Options{
-		AMI: testAMI, Subnet: "subnet-1", SecurityGroup: "sg-1", InstanceProfile: "p", TaskRoleARN: testRole,
+		AMI: testAMI, Subnet: testSubnet, SecurityGroup: testSG, InstanceProfile: "cisecs-gate-instance", TaskRoleARN: testRole,
 		ProbeImage: testProbeImg, ProbeScript: probeScript, RunID: "run-1",
 		EC2: &fakeEC2{}, ECS: &fakeECS{}, Tasks: &fakeECS{}, SSM: &fakeSSM{},
 	}
 }
 
-// TestNew checks that New refuses incomplete options, naming what is
-// missing.
+// TestNew checks that New takes every well-formed setting, and refuses
+// the bad ones all at once, each a *validate.SettingError that names the
+// setting, says what is wrong and what a good value looks like.
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(*awsgate.Options)
-		want string // empty: no error
+		// want are the settings refused, in order, and a part of each
+		// message; none: no error.
+		want [][2]string
 	}{
 		{name: "complete", edit: func(*awsgate.Options) {}},
-		{name: "no ami", edit: func(o *awsgate.Options) { o.AMI = "" }, want: "AMI is required"},
-		{name: "no subnet", edit: func(o *awsgate.Options) { o.Subnet = " " }, want: "Subnet is required"},
-		{name: "no security group", edit: func(o *awsgate.Options) { o.SecurityGroup = "" }, want: "SecurityGroup is required"},
-		{name: "no instance profile", edit: func(o *awsgate.Options) { o.InstanceProfile = "" }, want: "InstanceProfile is required"},
-		{name: "no task role", edit: func(o *awsgate.Options) { o.TaskRoleARN = "" }, want: "TaskRoleARN is required"},
-		{name: "no probe image", edit: func(o *awsgate.Options) { o.ProbeImage = "" }, want: "ProbeImage is required"},
-		{name: "no probe script", edit: func(o *awsgate.Options) { o.ProbeScript = nil }, want: "ProbeScript is required"},
-		{name: "bad run id", edit: func(o *awsgate.Options) { o.RunID = "a/b" }, want: `run id "a/b"`},
-		{name: "empty run id", edit: func(o *awsgate.Options) { o.RunID = "" }, want: `run id ""`},
-		{name: "bad mode", edit: func(o *awsgate.Options) { o.Probes = []validate.Probe{{Mode: "host"}} }, want: `probe network mode "host"`},
+		{name: "well-formed variants", edit: func(o *awsgate.Options) {
+			o.AMI, o.Subnet, o.SecurityGroup = "ami-0123abcd", "subnet-0123abcd", "sg-0123abcd"
+			o.Region, o.InstanceType = "us-gov-west-1", "m7g.medium"
+			o.InstanceProfile = "arn:aws:iam::123456789012:instance-profile/gate/cisecs-gate-instance"
+			o.TaskRoleARN = "arn:aws-cn:iam::123456789012:role/service-role/cisecs-probe"
+			o.ExecutionRoleARN = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
+		}},
+		{name: "no ami", edit: func(o *awsgate.Options) { o.AMI = "" }, want: [][2]string{{"AMI", "AMI: required; want ami- and 8 or 17 hex digits"}}},
+		{name: "placeholder ami", edit: func(o *awsgate.Options) { o.AMI = "ami-..." }, want: [][2]string{{"AMI", `AMI "ami-...": not an AMI id; want ami- and 8 or 17 hex digits, like ami-0123456789abcdef0`}}},
+		{name: "bad region", edit: func(o *awsgate.Options) { o.Region = "EU_WEST_1" }, want: [][2]string{{"Region", `Region "EU_WEST_1": not a region name; want one like eu-west-1`}}},
+		{name: "no subnet", edit: func(o *awsgate.Options) { o.Subnet = " " }, want: [][2]string{{"Subnet", "Subnet: required; want subnet-"}}},
+		{name: "bad subnet", edit: func(o *awsgate.Options) { o.Subnet = "subnet-1" }, want: [][2]string{{"Subnet", `Subnet "subnet-1": not a subnet id; want subnet-`}}},
+		{name: "no security group", edit: func(o *awsgate.Options) { o.SecurityGroup = "" }, want: [][2]string{{"SecurityGroup", "SecurityGroup: required; want sg-"}}},
+		{name: "security group name", edit: func(o *awsgate.Options) { o.SecurityGroup = "default" }, want: [][2]string{{"SecurityGroup", `SecurityGroup "default": not a security group id`}}},
+		{name: "no instance profile", edit: func(o *awsgate.Options) { o.InstanceProfile = "" }, want: [][2]string{{"InstanceProfile", "InstanceProfile: required"}}},
+		{name: "role for instance profile", edit: func(o *awsgate.Options) { o.InstanceProfile = testRole }, want: [][2]string{{"InstanceProfile", "not an instance profile name or ARN; want a name like cisecs-gate-instance, or an ARN like arn:aws:iam::123456789012:instance-profile/"}}},
+		{name: "bad instance type", edit: func(o *awsgate.Options) { o.InstanceType = "small" }, want: [][2]string{{"InstanceType", `InstanceType "small": not an instance type; want one like t3.small`}}},
+		{name: "no task role", edit: func(o *awsgate.Options) { o.TaskRoleARN = "" }, want: [][2]string{{"TaskRoleARN", "TaskRoleARN: required; want one like arn:aws:iam::"}}},
+		{name: "task role name", edit: func(o *awsgate.Options) { o.TaskRoleARN = "cisecs-probe" }, want: [][2]string{{"TaskRoleARN", `TaskRoleARN "cisecs-probe": not an IAM role ARN`}}},
+		{name: "execution role name", edit: func(o *awsgate.Options) { o.ExecutionRoleARN = "ecsTaskExecutionRole" }, want: [][2]string{{"ExecutionRoleARN", `ExecutionRoleARN "ecsTaskExecutionRole": not an IAM role ARN`}}},
+		{name: "no probe image", edit: func(o *awsgate.Options) { o.ProbeImage = "" }, want: [][2]string{{"ProbeImage", "ProbeImage: required"}}},
+		{name: "no probe script", edit: func(o *awsgate.Options) { o.ProbeScript = nil }, want: [][2]string{{"ProbeScript", "ProbeScript: required"}}},
+		{name: "bad run id", edit: func(o *awsgate.Options) { o.RunID = "a/b" }, want: [][2]string{{"RunID", `RunID "a/b": want 1 to 64`}}},
+		{name: "empty run id", edit: func(o *awsgate.Options) { o.RunID = "" }, want: [][2]string{{"RunID", "RunID: want 1 to 64"}}},
+		{name: "bad mode", edit: func(o *awsgate.Options) { o.Probes = []validate.Probe{{Mode: "host"}} }, want: [][2]string{{"Probes", `probe network mode "host"`}}},
+		{name: "all at once", edit: func(o *awsgate.Options) {
+			o.AMI, o.Region, o.Subnet, o.SecurityGroup, o.InstanceProfile, o.TaskRoleARN = "ami-...", "EU_WEST_1", "", "sg-1", "", "r"
+		}, want: [][2]string{{"AMI", "ami-..."}, {"Region", "EU_WEST_1"}, {"Subnet", "required"}, {"SecurityGroup", "sg-1"}, {"InstanceProfile", "required"}, {"TaskRoleARN", `"r"`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := fakeOptions()
 			tt.edit(&o)
 			b, err := awsgate.New(t.Context(), o)
-			if tt.want == "" {
+			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}
@@ -58,11 +80,39 @@ func TestNew(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("New: %v, want an error with %q", err, tt.want)
+			got := settingErrors(err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("New: %v; want %d setting errors", err, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if got[i].Setting != w[0] || !strings.Contains(got[i].Error(), w[1]) {
+					t.Errorf("error %d: %s: %v; want %s: %q", i, got[i].Setting, got[i], w[0], w[1])
+				}
 			}
 		})
 	}
+}
+
+// settingErrors are the *validate.SettingErrors err joins, in order.
+func settingErrors(err error) []*validate.SettingError {
+	var out []*validate.SettingError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case *validate.SettingError:
+			out = append(out, e)
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
 }
 
 // TestNotLaunched: the task and host methods refuse to run before Launch.
@@ -125,10 +175,12 @@ func TestCleanupGone(t *testing.T) {
 		DeleteClusterFunc: func(context.Context, *ecs.DeleteClusterInput) (*ecs.DeleteClusterOutput, error) { return nil, gone() },
 	}
 	o.ECS, o.Tasks = fe, fe
+	o.Probes = probes
 	b, err := awsgate.New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	launchLost(t, b)
 	if err := b.Cleanup(t.Context()); err != nil {
 		t.Errorf("Cleanup: %v", err)
 	}
@@ -160,14 +212,27 @@ func TestCleanupJoinsErrors(t *testing.T) {
 		DeleteClusterFunc: func(context.Context, *ecs.DeleteClusterInput) (*ecs.DeleteClusterOutput, error) { return nil, denied },
 	}
 	o.ECS, o.Tasks = fe, fe
+	o.Probes = probes
 	b, err := awsgate.New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	launchLost(t, b)
 	err = b.Cleanup(t.Context())
 	for _, want := range []string{`cleanup of run "run-1"`, `find instances of run "run-1"`, `task definitions of family "cisecs-gate-run-1-awsvpc"`, `family "cisecs-gate-run-1-bridge"`, `delete cluster "cisecs-gate-run-1"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Cleanup: %v; want it to say %q", err, want)
 		}
+	}
+}
+
+// launchLost launches b with fakes whose create calls (CreateCluster,
+// RunInstances, RegisterTaskDefinition) have no func: each call is made
+// and fails without an answer, so the run may have created anything and
+// Cleanup must look for all of it.
+func launchLost(t *testing.T, b *awsgate.Backend) {
+	t.Helper()
+	if err := b.Launch(t.Context()); !errors.Is(err, errUnexpected) {
+		t.Fatalf("Launch: %v, want the fakes' unexpected calls", err)
 	}
 }

@@ -50,11 +50,13 @@ var _ validate.Publisher = (*Publisher)(nil)
 type PublisherOptions struct {
 	// Region is the AWS region; empty takes it from the default chain.
 	Region string
-	// SSM is the client; nil builds one from the default configuration
-	// chain.
+	// Account builds the clients left nil; nil connects to the default
+	// configuration chain for Region first (Connect).
+	Account *Account
+	// SSM is the client; nil builds one from Account.
 	SSM ParameterAPI
-	// EC2 tags the image; nil builds one from the default configuration
-	// chain when there is a tag to write (RunID or ProvisionReportSHA256).
+	// EC2 tags the image; nil builds one from Account when there is a
+	// tag to write (RunID or ProvisionReportSHA256).
 	EC2 ImageTagAPI
 	// RunID is the id of the gate run that publishes: the image is tagged
 	// TagGateRunID with it. Empty: no such tag.
@@ -67,7 +69,9 @@ type PublisherOptions struct {
 
 var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// NewPublisher checks o and returns a Publisher for it.
+// NewPublisher checks o and returns a Publisher for it. It builds the
+// clients o leaves nil from o.Account, connecting first when that is nil
+// (Connect); it creates nothing in AWS.
 func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 	p := &Publisher{ssm: o.SSM, ec2: o.EC2}
 	if o.RunID != "" {
@@ -83,10 +87,14 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(TagProvisionReportSHA256), Value: aws.String(o.ProvisionReportSHA256)})
 	}
 	if p.ssm == nil || (p.ec2 == nil && len(p.tags) > 0) {
-		cfg, err := loadConfig(ctx, o.Region)
-		if err != nil {
-			return nil, err
+		if o.Account == nil {
+			a, err := Connect(ctx, o.Region)
+			if err != nil {
+				return nil, err
+			}
+			o.Account = a
 		}
+		cfg := o.Account.Config
 		if p.ssm == nil {
 			p.ssm = ssm.NewFromConfig(cfg)
 		}
@@ -97,8 +105,6 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 	return p, nil
 }
 
-var imageIDPattern = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
-
 // Publish tags imageID with the gate's provenance (TagGateRunID and
 // TagProvisionReportSHA256, those the options set), then writes imageID to
 // the parameter (a String of data type aws:ec2:image), overwriting the
@@ -107,8 +113,8 @@ var imageIDPattern = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
 // as it was. Both steps overwrite what is there, so Publish may be called
 // again.
 func (p *Publisher) Publish(ctx context.Context, parameter, imageID string) error {
-	if parameter == "" {
-		return fmt.Errorf("publish image %q: no parameter name", imageID)
+	if err := CheckParameter(parameter); err != nil {
+		return fmt.Errorf("publish image %q: %w", imageID, err)
 	}
 	if !imageIDPattern.MatchString(imageID) {
 		return fmt.Errorf("publish image %q to parameter %q: not an AMI id (ami- and 8 or 17 hex digits)", imageID, parameter)

@@ -63,7 +63,11 @@ func TestPublish(t *testing.T) {
 		{name: "ok", parameter: "/cisecs/x", image: "ami-0123456789abcdef0", wantCall: true},
 		{name: "short id", parameter: "/cisecs/x", image: "ami-01234567", wantCall: true},
 		{name: "not an ami id", parameter: "/cisecs/x", image: "i-0123456789abcdef0", wantErr: `publish image "i-0123456789abcdef0" to parameter "/cisecs/x": not an AMI id`},
-		{name: "no parameter", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": no parameter name`},
+		{name: "no parameter", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": Parameter: required; want letters, digits`},
+		{name: "relative path", parameter: "cisecs/x", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": Parameter "cisecs/x": not an SSM parameter name; want`},
+		{name: "reserved prefix", parameter: "/aws/service/x", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": Parameter "/aws/service/x": not an SSM parameter name`},
+		{name: "space", parameter: "/cisecs/my image", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": Parameter "/cisecs/my image": not an SSM parameter name`},
+		{name: "plain name", parameter: "cisecs-ami", image: "ami-0123456789abcdef0", wantCall: true},
 		{name: "ssm fails", parameter: "/cisecs/x", image: "ami-0123456789abcdef0", putErr: errors.New("access denied"), wantErr: `publish image "ami-0123456789abcdef0" to parameter "/cisecs/x": access denied`, wantCall: true},
 	}
 	for _, tt := range tests {

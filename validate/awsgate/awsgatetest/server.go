@@ -12,6 +12,10 @@
 // scripted latency on a Clock. Every operation can also take a scripted
 // latency of its own, or fail.
 //
+// Like AWS, the front refuses a request that is not signed, and it can be
+// told to refuse every credential (Options.InvalidCredentials). STS
+// GetCallerIdentity goes to kumo, which answers with its account's root.
+//
 // Run it inside a testing/synctest bubble (synctest.Test) and the Clock is
 // the bubble's fake clock: a 40-second boot takes no time. The front
 // serves on an in-memory network (so that the bubble can go idle); start
@@ -29,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -149,6 +154,14 @@ type Options struct {
 	// Images are the AMIs the front starts with (see Image; AddImage adds
 	// more).
 	Images []Image
+	// InvalidCredentials makes the front refuse every signed request as
+	// AWS refuses credentials it does not know (an access key deleted or
+	// mistyped, a wrong secret, an expired session): 403
+	// InvalidClientTokenId from STS, 401 AuthFailure from EC2, 400
+	// UnrecognizedClientException from ECS and SSM. A request that is not
+	// signed is refused whatever this says: MissingAuthenticationToken
+	// (MissingAuthenticationTokenException from ECS and SSM).
+	InvalidCredentials bool
 }
 
 // Server is the front. Its methods are safe to call concurrently.
@@ -269,7 +282,7 @@ func config(endpoint string, c *http.Client) aws.Config {
 		BaseEndpoint: aws.String(endpoint),
 		HTTPClient:   c,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKIDAWSGATETEST", SecretAccessKey: "secret", Source: "awsgatetest"}, nil
+			return aws.Credentials{AccessKeyID: TestKey, SecretAccessKey: TestSecret, Source: "awsgatetest"}, nil
 		}),
 	}
 }
@@ -285,6 +298,13 @@ func (s *Server) Calls(op string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[op]
+}
+
+// Ops are the operations called so far, with how many times each was.
+func (s *Server) Ops() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.calls)
 }
 
 // Requests are the requests of op the front answered, in order.
@@ -315,7 +335,7 @@ func (s *Server) TaskDefinitions() []TaskDefinition {
 type protocol int
 
 const (
-	queryProtocol protocol = iota // EC2
+	queryProtocol protocol = iota // EC2, STS
 	jsonProtocol                  // ECS, SSM
 )
 
@@ -416,6 +436,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.calls[c.op]
 	s.mu.Unlock()
 
+	if rep, refused := s.refuse(c); refused {
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Op: c.op, Time: s.clock.Now(), Form: c.form, JSON: c.json})
+		s.mu.Unlock()
+		s.write(w, rep)
+		return
+	}
+
 	if d := s.o.Latencies.API[c.op]; d > 0 {
 		select {
 		case <-s.clock.After(d):
@@ -444,6 +472,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler) // the server drops the connection
 	}
 	s.write(w, rep)
+}
+
+// service is the service a signed request is for: the one its signature
+// is scoped to (Credential=AKID/date/region/service/aws4_request).
+func service(r *http.Request) string {
+	_, scope, _ := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	if parts := strings.Split(strings.SplitN(scope, ",", 2)[0], "/"); len(parts) == 5 {
+		return parts[3]
+	}
+	return ""
+}
+
+// refuse answers, as AWS does, a request that is not signed (SigV4), and
+// every request when the credentials are to be refused.
+func (s *Server) refuse(c *call) (reply, bool) {
+	if !strings.HasPrefix(c.r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		if c.proto == jsonProtocol {
+			return errorReply(c.proto, http.StatusBadRequest, "MissingAuthenticationTokenException", "Missing Authentication Token"), true
+		}
+		return errorReply(c.proto, http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token"), true
+	}
+	if !s.o.InvalidCredentials {
+		return reply{}, false
+	}
+	switch service(c.r) {
+	case "sts":
+		return errorReply(c.proto, http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid."), true
+	case "ec2":
+		return errorReply(c.proto, http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials"), true
+	}
+	return errorReply(c.proto, http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid."), true
 }
 
 func (s *Server) write(w http.ResponseWriter, rep reply) {

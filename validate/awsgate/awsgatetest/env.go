@@ -1,0 +1,46 @@
+package awsgatetest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// IsolateEnv cuts the SDK's default configuration chain (used by code that
+// builds its own clients, such as awsgate.Connect) off from the machine
+// for the rest of t: it clears every AWS_* variable, points the shared
+// config and credentials files at empty ones, turns IMDS off and makes
+// every call a single attempt. The chain then has no region and no
+// credentials; t sets those it wants with t.Setenv, and AWS_ENDPOINT_URL
+// to a front served over TCP (httptest.NewServer(front)).
+func IsolateEnv(t testing.TB) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			t.Setenv(k, "") // restored after t
+			os.Unsetenv(k)
+		}
+	}
+	dir := t.TempDir()
+	for _, f := range []struct{ env, name string }{
+		{"AWS_CONFIG_FILE", "config"},
+		{"AWS_SHARED_CREDENTIALS_FILE", "credentials"},
+	} {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(f.env, p)
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+}
+
+// TestKey is an access key the front takes (unless
+// Options.InvalidCredentials): t.Setenv("AWS_ACCESS_KEY_ID", TestKey) and
+// AWS_SECRET_ACCESS_KEY to TestSecret.
+const (
+	TestKey    = "AKIDAWSGATETEST"
+	TestSecret = "secret"
+)

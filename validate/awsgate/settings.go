@@ -1,0 +1,81 @@
+package awsgate
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/cisecs/cisecs/validate"
+)
+
+// rule is the form of one setting: ok says whether a value has it,
+// problem what is wrong with one that does not, and want what a good value
+// looks like.
+type rule struct {
+	ok            func(string) bool
+	problem, want string
+}
+
+func matches(re *regexp.Regexp) func(string) bool { return re.MatchString }
+
+// The forms of the settings: ids as EC2 makes them (the old 8 hex digits,
+// or 17), names and ARNs as IAM allows them, in any partition.
+var (
+	regionPattern          = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$`)
+	imageIDPattern         = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	subnetPattern          = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	securityGroupPattern   = regexp.MustCompile(`^sg-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	instanceProfilePattern = regexp.MustCompile(`^([A-Za-z0-9+=,.@_-]{1,128}|arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,128})$`)
+	roleARNPattern         = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$`)
+	instanceTypePattern    = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	parameterPattern       = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$|^[A-Za-z0-9_.-]+$`)
+)
+
+var (
+	regionRule = rule{matches(regionPattern), "not a region name",
+		"one like eu-west-1"}
+	amiRule = rule{matches(imageIDPattern), "not an AMI id",
+		"ami- and 8 or 17 hex digits, like ami-0123456789abcdef0"}
+	subnetRule = rule{matches(subnetPattern), "not a subnet id",
+		"subnet- and 8 or 17 hex digits, like subnet-0123456789abcdef0"}
+	securityGroupRule = rule{matches(securityGroupPattern), "not a security group id",
+		"sg- and 8 or 17 hex digits, like sg-0123456789abcdef0"}
+	instanceProfileRule = rule{matches(instanceProfilePattern), "not an instance profile name or ARN",
+		"a name like cisecs-gate-instance, or an ARN like arn:aws:iam::123456789012:instance-profile/cisecs-gate-instance"}
+	roleRule = rule{matches(roleARNPattern), "not an IAM role ARN",
+		"one like arn:aws:iam::123456789012:role/cisecs-probe"}
+	instanceTypeRule = rule{matches(instanceTypePattern), "not an instance type",
+		"one like " + DefaultInstanceType}
+	parameterRule = rule{
+		func(s string) bool {
+			name := strings.ToLower(strings.TrimPrefix(s, "/"))
+			return len(s) <= 1011 && parameterPattern.MatchString(s) &&
+				!strings.HasPrefix(name, "aws") && !strings.HasPrefix(name, "ssm")
+		},
+		"not an SSM parameter name",
+		"letters, digits, '.', '-', '_' in a path that starts with '/' and not with /aws or /ssm, like /cisecs/al2023-cis-level1/ami-id",
+	}
+)
+
+// CheckRegion says whether region has the form of an AWS region name: a
+// *validate.SettingError (Setting "Region") if not. It does not say
+// whether the region exists: Connect finds that out.
+func CheckRegion(region string) error {
+	return checkRule("Region", region, regionRule)
+}
+
+// CheckParameter says whether name can be the SSM parameter a Publisher
+// writes to: a *validate.SettingError (Setting "Parameter") if not.
+func CheckParameter(name string) error {
+	if name == "" {
+		return &validate.SettingError{Setting: "Parameter", Label: "Parameter", Problem: "required; want " + parameterRule.want}
+	}
+	return checkRule("Parameter", name, parameterRule)
+}
+
+func checkRule(setting, value string, r rule) error {
+	if r.ok(value) {
+		return nil
+	}
+	return &validate.SettingError{Setting: setting, Label: setting, Value: fmt.Sprintf("%q", value), Problem: r.problem + "; want " + r.want}
+}

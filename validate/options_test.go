@@ -1,0 +1,62 @@
+package validate_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cisecs/cisecs/validate"
+)
+
+// TestValidateSettingErrors: Validate says what is wrong with each bad
+// setting at once, each a *validate.SettingError naming the Options field
+// (so that a command can name its flag), with the value and what a good
+// one looks like.
+func TestValidateSettingErrors(t *testing.T) {
+	good := validate.Options{ImageID: "ami-0123456789abcdef0", RoleARN: "arn:aws:iam::123456789012:role/cisecs-probe", RunID: "run-1"}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("good options: %v", err)
+	}
+	bad := validate.Options{
+		ImageID:        " ",
+		NetworkModes:   []string{"host"},
+		RoleARN:        "ecsTaskRole",
+		ProbeImage:     "x y",
+		Timeout:        -time.Second,
+		CleanupTimeout: -time.Minute,
+		RunID:          "a b",
+		Publish:        "/cisecs/x",
+	}
+	want := []validate.SettingError{
+		{Setting: "ImageID", Label: "image id", Problem: "empty"},
+		{Setting: "NetworkModes", Label: "network modes", Problem: `unknown mode "host" (modes are awsvpc, bridge)`},
+		{Setting: "NetworkModes", Label: "network modes", Value: `"host"`, Problem: "the gate needs awsvpc (the forced-stop and reboot checks use it); want awsvpc or awsvpc,bridge"},
+		{Setting: "RoleARN", Label: "role arn", Value: `"ecsTaskRole"`, Problem: "not an IAM role ARN; want one like arn:aws:iam::123456789012:role/NAME"},
+		{Setting: "ProbeImage", Label: "probe image", Value: `"x y"`, Problem: "not an image reference; want one like " + validate.DefaultProbeImage},
+		{Setting: "Timeout", Label: "timeout", Value: "-1s", Problem: "negative; want a duration like 45m0s"},
+		{Setting: "CleanupTimeout", Label: "cleanup timeout", Value: "-1m0s", Problem: "negative; want a duration like 15m0s"},
+		{Setting: "RunID", Label: "run id", Value: `"a b"`, Problem: "want 1 to 64 letters, digits and hyphens"},
+		{Setting: "Publish", Label: "publish", Value: `"/cisecs/x"`, Problem: "no publisher"},
+	}
+	err := bad.Validate()
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("Validate: %v, want the errors joined", err)
+	}
+	got := joined.Unwrap()
+	if len(got) != len(want) {
+		t.Fatalf("Validate: %d errors, want %d:\n%v", len(got), len(want), err)
+	}
+	for i, e := range got {
+		var se *validate.SettingError
+		if !errors.As(e, &se) || *se != want[i] {
+			t.Errorf("error %d: %#v, want %#v", i, e, want[i])
+		}
+	}
+	if s := want[0].Error(); s != "image id: empty" {
+		t.Errorf("Error() without a value = %q", s)
+	}
+	if s := want[3].Error(); s != `role arn "ecsTaskRole": not an IAM role ARN; want one like arn:aws:iam::123456789012:role/NAME` {
+		t.Errorf("Error() with a value = %q", s)
+	}
+}
