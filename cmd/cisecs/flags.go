@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -42,3 +45,26 @@ func (m mapFlag) Set(v string) error {
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// parseFlags parses args into fs, whose Usage writes to fs.Output(). With
+// -h or --help it prints the usage on stdout and returns 0; with a bad
+// flag, what is wrong and the usage go to stderr and it returns 2. ok says
+// the command goes on.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	usage := fs.Usage
+	fs.Usage = func() {} // flag calls it on both; say which below
+	fs.SetOutput(stderr)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stdout)
+		fs.Usage()
+		fs.SetOutput(stderr)
+		return 0, false
+	case err != nil:
+		fs.Usage()
+		return 2, false
+	}
+	return 0, true
+}

@@ -18,14 +18,14 @@ func runGenerate(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("o", defaultOutDir, "directory to write DIR/NAME/NAME.pkr.hcl into")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cisecs generate [-o DIR] [%s/NAME.hcl ...]\n\n", definitionsDir)
-		fmt.Fprintf(stderr, "Writes a Packer template, DIR/NAME/NAME.pkr.hcl, for each image definition\n")
-		fmt.Fprintf(stderr, "(default: every %s/*.hcl). Every definition is checked first: with any\n", definitionsDir)
-		fmt.Fprintf(stderr, "problem, all of them are printed, nothing is written, and the exit status is 2.\n\nflags:\n")
+		fmt.Fprintf(fs.Output(), "usage: cisecs generate [-o DIR] [%s/NAME.hcl ...]\n\n", definitionsDir)
+		fmt.Fprintf(fs.Output(), "Writes a Packer template, DIR/NAME/NAME.pkr.hcl, for each image definition\n")
+		fmt.Fprintf(fs.Output(), "(default: every %s/*.hcl). Every definition is checked first: with any\n", definitionsDir)
+		fmt.Fprintf(fs.Output(), "problem, all of them are printed, nothing is written, and the exit status is 2.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	imgs, code := loadImages("cisecs generate", fs.Args(), "nothing written", stderr)
 	if code != 0 {

@@ -18,17 +18,17 @@ func runIAMPolicy(args []string, stdout, stderr io.Writer) int {
 		roles = append(roles, string(r))
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cisecs iam-policy [--explain] %s\n\n", strings.Join(roles, "|"))
-		fmt.Fprintf(stderr, "Prints the IAM policy document (JSON) of a role of the nightly pipeline:\n")
-		fmt.Fprintf(stderr, "  builder    the source and build jobs: a Packer amazon-ebs build with Session\n")
-		fmt.Fprintf(stderr, "             Manager and a temporary instance profile, and cisecs source\n")
-		fmt.Fprintf(stderr, "  validator  the validate job: the release gate, publishing, the janitor\n")
-		fmt.Fprintf(stderr, "Changes and deletions are scoped by the tags the build (%s) and the gate\n", iampolicy.ImageTag)
-		fmt.Fprintf(stderr, "(%s) put on what they create, wherever IAM can test a tag.\n\nflags:\n", iampolicy.RunTag)
+		fmt.Fprintf(fs.Output(), "usage: cisecs iam-policy [--explain] %s\n\n", strings.Join(roles, "|"))
+		fmt.Fprintf(fs.Output(), "Prints the IAM policy document (JSON) of a role of the nightly pipeline:\n")
+		fmt.Fprintf(fs.Output(), "  builder    the source and build jobs: a Packer amazon-ebs build with Session\n")
+		fmt.Fprintf(fs.Output(), "             Manager and a temporary instance profile, and cisecs source\n")
+		fmt.Fprintf(fs.Output(), "  validator  the validate job: the release gate, publishing, the janitor\n")
+		fmt.Fprintf(fs.Output(), "Changes and deletions are scoped by the tags the build (%s) and the gate\n", iampolicy.ImageTag)
+		fmt.Fprintf(fs.Output(), "(%s) put on what they create, wherever IAM can test a tag.\n\nflags:\n", iampolicy.RunTag)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintf(stderr, "cisecs iam-policy: want one role: %s\n", strings.Join(roles, " or "))

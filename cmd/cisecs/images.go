@@ -19,13 +19,13 @@ func runImages(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cisecs images", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cisecs images [%s/NAME.hcl ...]\n\n", definitionsDir)
-		fmt.Fprintf(stderr, "Lists the image definitions (default: every %s/*.hcl) with their base AMI,\n", definitionsDir)
-		fmt.Fprintf(stderr, "architecture and regions. With any problem in them, prints all of the\n")
-		fmt.Fprintf(stderr, "problems and exits with status 2.\n")
+		fmt.Fprintf(fs.Output(), "usage: cisecs images [%s/NAME.hcl ...]\n\n", definitionsDir)
+		fmt.Fprintf(fs.Output(), "Lists the image definitions (default: every %s/*.hcl) with their base AMI,\n", definitionsDir)
+		fmt.Fprintf(fs.Output(), "architecture and regions. With any problem in them, prints all of the\n")
+		fmt.Fprintf(fs.Output(), "problems and exits with status 2.\n")
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	imgs, code := loadImages("cisecs images", fs.Args(), "", stderr)
 	if code != 0 {

@@ -19,33 +19,51 @@ import (
 func runJanitor(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cisecs janitor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	region := fs.String("region", "", "AWS region (default: from the AWS configuration chain)")
+	region := fs.String("region", "", "AWS region, like eu-west-1 (default: the AWS configuration's: AWS_REGION, the profile)")
 	timeout := fs.Duration("timeout", 15*time.Minute, "how long the sweep may take")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cisecs janitor [flags]\n\nRemoves the instances, ECS clusters, tasks and task definitions that gate\nruns left behind: only those tagged %s and %s, and only once that\nexpiry has passed.\n\nflags:\n", awsgate.TagRunID, awsgate.TagExpiresAt)
+		fmt.Fprintf(fs.Output(), `usage: cisecs janitor [flags]
+
+Removes the instances, ECS clusters, tasks and task definitions that gate
+runs left behind: only those tagged %s and %s, and only
+once that expiry has passed. The flags, the region and the credentials are
+checked before it looks. Exit status: 0 swept, 1 some removal failed (the
+counts say what was removed), 2 bad flags, or no working region or
+credentials (no counts then).
+
+flags:
+`, awsgate.TagRunID, awsgate.TagExpiresAt)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "cisecs janitor: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	var bad []string
+	for _, a := range fs.Args() {
+		bad = append(bad, fmt.Sprintf("unexpected argument %q", a))
+	}
+	if *region != "" {
+		bad = append(bad, flagProblems(awsgate.CheckRegion(*region), nil)...)
 	}
 	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "cisecs janitor: --timeout %s is not positive\n", *timeout)
+		bad = append(bad, fmt.Sprintf("--timeout %s: not positive; want a duration like 15m", *timeout))
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(stderr, "cisecs janitor: %s\n", badFlags(bad))
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	j, err := awsgate.NewJanitor(ctx, *region)
+	// A region or credentials that do not work stop it here, with no
+	// counts: it has not looked.
+	acct, err := connect(ctx, *region, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "cisecs janitor: %v\n", err)
 		return 2
 	}
-	swept, err := j.Sweep(ctx, time.Now())
+	swept, err := awsgate.NewJanitor(acct).Sweep(ctx, time.Now())
 	for _, r := range []struct {
 		what string
 		ids  []string

@@ -19,17 +19,17 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	ciName := fs.String("ci", string(pipeline.GitHub), "CI system to render the workflow for: "+strings.Join(names, ", "))
 	out := fs.String("o", "", "file to write the workflow to, e.g. .github/workflows/cisecs-nightly.yml (default: stdout)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cisecs pipeline [--ci CI] [-o FILE] [%s/NAME.hcl ...]\n\n", definitionsDir)
-		fmt.Fprintf(stderr, "Prints the CI workflow that rebuilds the images (default: every %s/*.hcl)\n", definitionsDir)
-		fmt.Fprintf(stderr, "nightly and on demand: cisecs source decides which are due, Packer builds\n")
-		fmt.Fprintf(stderr, "them, the release gate validates and publishes each, the janitor sweeps.\n")
-		fmt.Fprintf(stderr, "Run it from the repository root: the workflow names the definitions by the\n")
-		fmt.Fprintf(stderr, "paths given. The roles it assumes need \"cisecs iam-policy builder\" and\n")
-		fmt.Fprintf(stderr, "\"cisecs iam-policy validator\". Bad input exits 2 and writes nothing.\n\nflags:\n")
+		fmt.Fprintf(fs.Output(), "usage: cisecs pipeline [--ci CI] [-o FILE] [%s/NAME.hcl ...]\n\n", definitionsDir)
+		fmt.Fprintf(fs.Output(), "Prints the CI workflow that rebuilds the images (default: every %s/*.hcl)\n", definitionsDir)
+		fmt.Fprintf(fs.Output(), "nightly and on demand: cisecs source decides which are due, Packer builds\n")
+		fmt.Fprintf(fs.Output(), "them, the release gate validates and publishes each, the janitor sweeps.\n")
+		fmt.Fprintf(fs.Output(), "Run it from the repository root: the workflow names the definitions by the\n")
+		fmt.Fprintf(fs.Output(), "paths given. The roles it assumes need \"cisecs iam-policy builder\" and\n")
+		fmt.Fprintf(fs.Output(), "\"cisecs iam-policy validator\". Bad input exits 2 and writes nothing.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	ci, err := pipeline.ParseCI(*ciName)
 	if err != nil {

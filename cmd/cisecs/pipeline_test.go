@@ -39,6 +39,8 @@ func TestPipelinePrintsTheShippedImagesWorkflow(t *testing.T) {
 	}
 }
 
+// TestPipelineWritesFile: -o writes the workflow where it is told, making
+// the directories it needs (a repository without .github).
 func TestPipelineWritesFile(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
@@ -46,6 +48,9 @@ func TestPipelineWritesFile(t *testing.T) {
 		"images/two.hcl": definition("two", "ubuntu2404", "arm64", "eu-west-1"),
 	})
 	t.Chdir(dir)
+	if _, err := os.Stat(".github"); !os.IsNotExist(err) {
+		t.Fatalf(".github is there before the run (%v): the test needs a repository without it", err)
+	}
 	out := filepath.Join(".github", "workflows", "cisecs-nightly.yml")
 	code, stdout, stderr := runCmd(t, "pipeline", "-o", out, "images/two.hcl")
 	if code != 0 {

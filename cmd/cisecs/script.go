@@ -30,11 +30,11 @@ func runScript(args []string, stdout, stderr io.Writer) int {
 	fs.Var(ecsCfg, "ecs-config", "extra ecs.config KEY=VALUE (repeatable)")
 	fs.StringVar(&o.ReportPath, "report-path", "", "where the script writes its JSON report (default "+hostscript.DefaultReportPath+")")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cisecs script [flags] > cisecs.sh\n\nPrints the host script. As a standalone fix on a host that already runs\nthe agent: cisecs script --steps firewall,persist | sudo bash\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: cisecs script [flags] > cisecs.sh\n\nPrints the host script. As a standalone fix on a host that already runs\nthe agent: cisecs script --steps firewall,persist | sudo bash\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "cisecs script: unexpected argument %q\n", fs.Arg(0))

@@ -34,21 +34,21 @@ func sourceMain(ctx context.Context, args []string, stdout, stderr io.Writer, ch
 	out := fs.String("o", "", "file to write the JSON to as well (default: stdout only)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long the look-ups may take")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: cisecs source [--region R] [-o FILE] [%s/NAME.hcl ...]\n\n", definitionsDir)
-		fmt.Fprintf(stderr, "Says whether each image (default: every %s/*.hcl) is due for a rebuild:\n", definitionsDir)
-		fmt.Fprintf(stderr, "it finds the newest available, undeprecated base AMI that matches the\n")
-		fmt.Fprintf(stderr, "definition and compares it, the definition's SHA-256 and the pinned ECS\n")
-		fmt.Fprintf(stderr, "agent version with the provenance tags of the AMI the image's SSM parameter\n")
-		fmt.Fprintf(stderr, "holds (the last release). Reasons: %s, %s,\n", source.NeverReleased, source.ReleasedAMIMissing)
-		fmt.Fprintf(stderr, "%s, %s, %s.\n\n", source.NewBaseAMI, source.AgentVersionChanged, source.DefinitionChanged)
-		fmt.Fprintf(stderr, "Prints JSON on stdout: for one image an object whose %q field is true\n", pipeline.SourceDueField)
-		fmt.Fprintf(stderr, "when it is due; for several, an array of those objects in name order. A\n")
-		fmt.Fprintf(stderr, "summary goes to stderr. Exit status: 0 due or not; 2 bad input, an AWS\n")
-		fmt.Fprintf(stderr, "error, or an image that no base AMI matches (nothing is printed then).\n\nflags:\n")
+		fmt.Fprintf(fs.Output(), "usage: cisecs source [--region R] [-o FILE] [%s/NAME.hcl ...]\n\n", definitionsDir)
+		fmt.Fprintf(fs.Output(), "Says whether each image (default: every %s/*.hcl) is due for a rebuild:\n", definitionsDir)
+		fmt.Fprintf(fs.Output(), "it finds the newest available, undeprecated base AMI that matches the\n")
+		fmt.Fprintf(fs.Output(), "definition and compares it, the definition's SHA-256 and the pinned ECS\n")
+		fmt.Fprintf(fs.Output(), "agent version with the provenance tags of the AMI the image's SSM parameter\n")
+		fmt.Fprintf(fs.Output(), "holds (the last release). Reasons: %s, %s,\n", source.NeverReleased, source.ReleasedAMIMissing)
+		fmt.Fprintf(fs.Output(), "%s, %s, %s.\n\n", source.NewBaseAMI, source.AgentVersionChanged, source.DefinitionChanged)
+		fmt.Fprintf(fs.Output(), "Prints JSON on stdout: for one image an object whose %q field is true\n", pipeline.SourceDueField)
+		fmt.Fprintf(fs.Output(), "when it is due; for several, an array of those objects in name order. A\n")
+		fmt.Fprintf(fs.Output(), "summary goes to stderr. Exit status: 0 due or not; 2 bad input, an AWS\n")
+		fmt.Fprintf(fs.Output(), "error, or an image that no base AMI matches (nothing is printed then).\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *timeout <= 0 {
 		fmt.Fprintf(stderr, "cisecs source: --timeout %s is not positive\n", *timeout)

@@ -13,12 +13,10 @@ import (
 	"time"
 
 	"github.com/cisecs/cisecs/validate"
+	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/validate/twin"
 	"github.com/cisecs/cisecs/validate/twingate"
 )
-
-// defaultGateReport is where validate writes its JSON report.
-const defaultGateReport = "cisecs-gate-report.json"
 
 // awsFlags are the settings of the AWS backend.
 type awsFlags struct {
@@ -52,37 +50,39 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		tf                             twinFlags
 	)
 	fs.StringVar(&backend, "backend", "", "where to launch the host: twin (offline, root) or aws (required)")
-	fs.StringVar(&reportPath, "report", defaultGateReport, "file to write the JSON report to")
+	fs.StringVar(&reportPath, "report", "", "file to write the JSON report to (default none: the results are printed on stdout)")
 	fs.StringVar(&junitPath, "junit", "", "file to write a JUnit XML report to, for CI (default none)")
 	fs.StringVar(&o.RunID, "run-id", "", "id of the run, in reports and resource names (default: generated)")
 	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes the image enables (default awsvpc,bridge)")
 	fs.BoolVar(&o.IMDSBlocked, "imds-blocked", false, "the image sets ECS_AWSVPC_BLOCK_IMDS: awsvpc tasks must not reach IMDS")
-	fs.StringVar(&o.RoleARN, "task-role-arn", "", "task role the probe's credentials must be for (aws: required; twin: default its own)")
+	fs.StringVar(&o.RoleARN, "task-role-arn", "", "task role ARN the probe's credentials must be for, arn:aws:iam::ACCOUNT:role/NAME (aws: required; twin: default its own)")
 	fs.StringVar(&o.ProbeImage, "probe-image", validate.DefaultProbeImage, "probe container image, with sh and curl (a mirror in private subnets)")
 	fs.DurationVar(&o.Timeout, "timeout", validate.DefaultTimeout, "bound on launch and checks; cleanup has its own")
 	fs.DurationVar(&o.CleanupTimeout, "cleanup-timeout", validate.DefaultCleanupTimeout, "bound on each cleanup attempt")
 	fs.StringVar(&o.Publish, "publish-parameter", "", "aws: SSM parameter to publish the AMI id to when every check passed")
 	fs.StringVar(&af.provisionReport, "provision-report", "", "aws: the build's provisioner report (cisecs-report-NAME.json); its SHA-256 is tagged on the AMI when published (needs --publish-parameter)")
-	fs.StringVar(&af.ami, "ami", "", "aws: the AMI under test")
-	fs.StringVar(&af.region, "region", "", "aws: region (default: the SDK's)")
-	fs.StringVar(&af.subnet, "subnet", "", "aws: subnet to launch the instance in")
-	fs.StringVar(&af.securityGroup, "security-group", "", "aws: security group of the instance")
-	fs.StringVar(&af.instanceProfile, "instance-profile", "", "aws: instance profile with the ECS container instance and SSM policies")
-	fs.StringVar(&af.instanceType, "instance-type", "", "aws: instance type (default: the backend's)")
-	fs.StringVar(&af.executionRoleARN, "execution-role-arn", "", "aws: task execution role (pulls the probe image)")
+	fs.StringVar(&af.ami, "ami", "", "aws: the AMI under test, ami-0123456789abcdef0")
+	fs.StringVar(&af.region, "region", "", "aws: region, like eu-west-1 (default: the AWS configuration's: AWS_REGION, the profile)")
+	fs.StringVar(&af.subnet, "subnet", "", "aws: subnet to launch the instance in, subnet-0123456789abcdef0")
+	fs.StringVar(&af.securityGroup, "security-group", "", "aws: security group of the instance, sg-0123456789abcdef0")
+	fs.StringVar(&af.instanceProfile, "instance-profile", "", "aws: instance profile, name or ARN, with the ECS container instance and SSM policies")
+	fs.StringVar(&af.instanceType, "instance-type", "", "aws: instance type (default "+awsgate.DefaultInstanceType+")")
+	fs.StringVar(&af.executionRoleARN, "execution-role-arn", "", "aws: task execution role ARN (pulls the probe image; default none)")
 	fs.StringVar(&tf.baseline, "twin-baseline", twingate.DefaultBaseline, "twin: CIS baseline to boot ("+baselineNames()+")")
 	fs.StringVar(&tf.dir, "twin-dir", "", "twin: state directory (default: a temporary one, removed at cleanup)")
 	fs.BoolVar(&tf.unprovisioned, "twin-unprovisioned", false, "twin: leave the CIS host as it is, without the host script: the gate must fail")
 	fs.BoolVar(&tf.verbose, "twin-verbose", false, "twin: print the host script's output and the boot journal to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: cisecs validate --backend twin|aws [flags]
+		fmt.Fprintln(fs.Output(), `usage: cisecs validate --backend twin|aws [flags]
 
 The release gate: launches a host from the image, runs probe tasks that must
 reach their credentials (169.254.170.2) in every network mode the image
 enables, stops one by force, reboots the host and probes again, and always
-removes what it created. Writes a JSON report (and JUnit with --junit);
-progress goes to stderr. Exit status: 0 every check passed, 1 a check
-failed, 2 the gate could not run or clean up.
+removes what it created. Prints each check's result on stdout (and writes
+them as JSON with --report, as JUnit XML with --junit); progress goes to
+stderr. With --backend aws, every flag and then the credentials are
+checked before anything is created. Exit status: 0 every check passed,
+1 a check failed, 2 bad flags, or the gate could not run or clean up.
 
 Offline demo (root): cisecs validate --backend twin
 It fails on an unfixed CIS host: cisecs validate --backend twin --twin-unprovisioned
@@ -90,8 +90,8 @@ It fails on an unfixed CIS host: cisecs validate --backend twin --twin-unprovisi
 flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return validate.ExitError
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "cisecs validate: "+format+"\n", a...)
@@ -102,13 +102,15 @@ flags:`)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	misplaced := func(names []string) string {
+	// misplaced says which of names were set, with what is wrong with them.
+	misplaced := func(names []string, only string) []string {
+		var out []string
 		for _, n := range names {
 			if set[n] {
-				return n
+				out = append(out, "--"+n+": only with --backend "+only)
 			}
 		}
-		return ""
+		return out
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -119,8 +121,8 @@ flags:`)
 	var b validate.Backend
 	switch backend {
 	case "twin":
-		if n := misplaced(awsOnlyFlags); n != "" {
-			return fail("--%s: only with --backend aws", n)
+		if bad := misplaced(awsOnlyFlags, "aws"); len(bad) > 0 {
+			return fail("%s", badFlags(bad))
 		}
 		log := io.Discard
 		if tf.verbose {
@@ -139,28 +141,16 @@ flags:`)
 		}
 		o.ImageID = tb.ImageID()
 		if err := o.Validate(); err != nil {
-			return fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+			return fail("%s", badFlags(flagProblems(err, nil)))
 		}
 		b = tb
 	case "aws":
-		if n := misplaced(twinOnlyFlags); n != "" {
-			return fail("--%s: only with --backend twin", n)
-		}
 		o.ImageID = af.ami
-		if af.provisionReport != "" && o.Publish == "" {
-			return fail("--provision-report: only with --publish-parameter (its digest is tagged on the AMI when it is published)")
+		ao, reportSHA256, bad := af.check(o)
+		if bad = append(misplaced(twinOnlyFlags, "twin"), bad...); len(bad) > 0 {
+			return fail("%s", badFlags(bad))
 		}
-		if err := af.check(o.RoleARN); err != nil {
-			return fail("%v", err)
-		}
-		// The publisher comes with the backend, below: check the rest
-		// first (Run checks them all again, the publisher included).
-		early := o
-		early.Publish = ""
-		if err := early.Validate(); err != nil {
-			return fail("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
-		}
-		ab, pub, err := newAWSBackend(ctx, af, o)
+		ab, pub, err := newAWSBackend(ctx, ao, o, reportSHA256, stderr)
 		if err != nil {
 			return fail("%v", err)
 		}
@@ -178,25 +168,36 @@ flags:`)
 		fmt.Fprintf(stdout, "%-7s %-20s %6.1fs  %s\n", strings.ToUpper(string(c.Status)), c.Name, time.Duration(c.Duration).Seconds(), c.Message)
 	}
 	fmt.Fprintln(stdout, r.Summary())
-	j, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return fail("report: %v", err)
+	if err := writeReports(r, reportPath, junitPath, stdout); err != nil {
+		return fail("%v", err)
 	}
-	if err := writeFile(reportPath, append(j, '\n')); err != nil {
-		return fail("report: %v", err)
+	return code
+}
+
+// writeReports writes r as JSON to reportPath and as JUnit XML to
+// junitPath, those that are not empty, and says where on stdout.
+func writeReports(r validate.Report, reportPath, junitPath string, stdout io.Writer) error {
+	if reportPath != "" {
+		j, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := writeFile(reportPath, append(j, '\n')); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		fmt.Fprintf(stdout, "report: %s\n", reportPath)
 	}
-	fmt.Fprintf(stdout, "report: %s\n", reportPath)
 	if junitPath != "" {
 		x, err := r.JUnit()
 		if err != nil {
-			return fail("junit: %v", err)
+			return fmt.Errorf("junit: %w", err)
 		}
 		if err := writeFile(junitPath, x); err != nil {
-			return fail("junit: %v", err)
+			return fmt.Errorf("junit: %w", err)
 		}
 		fmt.Fprintf(stdout, "junit: %s\n", junitPath)
 	}
-	return code
+	return nil
 }
 
 // baselineNames lists the twin's baselines.

@@ -5,30 +5,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
-	"strings"
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
-// newAWSBackend returns the AWS backend for the flags and, when the gate
-// is to publish, its publisher. o is the gate's options: its run id names
-// and tags what the backend creates, and the backend prepares the probes
-// the gate will run. The publisher tags the AMI with the run id and, with
-// --provision-report, the report's SHA-256.
-func newAWSBackend(ctx context.Context, f awsFlags, o validate.Options) (validate.Backend, validate.Publisher, error) {
-	if err := f.check(o.RoleARN); err != nil {
-		return nil, nil, err
-	}
-	var reportSHA256 string
-	if f.provisionReport != "" {
-		var err error
-		if reportSHA256, err = fileSHA256(f.provisionReport); err != nil {
-			return nil, nil, fmt.Errorf("--provision-report: %w", err)
-		}
-	}
-	b, err := awsgate.New(ctx, awsgate.Options{
+// check checks every flag of --backend aws at once, offline: it returns the
+// backend's options (without clients or probes), the SHA-256 of
+// --provision-report, and one line per bad flag, naming it. o is the
+// gate's options: its run id names and tags what the backend creates.
+func (f awsFlags) check(o validate.Options) (ao awsgate.Options, reportSHA256 string, bad []string) {
+	ao = awsgate.Options{
 		AMI:              f.ami,
 		Region:           f.region,
 		Subnet:           f.subnet,
@@ -42,9 +31,48 @@ func newAWSBackend(ctx context.Context, f awsFlags, o validate.Options) (validat
 			s, err := validate.ProbeScript(p)
 			return string(s), err
 		},
-		Probes: o.Probes(),
-		RunID:  o.RunID,
-	})
+		RunID: o.RunID,
+	}
+	if ao.ProbeImage == "" {
+		ao.ProbeImage = validate.DefaultProbeImage
+	}
+	seen := map[string]bool{}
+	bad = flagProblems(ao.Check(), seen)
+	// The publisher comes with the backend: check it here, and the gate's
+	// other options without it.
+	early := o
+	early.Publish = ""
+	bad = append(bad, flagProblems(early.Validate(), seen)...)
+	if o.Publish != "" {
+		bad = append(bad, flagProblems(awsgate.CheckParameter(o.Publish), seen)...)
+	}
+	switch {
+	case f.provisionReport == "":
+	case o.Publish == "":
+		bad = append(bad, "--provision-report: only with --publish-parameter (its digest is tagged on the AMI when it is published)")
+	default:
+		var err error
+		if reportSHA256, err = fileSHA256(f.provisionReport); err != nil {
+			bad = append(bad, fmt.Sprintf("--provision-report: %v", err))
+		}
+	}
+	return ao, reportSHA256, bad
+}
+
+// newAWSBackend connects to AWS (the credentials checked, before anything
+// is created) and returns the backend for ao and, when the gate is to
+// publish, its publisher, which tags the AMI with the run id and the
+// provision report's SHA-256. The backend prepares the probes the gate
+// will run with o. It says on progress who the gate runs as.
+func newAWSBackend(ctx context.Context, ao awsgate.Options, o validate.Options, reportSHA256 string, progress io.Writer) (validate.Backend, validate.Publisher, error) {
+	acct, err := connect(ctx, ao.Region, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	ao.Account = acct
+	// o's network modes are checked: its probes are well formed.
+	ao.Probes = o.Probes()
+	b, err := awsgate.New(ctx, ao)
 	if err != nil {
 		return nil, nil, fmt.Errorf("aws backend: %w", err)
 	}
@@ -52,7 +80,7 @@ func newAWSBackend(ctx context.Context, f awsFlags, o validate.Options) (validat
 		return b, nil, nil
 	}
 	pub, err := awsgate.NewPublisher(ctx, awsgate.PublisherOptions{
-		Region:                f.region,
+		Account:               acct,
 		RunID:                 o.RunID,
 		ProvisionReportSHA256: reportSHA256,
 	})
@@ -60,27 +88,6 @@ func newAWSBackend(ctx context.Context, f awsFlags, o validate.Options) (validat
 		return nil, nil, fmt.Errorf("aws publisher: %w", err)
 	}
 	return b, pub, nil
-}
-
-// check says which of the settings the AWS backend needs are missing; the
-// task role comes from --task-role-arn.
-func (f awsFlags) check(taskRole string) error {
-	var missing []string
-	for _, r := range []struct{ flag, value string }{
-		{"--ami", f.ami},
-		{"--subnet", f.subnet},
-		{"--security-group", f.securityGroup},
-		{"--instance-profile", f.instanceProfile},
-		{"--task-role-arn", taskRole},
-	} {
-		if strings.TrimSpace(r.value) == "" {
-			missing = append(missing, r.flag)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("--backend aws needs %s", strings.Join(missing, ", "))
-	}
-	return nil
 }
 
 // fileSHA256 returns the SHA-256 of the file at path, hex-encoded.

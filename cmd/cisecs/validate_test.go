@@ -10,9 +10,16 @@ import (
 	"testing"
 
 	"github.com/cisecs/cisecs/validate"
+	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
 )
 
+// TestValidateFlags: bad flags exit 2 with every problem, each naming its
+// flag, and nothing is done: no report, no AWS call.
 func TestValidateFlags(t *testing.T) {
+	awsgatetest.IsolateEnv(t)
+	front := tcpFront(t, awsgatetest.Options{})
+	t.Setenv("AWS_ACCESS_KEY_ID", awsgatetest.TestKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", awsgatetest.TestSecret)
 	tests := []struct {
 		name string
 		args []string
@@ -26,10 +33,37 @@ func TestValidateFlags(t *testing.T) {
 		{"unknown baseline", []string{"--backend", "twin", "--twin-baseline", "centos6"}, `"centos6"`},
 		{"bad mode", []string{"--backend", "twin", "--network-modes", "host"}, `"host"`},
 		{"argument", []string{"--backend", "twin", "extra"}, `unexpected argument "extra"`},
-		{"bad role", []string{"--backend", "twin", "--task-role-arn", "ecsTaskRole"}, `role arn "ecsTaskRole"`},
-		{"aws without its settings", []string{"--backend", "aws", "--region", "us-east-1"}, "--backend aws needs --ami, --subnet, --security-group, --instance-profile, --task-role-arn"},
-		{"aws bad modes", []string{"--backend", "aws", "--ami", "ami-0123456789abcdef0", "--subnet", "subnet-1", "--security-group", "sg-1",
-			"--instance-profile", "p", "--task-role-arn", "arn:aws:iam::111122223333:role/r", "--network-modes", "bridge"}, "the gate needs awsvpc"},
+		{"bad role", []string{"--backend", "twin", "--task-role-arn", "ecsTaskRole"}, `--task-role-arn "ecsTaskRole": not an IAM role ARN; want one like arn:aws:iam::`},
+		{"aws flags with twin", []string{"--backend", "twin", "--ami", "ami-1", "--region", "eu-west-1"}, "2 problem(s) in the command line; nothing was done:\n  --ami: only with --backend aws\n  --region: only with --backend aws\n"},
+		{"aws without its settings", []string{"--backend", "aws", "--region", "us-east-1"}, "5 problem(s) in the command line; nothing was done:\n" +
+			"  --ami: required; want ami- and 8 or 17 hex digits, like ami-0123456789abcdef0\n" +
+			"  --subnet: required; want subnet- and 8 or 17 hex digits, like subnet-0123456789abcdef0\n" +
+			"  --security-group: required; want sg- and 8 or 17 hex digits, like sg-0123456789abcdef0\n" +
+			"  --instance-profile: required; want a name like cisecs-gate-instance, or an ARN like arn:aws:iam::123456789012:instance-profile/cisecs-gate-instance\n" +
+			"  --task-role-arn: required; want one like arn:aws:iam::123456789012:role/cisecs-probe\n"},
+		{"aws bad modes", append(awsSettings(), "--network-modes", "bridge"), `--network-modes "bridge": the gate needs awsvpc`},
+		{"aws and twin flags", append(awsSettings(), "--twin-unprovisioned", "--ami", "ami-..."), "2 problem(s) in the command line; nothing was done:\n" +
+			"  --twin-unprovisioned: only with --backend twin\n" +
+			`  --ami "ami-...": not an AMI id; want ami- and 8 or 17 hex digits, like ami-0123456789abcdef0` + "\n"},
+		{"aws all at once", append(awsSettings(), "--region", "EU_WEST_1", "--ami", "ami-...", "--subnet", "subnet-1", "--security-group", "default",
+			"--instance-profile", "arn:aws:iam::111122223333:role/r", "--task-role-arn", "ecsTaskRole", "--execution-role-arn", "ecsTaskExecutionRole",
+			"--instance-type", "small", "--network-modes", "host", "--run-id", "a b", "--timeout", "-1s", "--probe-image", "x y",
+			"--publish-parameter", "cisecs/ami", "--provision-report", "no-such-report.json"),
+			"14 problem(s) in the command line; nothing was done:\n" +
+				`  --ami "ami-...": not an AMI id; want ami- and 8 or 17 hex digits, like ami-0123456789abcdef0` + "\n" +
+				`  --region "EU_WEST_1": not a region name; want one like eu-west-1` + "\n" +
+				`  --subnet "subnet-1": not a subnet id; want subnet- and 8 or 17 hex digits, like subnet-0123456789abcdef0` + "\n" +
+				`  --security-group "default": not a security group id; want sg- and 8 or 17 hex digits, like sg-0123456789abcdef0` + "\n" +
+				`  --instance-profile "arn:aws:iam::111122223333:role/r": not an instance profile name or ARN; want a name like cisecs-gate-instance, or an ARN like arn:aws:iam::123456789012:instance-profile/cisecs-gate-instance` + "\n" +
+				`  --instance-type "small": not an instance type; want one like t3.small` + "\n" +
+				`  --task-role-arn "ecsTaskRole": not an IAM role ARN; want one like arn:aws:iam::123456789012:role/cisecs-probe` + "\n" +
+				`  --execution-role-arn "ecsTaskExecutionRole": not an IAM role ARN; want one like arn:aws:iam::123456789012:role/cisecs-probe` + "\n" +
+				`  --run-id "a b": want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit` + "\n" +
+				`  --network-modes: unknown mode "host" (modes are awsvpc, bridge)` + "\n" +
+				`  --probe-image "x y": not an image reference; want one like public.ecr.aws/amazonlinux/amazonlinux:2023` + "\n" +
+				`  --timeout -1s: negative; want a duration like 45m0s` + "\n" +
+				`  --publish-parameter "cisecs/ami": not an SSM parameter name; want letters, digits, '.', '-', '_' in a path that starts with '/' and not with /aws or /ssm, like /cisecs/al2023-cis-level1/ami-id` + "\n" +
+				`  --provision-report: provision report "no-such-report.json": open no-such-report.json: no such file or directory` + "\n"},
 		{"bad flag", []string{"--nope"}, "flag provided but not defined"},
 		{"provision report with twin", []string{"--backend", "twin", "--provision-report", "r.json"}, "--provision-report: only with --backend aws"},
 		{"provision report without publishing", append(awsSettings(), "--provision-report", "r.json"), "--provision-report: only with --publish-parameter"},
@@ -50,14 +84,20 @@ func TestValidateFlags(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "r.json")); err == nil {
 				t.Errorf("a report was written although the gate did not run")
 			}
+			if stdout.Len() > 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
 		})
+	}
+	if ops := front.Ops(); len(ops) > 0 {
+		t.Errorf("bad flags called AWS: %v", ops)
 	}
 }
 
 // awsSettings are the flags --backend aws needs, all set.
 func awsSettings() []string {
-	return []string{"--backend", "aws", "--ami", "ami-0123456789abcdef0", "--subnet", "subnet-1", "--security-group", "sg-1",
-		"--instance-profile", "p", "--task-role-arn", "arn:aws:iam::111122223333:role/r"}
+	return []string{"--backend", "aws", "--region", "eu-west-1", "--ami", "ami-0123456789abcdef0", "--subnet", "subnet-0123456789abcdef0",
+		"--security-group", "sg-0123456789abcdef0", "--instance-profile", "cisecs-gate-instance", "--task-role-arn", "arn:aws:iam::111122223333:role/r"}
 }
 
 // TestFileSHA256 checks the digest the publisher tags the AMI with is the
@@ -146,4 +186,44 @@ func TestValidateTwin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReportDefault: without --report and --junit, validate writes no file
+// (the results are on stdout); with them, it writes each and says where.
+func TestReportDefault(t *testing.T) {
+	_, help, _ := runCmd(t, "validate", "-h")
+	if i := strings.Index(help, "  -report string\n"); i < 0 || !strings.Contains(help[i:], "(default none: the results are printed on stdout)") {
+		t.Errorf("validate -h does not say --report writes nothing by default:\n%s", help)
+	}
+	r := validate.Report{RunID: "r", Backend: "aws", Cleanup: validate.Cleanup{Status: validate.CleanupDone}}
+
+	t.Run("default", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		var stdout bytes.Buffer
+		if err := writeReports(r, "", "", &stdout); err != nil {
+			t.Fatal(err)
+		}
+		if files, _ := os.ReadDir("."); len(files) > 0 || stdout.Len() > 0 {
+			t.Errorf("wrote %v, printed %q; want nothing", files, stdout.String())
+		}
+	})
+	t.Run("asked for", func(t *testing.T) {
+		dir := t.TempDir()
+		report, junit := filepath.Join(dir, "out", "gate.json"), filepath.Join(dir, "gate.xml")
+		var stdout bytes.Buffer
+		if err := writeReports(r, report, junit, &stdout); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(report)
+		var got validate.Report
+		if err != nil || json.Unmarshal(b, &got) != nil || got.RunID != "r" {
+			t.Errorf("report %s: %v, %q", report, err, b)
+		}
+		if _, err := os.Stat(junit); err != nil {
+			t.Errorf("junit: %v", err)
+		}
+		if stdout.String() != "report: "+report+"\njunit: "+junit+"\n" {
+			t.Errorf("stdout %q, want where each went", stdout.String())
+		}
+	})
 }

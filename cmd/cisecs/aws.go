@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/cisecs/cisecs/validate"
+	"github.com/cisecs/cisecs/validate/awsgate"
+)
+
+// settingFlags are the flags that set the settings of the gate's options
+// (validate.Options) and of the AWS backend's (awsgate.Options,
+// awsgate.CheckParameter, awsgate.CheckRegion).
+var settingFlags = map[string]string{
+	"ImageID":          "--ami",
+	"AMI":              "--ami",
+	"Region":           "--region",
+	"Subnet":           "--subnet",
+	"SecurityGroup":    "--security-group",
+	"InstanceProfile":  "--instance-profile",
+	"InstanceType":     "--instance-type",
+	"RoleARN":          "--task-role-arn",
+	"TaskRoleARN":      "--task-role-arn",
+	"ExecutionRoleARN": "--execution-role-arn",
+	"ProbeImage":       "--probe-image",
+	"NetworkModes":     "--network-modes",
+	"RunID":            "--run-id",
+	"Timeout":          "--timeout",
+	"CleanupTimeout":   "--cleanup-timeout",
+	"Publish":          "--publish-parameter",
+	"Parameter":        "--publish-parameter",
+}
+
+// flagProblems says what is wrong with each setting err names (it joins
+// *validate.SettingError), one line each, naming the flag that sets it:
+// `--ami "ami-...": not an AMI id; want ...`. A flag already in seen is
+// left out (two checks of one setting say the same); seen may be nil. An
+// err with no setting in it is one line as it is.
+func flagProblems(err error, seen map[string]bool) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	found := false
+	walkErrors(err, func(e error) {
+		var se *validate.SettingError
+		if !errors.As(e, &se) {
+			return
+		}
+		found = true
+		name, ok := settingFlags[se.Setting]
+		if !ok {
+			out = append(out, se.Error())
+			return
+		}
+		if seen != nil {
+			if seen[name] {
+				return
+			}
+			seen[name] = true
+		}
+		if se.Value != "" {
+			name += " " + se.Value
+		}
+		out = append(out, name+": "+se.Problem)
+	})
+	if !found {
+		return []string{err.Error()}
+	}
+	return out
+}
+
+// walkErrors calls f with each leaf of err's tree, in order.
+func walkErrors(err error, f func(error)) {
+	switch e := err.(type) {
+	case *validate.SettingError:
+		f(e)
+	case interface{ Unwrap() []error }:
+		for _, x := range e.Unwrap() {
+			walkErrors(x, f)
+		}
+	case interface{ Unwrap() error }:
+		walkErrors(e.Unwrap(), f)
+	default:
+		f(err)
+	}
+}
+
+// badFlags is the message for bad flags: every one, one a line.
+func badFlags(lines []string) string {
+	return fmt.Sprintf("%d problem(s) in the command line; nothing was done:\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// connect connects to AWS for region (empty: the configuration chain's)
+// and proves the credentials, before anything is created; it says on
+// progress who the commands will run as. Its errors name --region, or
+// the credentials, and say what to do.
+func connect(ctx context.Context, region string, progress io.Writer) (*awsgate.Account, error) {
+	a, err := awsgate.Connect(ctx, region)
+	var re *awsgate.RegionError
+	switch {
+	case errors.As(err, &re) && !re.Configured:
+		name := "--region"
+		if re.Region != "" {
+			name += fmt.Sprintf(" %q", re.Region)
+		}
+		return nil, fmt.Errorf("%s: %v; nothing was done", name, re.Err)
+	case errors.As(err, &re):
+		return nil, fmt.Errorf("%v; or give --region; nothing was done", err)
+	case err != nil:
+		return nil, fmt.Errorf("%v; nothing was done", err)
+	}
+	fmt.Fprintf(progress, "aws: account %s, as %s, in region %s\n", a.ID, a.CallerARN, a.Config.Region)
+	return a, nil
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sivchari/kumo"
+
+	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+)
+
+// tcpFront serves an emulated AWS (kumo behind the awsgatetest front) on
+// loopback TCP, and points the SDK's default chain at it for the rest of
+// t (AWS_ENDPOINT_URL). Call awsgatetest.IsolateEnv first.
+func tcpFront(t *testing.T, o awsgatetest.Options) *awsgatetest.Server {
+	t.Helper()
+	k := kumo.NewServer()
+	t.Cleanup(k.Close)
+	o.Kumo = k.URL
+	front, err := awsgatetest.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(front.Close)
+	srv := httptest.NewServer(front)
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	return front
+}
+
+// closedPort is the URL of a loopback port nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// awsAccess are the ways the gate's AWS access can be wrong, each with
+// what the commands must say about it.
+var awsAccess = []struct {
+	name     string
+	front    awsgatetest.Options
+	env      map[string]string // after IsolateEnv; AWS_ENDPOINT_URL "closed": a closed port
+	region   string
+	want     []string
+	stsCalls int // GetCallerIdentity calls the front must see
+}{{
+	name:   "no credentials",
+	region: "eu-west-1",
+	want:   []string{"AWS credentials: none found", "set AWS_PROFILE", `run "aws configure"`, "nothing was done"},
+}, {
+	name:     "credentials refused",
+	front:    awsgatetest.Options{InvalidCredentials: true},
+	env:      map[string]string{"AWS_ACCESS_KEY_ID": "AKIDDELETED", "AWS_SECRET_ACCESS_KEY": "x"},
+	region:   "eu-west-1",
+	want:     []string{`AWS credentials: refused in region "eu-west-1"`, "InvalidClientTokenId", "set AWS_PROFILE", `run "aws configure"`},
+	stsCalls: 1,
+}, {
+	name: "no region",
+	env:  map[string]string{"AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+	want: []string{"--region: none given, and none configured (AWS_REGION, or the profile's region); want one like eu-west-1"},
+}, {
+	name: "malformed region in the environment",
+	env:  map[string]string{"AWS_REGION": "EU_WEST_1", "AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+	want: []string{`region "EU_WEST_1" (from AWS_REGION or the profile): not a region name; want one like eu-west-1; or give --region`},
+}, {
+	name:   "region out of reach",
+	env:    map[string]string{"AWS_ENDPOINT_URL": "closed", "AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+	region: "xx-nowhere-1",
+	want:   []string{`--region "xx-nowhere-1": cannot reach AWS STS there`, "connection refused", "like eu-west-1"},
+}}
+
+// setAWSAccess isolates the default chain, serves a front on it, and
+// sets env; it returns the front.
+func setAWSAccess(t *testing.T, front awsgatetest.Options, env map[string]string) *awsgatetest.Server {
+	t.Helper()
+	awsgatetest.IsolateEnv(t)
+	s := tcpFront(t, front)
+	for k, v := range env {
+		if k == "AWS_ENDPOINT_URL" && v == "closed" {
+			v = closedPort(t)
+		}
+		t.Setenv(k, v)
+	}
+	return s
+}
+
+// TestValidateAWSAccess: well-formed flags, but AWS access that does not
+// work: validate exits 2 before it creates anything, says what is wrong
+// and what to do, writes no report, and claims no leftovers.
+func TestValidateAWSAccess(t *testing.T) {
+	for _, tc := range awsAccess {
+		t.Run(tc.name, func(t *testing.T) {
+			front := setAWSAccess(t, tc.front, tc.env)
+			report := filepath.Join(t.TempDir(), "gate.json")
+			args := []string{"validate", "--backend", "aws", "--report", report, "--ami", "ami-0123456789abcdef0", "--subnet", "subnet-0123456789abcdef0",
+				"--security-group", "sg-0123456789abcdef0", "--instance-profile", "cisecs-gate-instance", "--task-role-arn", "arn:aws:iam::111122223333:role/r",
+				"--publish-parameter", "/cisecs/test/ami-id"}
+			if tc.region != "" {
+				args = append(args, "--region", tc.region)
+			}
+			code, stdout, stderr := runCmd(t, args...)
+			t.Logf("stderr:\n%s", stderr)
+			if code != 2 || stdout != "" {
+				t.Errorf("exit %d, stdout %q; want 2 and nothing", code, stdout)
+			}
+			if !strings.HasPrefix(stderr, "cisecs validate: ") {
+				t.Errorf("stderr does not start with the command's name")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q", w)
+				}
+			}
+			if strings.Contains(stderr, "left behind") || strings.Contains(stderr, "cleanup") {
+				t.Errorf("stderr speaks of cleanup or leftovers, though nothing was created")
+			}
+			if ops := front.Ops(); ops["GetCallerIdentity"] != tc.stsCalls || len(ops) > 1 {
+				t.Errorf("AWS saw %v, want %d GetCallerIdentity and nothing else", ops, tc.stsCalls)
+			}
+			if _, err := os.Stat(report); !os.IsNotExist(err) {
+				t.Errorf("report written: %v", err)
+			}
+		})
+	}
+}
+
+// TestJanitorAWSAccess: with AWS access that does not work, janitor exits
+// 2, says what is wrong and what to do, and prints no counts: it has not
+// looked. With access that works, it sweeps and prints them.
+func TestJanitorAWSAccess(t *testing.T) {
+	for _, tc := range awsAccess {
+		t.Run(tc.name, func(t *testing.T) {
+			front := setAWSAccess(t, tc.front, tc.env)
+			args := []string{"janitor"}
+			if tc.region != "" {
+				args = append(args, "--region", tc.region)
+			}
+			code, stdout, stderr := runCmd(t, args...)
+			t.Logf("stderr:\n%s", stderr)
+			if code != 2 || stdout != "" {
+				t.Errorf("exit %d, stdout %q; want 2 and no counts", code, stdout)
+			}
+			for _, w := range append([]string{"cisecs janitor: "}, tc.want...) {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q", w)
+				}
+			}
+			if ops := front.Ops(); ops["GetCallerIdentity"] != tc.stsCalls || len(ops) > 1 {
+				t.Errorf("AWS saw %v, want %d GetCallerIdentity and nothing else", ops, tc.stsCalls)
+			}
+		})
+	}
+	t.Run("access works", func(t *testing.T) {
+		front := setAWSAccess(t, awsgatetest.Options{}, map[string]string{
+			"AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret,
+		})
+		code, stdout, stderr := runCmd(t, "janitor", "--region", "eu-west-1")
+		if code != 0 {
+			t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+		}
+		if !strings.Contains(stderr, "aws: account 000000000000, as arn:aws:iam::000000000000:root, in region eu-west-1") {
+			t.Errorf("stderr does not say who the janitor runs as:\n%s", stderr)
+		}
+		if strings.Count(stdout, "janitor: ") != 4 || !strings.Contains(stdout, "janitor: terminated instances: 0") {
+			t.Errorf("stdout %q, want the four counts", stdout)
+		}
+		if front.Ops()["DescribeInstances"] == 0 {
+			t.Errorf("the janitor did not look for instances: %v", front.Ops())
+		}
+	})
+}
