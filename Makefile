@@ -80,12 +80,19 @@ validate-templates: plugins ## packer init, fmt -check and validate every shippe
 
 .PHONY: e2e
 e2e: plugins ## a real packer build with provisioner "cisecs" against the host twin (root)
-	$(GO) test -count=1 -run 'TestPackerBuildE2E' -v ./provisioner/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+: |^\s+(Error|error)'
+	$(PROGRESS) e2e $(GO) test -count=1 -run 'TestPackerBuildE2E' -v ./provisioner/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+: |^\s+(Error|error)'
 
 .PHONY: test
-test: lint check-generate validate-templates ## everything CI runs: lint, generated files, templates, all tests (twin tests need root)
-	$(GO) test -count=1 ./...
+test: prereqs lint check-generate validate-templates ## everything CI runs: prerequisites, lint, generated files, templates, all tests (twin tests need root)
+	@echo "test: go test ./... (the twin packages take minutes each; a package prints its result when it ends)"
+	@$(PROGRESS) test $(GO) test -count=1 ./...
 
+# make bench BENCH=Scenario runs only the benchmarks that match.
+BENCH ?= .
 .PHONY: bench
-bench: ## the speed and size budgets, with their figures
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./...
+bench: plugins ## the speed and size budgets: each figure beside its budget; fails when one is over (root)
+	@mkdir -p _build
+	@echo "bench: go test -bench '$(BENCH)' ./... (all of them: about 8 minutes, every twin scenario 3 times)"
+	@$(PROGRESS) bench $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime 3x ./... | tee _build/bench.txt; rc=$$?; \
+		echo; echo "budgets (_build/bench.txt has every figure):"; grep -h '^budget: ' _build/bench.txt; \
+		[ $$rc -eq 0 ] || echo "bench: FAILED: a benchmark failed or a figure is over its budget (OVER above)"; exit $$rc

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/internal/budget"
 	"github.com/cisecs/cisecs/validate/twin"
 	"github.com/cisecs/cisecs/validate/twin/twintest"
 )
@@ -665,6 +666,7 @@ func assertGone(t *testing.T, tw *twin.Twin) {
 	}
 }
 
+// BenchmarkBoot measures a twin's first boot and its reboot, per baseline.
 func BenchmarkBoot(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("host twin needs root")
@@ -682,7 +684,7 @@ func BenchmarkBoot(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(boot.Milliseconds())/float64(b.N), "boot-ms/op")
+			budget.Max(b, "boot "+bl.Name, float64(boot.Milliseconds())/float64(b.N), bootBudget(bl), "boot-ms/op")
 		})
 		b.Run(bl.Name+"/reboot", func(b *testing.B) {
 			tw, err := twin.New(context.Background(), twin.Options{Baseline: bl})
@@ -697,9 +699,22 @@ func BenchmarkBoot(b *testing.B) {
 				}
 				boot += tw.LastBoot()
 			}
-			b.ReportMetric(float64(boot.Milliseconds())/float64(b.N), "boot-ms/op")
+			budget.Max(b, "reboot "+bl.Name, float64(boot.Milliseconds())/float64(b.N), bootBudget(bl), "boot-ms/op")
 		})
 	}
+}
+
+// bootBudget is how long a boot of the baseline may take, in milliseconds:
+// namespaces, the disk's mounts, the firewall (restore, or the daemon's
+// start), sysctls, dockerd's and ecs-init's rules, the agent.
+func bootBudget(bl twin.Baseline) float64 {
+	switch bl.Daemon {
+	case twin.DaemonFirewalld:
+		return 6000
+	case twin.DaemonUfw:
+		return 2000
+	}
+	return 1000
 }
 
 // TestDaemonBaselines proves the twin's firewall daemons behave as the real
