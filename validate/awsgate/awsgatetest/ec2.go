@@ -22,10 +22,12 @@ type instance struct {
 	reservation                     string
 	cluster                         string // ECS_CLUSTER in its user data
 	launched                        time.Time
-	terminating                     time.Time // when TerminateInstances came; zero if it did not
-	rebooted                        time.Time // when the last RebootInstances came
-	container                       string    // its container instance ARN, once registered
-	agentGaveUp                     bool      // its cluster did not exist when the agent started
+	terminating                     time.Time   // when TerminateInstances came; zero if it did not
+	rebooted                        time.Time   // when the last RebootInstances came
+	reboots                         []time.Time // when each RebootInstances came
+	agentDrops                      []span      // when its agent lost ECS without a reboot
+	container                       string      // its container instance ARN, once registered
+	agentGaveUp                     bool        // its cluster did not exist when the agent started
 	tags                            map[string]string
 }
 
@@ -150,14 +152,64 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
+// instanceTypeArchs are the CPU architectures of the instance families the
+// front knows (those the gate and its tests use); it refuses any other
+// type, so that a test cannot pass on a type EC2 would not launch.
+var instanceTypeArchs = map[string]string{
+	"t2": "x86_64", "t3": "x86_64", "t3a": "x86_64", "m5": "x86_64", "c5": "x86_64",
+	"m6i": "x86_64", "c6i": "x86_64", "m7i": "x86_64", "c7i": "x86_64",
+	"t4g": "arm64", "m6g": "arm64", "c6g": "arm64", "m7g": "arm64", "c7g": "arm64",
+}
+
+// InstanceTypeArchitecture is the CPU architecture of the instance type
+// t, as the front knows it; false for a type it does not know.
+func InstanceTypeArchitecture(t string) (string, bool) {
+	family, _, ok := strings.Cut(t, ".")
+	if !ok {
+		return "", false
+	}
+	arch, ok := instanceTypeArchs[family]
+	return arch, ok
+}
+
+// checkLaunch refuses, as EC2 does, to launch an image that is not in the
+// catalogue, an instance type the front does not know, and an instance
+// type whose architecture is not the image's.
+func (s *Server) checkLaunch(imageID, instanceType string) (reply, bool) {
+	img, ok := s.images[imageID]
+	if !ok {
+		return clientError(queryProtocol, "InvalidAMIID.NotFound", fmt.Sprintf("The image id '[%s]' does not exist", imageID)), false
+	}
+	arch, ok := InstanceTypeArchitecture(instanceType)
+	if !ok {
+		return clientError(queryProtocol, "InvalidParameterValue", fmt.Sprintf("Invalid value '%s' for InstanceType.", instanceType)), false
+	}
+	if arch != img.Architecture {
+		return clientError(queryProtocol, "InvalidParameterValue", fmt.Sprintf(
+			"The architecture '%s' of the specified instance type does not match the architecture '%s' of the specified AMI. "+
+				"Specify an instance type and an AMI that have matching architectures, and try again. "+
+				"You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.",
+			arch, img.Architecture)), false
+	}
+	return reply{}, true
+}
+
 // runInstances has kumo create the instance, tags it (kumo ignores
 // TagSpecifications) and starts its boot. A ClientToken seen before gets
-// the same instance, as EC2's idempotency does.
+// the same instance, as EC2's idempotency does. The image must be in the
+// catalogue, and the instance type's architecture the image's
+// (checkLaunch).
 func (s *Server) runInstances(c *call) reply {
 	f := c.form
 	token := f.Get("ClientToken")
 	id, seen := s.tokens[token]
 	if !seen || token == "" {
+		if rep, ok := s.checkLaunch(f.Get("ImageId"), f.Get("InstanceType")); !ok {
+			return rep
+		}
+		if rep, ok := s.checkProfile(f, c.now); !ok {
+			return rep
+		}
 		out, err := s.kec2.RunInstances(c.r.Context(), &ec2.RunInstancesInput{
 			ImageId:          aws.String(f.Get("ImageId")),
 			InstanceType:     ec2types.InstanceType(f.Get("InstanceType")),
@@ -220,6 +272,11 @@ func (s *Server) runInstances(c *call) reply {
 // instance-state-name, instance-id).
 func (s *Server) describeInstances(c *call) reply {
 	ids := indexed(c.form, "InstanceId")
+	for _, id := range ids {
+		if i, ok := s.instances[id]; ok && !s.visible(i, c.now) {
+			return instanceNotFound(id)
+		}
+	}
 	filters := map[string][]string{}
 	for n := 1; ; n++ {
 		name, ok := c.form[fmt.Sprintf("Filter.%d.Name", n)]
@@ -244,6 +301,9 @@ func (s *Server) describeInstances(c *call) reply {
 		xr := xmlReservation{ReservationID: aws.ToString(r.ReservationId), OwnerID: aws.ToString(r.OwnerId)}
 		for _, ki := range r.Instances {
 			i, ok := s.instances[aws.ToString(ki.InstanceId)]
+			if ok && !s.visible(i, c.now) {
+				continue
+			}
 			if !ok {
 				// Not started through this front (kumo's state is shared
 				// by the whole process): kumo's account, and its tags.
@@ -353,8 +413,8 @@ func (s *Server) terminateInstances(c *call) reply {
 	var changes []xmlStateChange
 	for _, id := range ids {
 		i, ok := s.lookup(c, id)
-		if !ok {
-			return clientError(queryProtocol, "InvalidInstanceID.NotFound", fmt.Sprintf("The instance ID '%s' does not exist", id))
+		if !ok || !s.visible(i, c.now) {
+			return instanceNotFound(id)
 		}
 		pc, pn := s.state(i, c.now)
 		if i.terminating.IsZero() {
@@ -375,22 +435,26 @@ func (s *Server) terminateInstances(c *call) reply {
 	return xmlReply(terminateInstancesResponse{NS: ec2NS, RequestID: "awsgatetest", Changes: changes})
 }
 
-// rebootInstances (kumo lacks it) reboots running instances: their agent
-// disconnects after Latencies.RebootDown and connects again after
+// rebootInstances (kumo lacks it) reboots running instances: the host
+// goes down after Latencies.RebootDown, ECS sees its agent disconnected
+// Latencies.DisconnectSeen later (if the agent is still down then), and
+// the host is up, with a new boot id and its agent connected, after
 // Latencies.Reboot.
 func (s *Server) rebootInstances(c *call) reply {
 	ids := indexed(c.form, "InstanceId")
 	for _, id := range ids {
 		i, ok := s.lookup(c, id)
-		if !ok {
-			return clientError(queryProtocol, "InvalidInstanceID.NotFound", fmt.Sprintf("The instance ID '%s' does not exist", id))
+		if !ok || !s.visible(i, c.now) {
+			return instanceNotFound(id)
 		}
 		if _, name := s.state(i, c.now); name != "running" {
 			return clientError(queryProtocol, "IncorrectState", fmt.Sprintf("The instance '%s' is not in a state from which it can be rebooted", id))
 		}
 	}
 	for _, id := range ids {
-		s.instances[id].rebooted = c.now
+		i := s.instances[id]
+		i.rebooted = c.now
+		i.reboots = append(i.reboots, c.now)
 	}
 	type rebootInstancesResponse struct {
 		XMLName   xml.Name `xml:"RebootInstancesResponse"`
@@ -401,7 +465,17 @@ func (s *Server) rebootInstances(c *call) reply {
 	return xmlReply(rebootInstancesResponse{NS: ec2NS, RequestID: "awsgatetest", Return: true})
 }
 
-// rebooting says whether the instance's agent is down for a reboot at now.
+// visible says whether EC2's API shows the instance at now
+// (Latencies.InstanceVisible).
+func (s *Server) visible(i *instance, now time.Time) bool {
+	return reached(i.launched, s.o.Latencies.InstanceVisible, now)
+}
+
+func instanceNotFound(id string) reply {
+	return clientError(queryProtocol, "InvalidInstanceID.NotFound", fmt.Sprintf("The instance ID '%s' does not exist", id))
+}
+
+// rebooting says whether the instance's host is down for a reboot at now.
 func (s *Server) rebooting(i *instance, now time.Time) bool {
 	if i.rebooted.IsZero() {
 		return false

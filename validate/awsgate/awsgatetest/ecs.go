@@ -34,8 +34,10 @@ func (s *Server) containerStatus(ci *container, now time.Time) string {
 	return "ACTIVE"
 }
 
+// connected is the container instance's agentConnected at now: what ECS
+// reports, which is late to see a reboot (agentSeenDown).
 func (s *Server) connected(ci *container, now time.Time) bool {
-	return s.containerStatus(ci, now) == "ACTIVE" && !s.rebooting(s.instances[ci.instance], now)
+	return s.containerStatus(ci, now) == "ACTIVE" && !s.agentSeenDown(s.instances[ci.instance], now)
 }
 
 // task is the front's account of a task kumo stores (kumo runs tasks

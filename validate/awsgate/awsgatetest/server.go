@@ -8,13 +8,19 @@
 // Run Command, and AMIs: DescribeImages and CreateTags on images, from a
 // scripted catalogue, see Image), and it plays the parts of AWS that take
 // time: the instance boots, its ECS agent registers, tasks start, run their
-// probe and stop, the instance reboots and terminates, each after a
-// scripted latency on a Clock. Every operation can also take a scripted
-// latency of its own, or fail.
+// probe and stop, the instance reboots and terminates, SSM checks the AMI
+// of an aws:ec2:image parameter, each after a scripted latency on a Clock.
+// Every operation can also take a scripted latency of its own, or fail.
 //
 // Like AWS, the front refuses a request that is not signed, and it can be
 // told to refuse every credential (Options.InvalidCredentials). STS
 // GetCallerIdentity goes to kumo, which answers with its account's root.
+// Like EC2, RunInstances refuses an AMI that is not in the catalogue and an
+// instance type whose architecture is not the AMI's (InstanceTypeArchitecture).
+// A reboot gives the instance a new boot id, which an SSM command that
+// reads BootIDFile prints; ECS reports the agent's disconnect late, or
+// never (Latencies.DisconnectSeen); ReconnectAgent drops the agent's
+// connection and restores it without a reboot.
 //
 // Run it inside a testing/synctest bubble (synctest.Test) and the Clock is
 // the bubble's fake clock: a 40-second boot takes no time. The front
@@ -58,6 +64,14 @@ type Latencies struct {
 	// API is how long each operation takes to answer, by name
 	// ("CreateCluster", "RunInstances", ...); absent ones answer at once.
 	API map[string]time.Duration
+	// InstanceVisible is from RunInstances to the instance visible to
+	// DescribeInstances, TerminateInstances and RebootInstances: EC2's
+	// API is eventually consistent, and until then answers
+	// InvalidInstanceID.NotFound for the id RunInstances just gave.
+	InstanceVisible time.Duration
+	// ProfileVisible is from CreateInstanceProfile to RunInstances taking
+	// the profile (IAM is eventually consistent).
+	ProfileVisible time.Duration
 	// InstanceBoot is from RunInstances to the instance running.
 	InstanceBoot time.Duration
 	// AgentRegister is from the instance running to its container instance
@@ -71,14 +85,27 @@ type Latencies struct {
 	TaskRun time.Duration
 	// TaskStop is from StopTask to the task STOPPED.
 	TaskStop time.Duration
-	// RebootDown is from RebootInstances to the agent disconnected (the
-	// tasks on the instance stop then); Reboot is to it connected again.
+	// RebootDown is from RebootInstances to the host going down: its
+	// tasks stop, SSM cannot reach it, and it comes back with a new boot
+	// id (/proc/sys/kernel/random/boot_id, which an SSM command can read).
+	// Reboot is to it up again and its agent connected. A RebootDown of
+	// Never is a reboot that does not happen.
 	RebootDown, Reboot time.Duration
+	// DisconnectSeen is how long after the host goes down ECS reports its
+	// agent disconnected (agentConnected false, until the agent connects
+	// again). ECS notices a lost agent late: a reboot shorter than this
+	// is never seen at all. Zero: at once; Never: ECS never reports it.
+	DisconnectSeen time.Duration
 	// Terminate is from TerminateInstances to the instance terminated.
 	Terminate time.Duration
 	// Command is from SendCommand to the command done (the invocation
 	// exists after half of it).
 	Command time.Duration
+	// ImageParameter is from a PutParameter of data type aws:ec2:image to
+	// SSM's asynchronous check of the AMI: only then does the new value
+	// become visible, and only if the AMI is in the catalogue and
+	// available (see putParameter).
+	ImageParameter time.Duration
 }
 
 // Run is what a probe task does, as the Probe hook scripts it.
@@ -176,17 +203,19 @@ type Server struct {
 	kec2   *ec2.Client // straight to kumo
 	kecs   *ecs.Client
 
-	mu         sync.Mutex
-	calls      map[string]int
-	requests   []Request
-	instances  map[string]*instance
-	tokens     map[string]string // RunInstances ClientToken -> instance id
-	containers map[string]*container
-	tasks      map[string]*task
-	taskDefs   map[string]*TaskDefinition
-	commands   map[string]*command
-	images     map[string]*Image
-	seq        int
+	mu          sync.Mutex
+	calls       map[string]int
+	requests    []Request
+	instances   map[string]*instance
+	tokens      map[string]string // RunInstances ClientToken -> instance id
+	containers  map[string]*container
+	tasks       map[string]*task
+	taskDefs    map[string]*TaskDefinition
+	commands    map[string]*command
+	images      map[string]*Image
+	profiles    map[string]time.Time // instance profile name -> created
+	imageParams []*imageParameter    // accepted, not yet checked
+	seq         int
 }
 
 // New starts a front for the kumo at o.Kumo, serving on an in-memory
@@ -559,10 +588,14 @@ func (s *Server) answer(c *call) reply {
 	case "SendCommand":
 		return s.sendCommand(c)
 	case "GetCommandInvocation":
-		return s.getCommandInvocation(c)
+		return s.hostFiles(s.getCommandInvocation(c), str(c.json, "CommandId"))
+	case "PutParameter":
+		return s.putParameter(c)
+	case "GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory", "DescribeParameters":
+		return s.readParameters(c)
 	}
-	// CreateCluster, DescribeClusters, ListClusters, PutParameter,
-	// GetParameter, DescribeTags, ...: kumo as it is.
+	// CreateCluster, DescribeClusters, ListClusters, DescribeTags, ...:
+	// kumo as it is.
 	rep, err := s.forward(c)
 	if err != nil {
 		return errorReply(c.proto, http.StatusBadGateway, "InternalError", err.Error())

@@ -1,9 +1,16 @@
 package awsgatetest
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 // command is an SSM Run Command invocation on one instance (kumo has no
@@ -97,4 +104,131 @@ func (s *Server) Commands(instance string) [][]string {
 		out = append(out, c.commands)
 	}
 	return out
+}
+
+// imageDataType is the SSM data type of a parameter that holds an AMI id.
+const imageDataType = "aws:ec2:image"
+
+// imageParameter is a PutParameter of data type aws:ec2:image that SSM
+// answered but has not yet checked.
+type imageParameter struct {
+	in  ssm.PutParameterInput
+	due time.Time
+}
+
+// putParameter plays Parameter Store's PutParameter where kumo does not
+// (kumo stores every value at once and changes any data type):
+//
+//   - a parameter's data type cannot change to or from aws:ec2:image
+//     ("You can't change a parameter to or from either of these data
+//     types", Parameter Store data types): ValidationException;
+//   - a value of data type aws:ec2:image is checked asynchronously: the
+//     call answers 200 with the next version at once, the value becomes
+//     visible Latencies.ImageParameter later, and only if the AMI is in the
+//     catalogue and available then; otherwise the parameter is neither
+//     created nor updated, and nothing says so ("a successful HTTP 200
+//     response does not guarantee that your parameter was successfully
+//     created or updated", PutParameter).
+//
+// Other values go to kumo as they came.
+func (s *Server) putParameter(c *call) reply {
+	ctx := c.r.Context()
+	kssm := ssm.NewFromConfig(config(s.o.Kumo, s.client))
+	if err := s.settleParameters(ctx, kssm, c.now); err != nil {
+		return sdkError(jsonProtocol, err)
+	}
+	name, dataType := str(c.json, "Name"), str(c.json, "DataType")
+	if dataType == "" {
+		dataType = "text"
+	}
+	cur, err := kssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	var notFound *ssmtypes.ParameterNotFound
+	if err != nil && !errors.As(err, &notFound) {
+		return sdkError(jsonProtocol, err)
+	}
+	overwrite, _ := c.json["Overwrite"].(bool)
+	var version int64 = 1
+	if err == nil {
+		if !overwrite {
+			return clientError(jsonProtocol, "ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")
+		}
+		had := aws.ToString(cur.Parameter.DataType)
+		if had == "" {
+			had = "text"
+		}
+		if had != dataType && (had == imageDataType || dataType == imageDataType) {
+			return clientError(jsonProtocol, "ValidationException",
+				fmt.Sprintf("Parameter %s has data type %s: a parameter cannot be changed to or from data type %s.", name, had, imageDataType))
+		}
+		version = cur.Parameter.Version + 1
+	}
+	if dataType != imageDataType {
+		return s.forwardOrError(c)
+	}
+	for _, p := range s.imageParams {
+		if aws.ToString(p.in.Name) == name {
+			version++
+		}
+	}
+	s.imageParams = append(s.imageParams, &imageParameter{
+		in: ssm.PutParameterInput{
+			Name:        aws.String(name),
+			Value:       aws.String(str(c.json, "Value")),
+			Type:        ssmtypes.ParameterType(str(c.json, "Type")),
+			DataType:    aws.String(dataType),
+			Description: optional(str(c.json, "Description")),
+			Overwrite:   aws.Bool(true),
+		},
+		due: after(c.now, s.o.Latencies.ImageParameter),
+	})
+	return jsonReply(map[string]any{"Version": version, "Tier": "Standard"})
+}
+
+// readParameters answers a read of Parameter Store from kumo, once the
+// checks of aws:ec2:image values that are due are done.
+func (s *Server) readParameters(c *call) reply {
+	kssm := ssm.NewFromConfig(config(s.o.Kumo, s.client))
+	if err := s.settleParameters(c.r.Context(), kssm, c.now); err != nil {
+		return sdkError(jsonProtocol, err)
+	}
+	return s.forwardOrError(c)
+}
+
+// settleParameters does the checks of aws:ec2:image values due by now, in
+// the order they were put: a value whose AMI is in the catalogue and
+// available is stored in kumo; any other is dropped. s.mu is held.
+func (s *Server) settleParameters(ctx context.Context, kssm *ssm.Client, now time.Time) error {
+	var pending []*imageParameter
+	for i, p := range s.imageParams {
+		if now.Before(p.due) {
+			pending = append(pending, p)
+			continue
+		}
+		img, ok := s.images[aws.ToString(p.in.Value)]
+		if !ok || img.State != "available" {
+			continue
+		}
+		if _, err := kssm.PutParameter(ctx, &p.in); err != nil {
+			s.imageParams = append(pending, s.imageParams[i:]...)
+			return err
+		}
+	}
+	s.imageParams = pending
+	return nil
+}
+
+// forwardOrError sends c to kumo and returns its answer.
+func (s *Server) forwardOrError(c *call) reply {
+	rep, err := s.forward(c)
+	if err != nil {
+		return errorReply(c.proto, http.StatusBadGateway, "InternalError", err.Error())
+	}
+	return rep
+}
+
+func optional(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
 }
