@@ -260,7 +260,7 @@ func TestValidatorCoversTheGate(t *testing.T) {
 	ifaces := map[string][]reflect.Type{
 		"ec2": {reflect.TypeFor[awsgate.EC2API](), reflect.TypeFor[awsgate.JanitorEC2API](), reflect.TypeFor[awsgate.ImageTagAPI]()},
 		"ecs": {reflect.TypeFor[awsgate.ClusterAPI](), reflect.TypeFor[awsgate.TaskAPI](), reflect.TypeFor[awsgate.JanitorECSAPI]()},
-		"ssm": {reflect.TypeFor[awsgate.CommandAPI](), reflect.TypeFor[awsgate.ParameterAPI]()},
+		"ssm": {reflect.TypeFor[awsgate.CommandAPI](), reflect.TypeFor[awsgate.ParameterAPI](), reflect.TypeFor[awsgate.PublishAPI]()},
 	}
 	calls := map[string]bool{}
 	for svc, types := range ifaces {

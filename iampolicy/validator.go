@@ -188,9 +188,9 @@ func ValidatorPolicy() Policy {
 		{
 			Sid:      "GatePublish",
 			Effect:   "Allow",
-			Action:   []string{"ssm:PutParameter"},
+			Action:   []string{"ssm:GetParameter", "ssm:PutParameter"},
 			Resource: []string{ssmParameters},
-			Why:      "no tag condition possible: the publisher overwrites parameters without tagging them; scoped by path instead (/cisecs/*, every image's default). An image whose ssm_parameter lies elsewhere needs that parameter's ARN added",
+			Why:      "no tag condition possible: the publisher overwrites parameters without tagging them; scoped by path instead (/cisecs/*, every image's default). It reads the parameter before writing (its data type) and after (SSM checks an aws:ec2:image value after PutParameter answers, and drops it if the AMI is not available). An image whose ssm_parameter lies elsewhere needs that parameter's ARN added",
 		},
 	}
 	return Policy{Version: Version, Statement: append(st, kmsStatements()...)}

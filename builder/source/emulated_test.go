@@ -132,11 +132,13 @@ func TestCheckEmulated(t *testing.T) {
 		// released, when set, makes the release from the image.
 		released func(img images.Image) awsgatetest.Image
 		// param is what the parameter holds: "" none, else an AMI id.
-		param    string
-		wantBase string
-		want     []source.Code
-		wantMsg  string
-		wantErr  string
+		param string
+		// deregistered deregisters the AMI param once SSM stored it.
+		deregistered bool
+		wantBase     string
+		want         []source.Code
+		wantMsg      string
+		wantErr      string
 	}{
 		{
 			name:      "never released",
@@ -216,10 +218,16 @@ func TestCheckEmulated(t *testing.T) {
 			wantMsg: "due: definition-changed",
 		},
 		{
+			// Released, then deregistered: SSM stores an aws:ec2:image value
+			// only while its AMI exists.
 			name:      "released AMI missing",
 			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			param:     "ami-0dead000000000000",
-			wantBase:  baseNew.ID, want: []source.Code{source.ReleasedAMIMissing},
+			released: func(img images.Image) awsgatetest.Image {
+				return releasedAMI("ami-0dead000000000000", img, baseNew, nil)
+			},
+			param:        "ami-0dead000000000000",
+			deregistered: true,
+			wantBase:     baseNew.ID, want: []source.Code{source.ReleasedAMIMissing},
 			wantMsg: "due: released-ami-missing",
 		},
 		{
@@ -242,6 +250,13 @@ func TestCheckEmulated(t *testing.T) {
 				}
 				if tc.param != "" {
 					publish(t, ssmc, img, tc.param)
+				}
+				if tc.deregistered {
+					// SSM has checked the value by the time it is read.
+					if _, err := ssmc.GetParameter(t.Context(), &ssm.GetParameterInput{Name: aws.String(source.Parameter(img))}); err != nil {
+						t.Fatalf("get parameter: %v", err)
+					}
+					front.DeregisterImage(tc.param)
 				}
 				d, err := c.Check(t.Context(), img)
 				if tc.wantErr != "" {

@@ -2,8 +2,10 @@ package awsgate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -15,8 +17,20 @@ import (
 )
 
 // ImageDataType is the SSM data type of a parameter that holds an AMI id:
-// SSM checks that the image exists before the parameter is available.
+// SSM checks that the image exists and is available, asynchronously, after
+// PutParameter has answered; a value that fails the check is dropped
+// without a word.
 const ImageDataType = "aws:ec2:image"
+
+// How long Publish waits for SSM's check of the new value: it reads the
+// parameter back at once and then after a delay that starts at
+// PublishCheckInterval and doubles up to PublishCheckMaxInterval, until
+// PublishCheckTimeout has passed. SSM's check takes seconds.
+const (
+	PublishCheckTimeout     = 3 * time.Minute
+	PublishCheckInterval    = time.Second
+	PublishCheckMaxInterval = 20 * time.Second
+)
 
 // Provenance tags Publish adds to the released AMI, next to those the
 // build wrote (SourceAMI, cisecs:definition-sha256, ...).
@@ -36,12 +50,22 @@ type ImageTagAPI interface {
 
 var _ ImageTagAPI = (*ec2.Client)(nil)
 
+// PublishAPI is the part of SSM the Publisher uses: it reads the
+// parameter before writing it (its data type) and after (SSM's check).
+type PublishAPI interface {
+	ParameterAPI
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+var _ PublishAPI = (*ssm.Client)(nil)
+
 // Publisher records a released image id in SSM Parameter Store
 // (validate.Publisher), after tagging the image with the gate's provenance.
 type Publisher struct {
-	ssm  ParameterAPI
-	ec2  ImageTagAPI
-	tags []ec2types.Tag
+	ssm   PublishAPI
+	ec2   ImageTagAPI
+	tags  []ec2types.Tag
+	clock validate.Clock
 }
 
 var _ validate.Publisher = (*Publisher)(nil)
@@ -54,7 +78,7 @@ type PublisherOptions struct {
 	// configuration chain for Region first (Connect).
 	Account *Account
 	// SSM is the client; nil builds one from Account.
-	SSM ParameterAPI
+	SSM PublishAPI
 	// EC2 tags the image; nil builds one from Account when there is a
 	// tag to write (RunID or ProvisionReportSHA256).
 	EC2 ImageTagAPI
@@ -65,6 +89,9 @@ type PublisherOptions struct {
 	// the provisioner's report of the build: the image is tagged
 	// TagProvisionReportSHA256 with it. Empty: no such tag.
 	ProvisionReportSHA256 string
+	// Clock times the wait for SSM's check of the value; nil is the
+	// system clock.
+	Clock validate.Clock
 }
 
 var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -73,7 +100,10 @@ var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // clients o leaves nil from o.Account, connecting first when that is nil
 // (Connect); it creates nothing in AWS.
 func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
-	p := &Publisher{ssm: o.SSM, ec2: o.EC2}
+	p := &Publisher{ssm: o.SSM, ec2: o.EC2, clock: o.Clock}
+	if p.clock == nil {
+		p.clock = systemClock{}
+	}
 	if o.RunID != "" {
 		if !runIDPattern.MatchString(o.RunID) {
 			return nil, fmt.Errorf("publisher: run id %q: want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit", o.RunID)
@@ -105,19 +135,41 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 	return p, nil
 }
 
-// Publish tags imageID with the gate's provenance (TagGateRunID and
-// TagProvisionReportSHA256, those the options set), then writes imageID to
-// the parameter (a String of data type aws:ec2:image), overwriting the
-// value it had. The tags go first, so that whoever reads the parameter
-// finds an AMI that carries them; when tagging fails the parameter is left
-// as it was. Both steps overwrite what is there, so Publish may be called
-// again.
+// Publish writes imageID to the parameter (a String of data type
+// aws:ec2:image), overwriting the value it had, and returns once the
+// parameter holds it.
+//
+// First it reads the parameter: one of another type or data type is
+// refused, untouched (SSM cannot change a parameter to or from
+// aws:ec2:image). Then it tags imageID with the gate's provenance
+// (TagGateRunID and TagProvisionReportSHA256, those the options set), so
+// that whoever reads the parameter finds an AMI that carries them; when
+// tagging fails the parameter is left as it was. Then it writes the
+// parameter and reads it back until it holds imageID in the version the
+// write created: SSM answers PutParameter before it checks the AMI, and
+// drops a value that fails the check without a word. Every step
+// overwrites what is there, so Publish may be called again.
 func (p *Publisher) Publish(ctx context.Context, parameter, imageID string) error {
 	if err := CheckParameter(parameter); err != nil {
 		return fmt.Errorf("publish image %q: %w", imageID, err)
 	}
 	if !imageIDPattern.MatchString(imageID) {
 		return fmt.Errorf("publish image %q to parameter %q: not an AMI id (ami- and 8 or 17 hex digits)", imageID, parameter)
+	}
+	cur, err := p.read(ctx, parameter)
+	if err != nil {
+		return fmt.Errorf("publish image %q to parameter %q: read it: %w", imageID, parameter, err)
+	}
+	if cur != nil {
+		dataType := aws.ToString(cur.DataType)
+		if dataType == "" {
+			dataType = "text"
+		}
+		if cur.Type != ssmtypes.ParameterTypeString || dataType != ImageDataType {
+			return fmt.Errorf("publish image %q to parameter %q: it exists as a %s of data type %q, want a String of data type %s; "+
+				"SSM cannot change a parameter's data type to %s: delete it (aws ssm delete-parameter --name %s) or publish to another parameter",
+				imageID, parameter, cur.Type, dataType, ImageDataType, ImageDataType, parameter)
+		}
 	}
 	if len(p.tags) > 0 {
 		_, err := p.ec2.CreateTags(ctx, &ec2.CreateTagsInput{
@@ -128,7 +180,7 @@ func (p *Publisher) Publish(ctx context.Context, parameter, imageID string) erro
 			return fmt.Errorf("publish image %q to parameter %q: tag its provenance: %w", imageID, parameter, err)
 		}
 	}
-	_, err := p.ssm.PutParameter(ctx, &ssm.PutParameterInput{
+	out, err := p.ssm.PutParameter(ctx, &ssm.PutParameterInput{
 		Name:      aws.String(parameter),
 		Value:     aws.String(imageID),
 		Type:      ssmtypes.ParameterTypeString,
@@ -138,5 +190,56 @@ func (p *Publisher) Publish(ctx context.Context, parameter, imageID string) erro
 	if err != nil {
 		return fmt.Errorf("publish image %q to parameter %q: %w", imageID, parameter, err)
 	}
+	if err := p.awaitCheck(ctx, parameter, imageID, out.Version); err != nil {
+		return fmt.Errorf("publish image %q to parameter %q: %w", imageID, parameter, err)
+	}
 	return nil
+}
+
+// read returns the parameter, nil when it does not exist.
+func (p *Publisher) read(ctx context.Context, parameter string) (*ssmtypes.Parameter, error) {
+	out, err := p.ssm.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(parameter)})
+	var notFound *ssmtypes.ParameterNotFound
+	if errors.As(err, &notFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if out.Parameter == nil {
+		return nil, errors.New("GetParameter answered no parameter")
+	}
+	return out.Parameter, nil
+}
+
+// awaitCheck reads the parameter back until it holds imageID, at version
+// (or later; 0: any), with a growing delay between reads, for at most
+// PublishCheckTimeout (the last read is at the deadline).
+func (p *Publisher) awaitCheck(ctx context.Context, parameter, imageID string, version int64) error {
+	deadline := p.clock.Now().Add(PublishCheckTimeout)
+	delay := PublishCheckInterval
+	for {
+		cur, err := p.read(ctx, parameter)
+		if err != nil {
+			return fmt.Errorf("read it back: %w", err)
+		}
+		last := "no parameter"
+		if cur != nil {
+			if aws.ToString(cur.Value) == imageID && cur.Version >= version {
+				return nil
+			}
+			last = fmt.Sprintf("version %d, %s", cur.Version, aws.ToString(cur.Value))
+		}
+		if !p.clock.Now().Before(deadline) {
+			return fmt.Errorf("SSM answered PutParameter with version %d but has not stored it: %w "+
+				"(SSM checks an %s value after answering and drops it when the AMI is not available in this account and region)",
+				version, &TimeoutError{Wait: fmt.Sprintf("parameter %q to hold %s", parameter, imageID), After: PublishCheckTimeout, Last: last}, ImageDataType)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the parameter to hold %s (last seen: %s): %w", imageID, last, context.Cause(ctx))
+		case <-p.clock.After(min(delay, deadline.Sub(p.clock.Now()))):
+		}
+		delay = min(2*delay, PublishCheckMaxInterval)
+	}
 }
