@@ -18,7 +18,8 @@
 //	    os           = "al2023"             # required: al2023, al2, rhel9, rhel8, ubuntu2204, ubuntu2404
 //	  }
 //	  region        = "us-east-1"      # required: where the image is built
-//	  instance_type = "t3.medium"      # default t3.medium, t4g.medium for arm64
+//	  instance_type = "t3.medium"      # the build instance; default t3.medium, t4g.medium for arm64
+//	  gate_instance_type = "t3.small"  # the release gate's instance; default t3.small, t4g.small for arm64
 //	  copy_regions  = ["eu-west-1"]    # default none
 //	  volume {                         # the root volume
 //	    size_gb            = 30        # 8 to 16384
@@ -52,6 +53,7 @@ package images
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/cisecs/cisecs/provisioner/hostscript"
 )
@@ -71,6 +73,9 @@ type Image struct {
 	Base Base
 	// InstanceType is the build instance's type.
 	InstanceType string
+	// GateInstanceType is the type of the instance the release gate
+	// launches the AMI on.
+	GateInstanceType string
 	// Region is where the image is built.
 	Region string
 	// CopyRegions are the other regions the AMI is copied to.
@@ -213,6 +218,30 @@ func DefaultInstanceType(arch string) string {
 		return "t4g.medium"
 	}
 	return "t3.medium"
+}
+
+// DefaultGateInstanceType returns the release gate's instance type for
+// arch: small, since the gate runs only its probe tasks.
+func DefaultGateInstanceType(arch string) string {
+	if arch == "arm64" {
+		return "t4g.small"
+	}
+	return "t3.small"
+}
+
+// instanceTypeArchitecture returns the CPU architecture of the EC2
+// instance type t (family.size): arm64 for the AWS Graviton families,
+// whose attributes after the generation digit hold a "g" (t4g, m7gd,
+// c7gn, g5g, im4gn) and for a1; x86_64 for every other.
+func instanceTypeArchitecture(t string) string {
+	family, _, _ := strings.Cut(t, ".")
+	if family == "a1" {
+		return "arm64"
+	}
+	if i := strings.IndexAny(family, "0123456789"); i >= 0 && strings.Contains(family[i+1:], "g") {
+		return "arm64"
+	}
+	return "x86_64"
 }
 
 // DefaultSSMParameter returns the SSM parameter that holds the released

@@ -69,6 +69,39 @@ func TestArchitectures(t *testing.T) {
 			if img.Base.Architecture != tc.arch {
 				t.Errorf("architecture = %q, want %q", img.Base.Architecture, tc.arch)
 			}
+			// The gate launches the AMI on this type: EC2 refuses one of
+			// another architecture.
+			if want := images.DefaultGateInstanceType(tc.arch); img.GateInstanceType != want {
+				t.Errorf("gate instance type = %q, want %q", img.GateInstanceType, want)
+			}
+		})
+	}
+}
+
+// TestInstanceTypeArchitecture: a definition takes instance types of its
+// base's architecture, by family, and refuses the others (EC2 would refuse
+// to launch the AMI on them).
+func TestInstanceTypeArchitecture(t *testing.T) {
+	for _, tc := range []struct {
+		instanceType, arch string
+	}{
+		{"t3.small", "x86_64"}, {"t3a.medium", "x86_64"}, {"c7i-flex.large", "x86_64"}, {"g4dn.xlarge", "x86_64"},
+		{"m7i.large", "x86_64"}, {"r7iz.large", "x86_64"}, {"inf2.xlarge", "x86_64"},
+		{"t4g.small", "arm64"}, {"m7gd.large", "arm64"}, {"c7gn.large", "arm64"}, {"g5g.xlarge", "arm64"},
+		{"im4gn.large", "arm64"}, {"a1.large", "arm64"}, {"c8g.large", "arm64"},
+	} {
+		t.Run(tc.instanceType, func(t *testing.T) {
+			for _, arch := range images.Architectures() {
+				src := strings.Replace(minimal, `architecture = "arm64"`, `architecture = "`+arch+`"`, 1)
+				src = strings.Replace(src, `region = "eu-west-1"`, `region = "eu-west-1"`+"\n  gate_instance_type = \""+tc.instanceType+`"`, 1)
+				img, err := images.Parse("min.hcl", []byte(src))
+				if ok := arch == tc.arch; ok != (err == nil) {
+					t.Errorf("%s base: Parse error %v, want an error: %t", arch, err, !ok)
+				}
+				if err == nil && img.GateInstanceType != tc.instanceType {
+					t.Errorf("%s base: gate instance type %q, want %q", arch, img.GateInstanceType, tc.instanceType)
+				}
+			}
 		})
 	}
 }
@@ -103,11 +136,12 @@ func TestDefaults(t *testing.T) {
 			Architecture: "arm64",
 			OS:           "al2023",
 		},
-		InstanceType: "t4g.medium",
-		Region:       "eu-west-1",
-		Volume:       images.Volume{SizeGB: 30, Type: "gp3", Encrypted: true, DeviceName: "/dev/xvda"},
-		ECS:          images.ECS{NetworkModes: []string{"awsvpc", "bridge"}, AWSVPCBlockIMDS: true},
-		SSMParameter: "/cisecs/min/ami-id",
+		InstanceType:     "t4g.medium",
+		GateInstanceType: "t4g.small",
+		Region:           "eu-west-1",
+		Volume:           images.Volume{SizeGB: 30, Type: "gp3", Encrypted: true, DeviceName: "/dev/xvda"},
+		ECS:              images.ECS{NetworkModes: []string{"awsvpc", "bridge"}, AWSVPCBlockIMDS: true},
+		SSMParameter:     "/cisecs/min/ami-id",
 	}
 	if !reflect.DeepEqual(img, want) {
 		t.Errorf("Parse(minimal) =\n%+v\nwant\n%+v", img, want)
@@ -289,6 +323,21 @@ func TestParseProblems(t *testing.T) {
 			name: "bad instance type",
 			src:  "image \"bad\" {\n  " + base + "  region = \"us-east-1\"\n  instance_type = \"large\"\n}\n",
 			want: []string{`bad.hcl:9:19: instance_type: "large" is not an EC2 instance type such as t3.medium`},
+		},
+		{
+			name: "gate instance type of another architecture",
+			src:  "image \"bad\" {\n  " + base + "  region = \"us-east-1\"\n  gate_instance_type = \"t4g.small\"\n}\n",
+			want: []string{`bad.hcl:9:24: gate_instance_type: "t4g.small" is an arm64 instance type, and the base AMI is x86_64: want one like t3.small`},
+		},
+		{
+			name: "build instance type of another architecture",
+			src:  "image \"bad\" {\n  " + base + "  region = \"us-east-1\"\n  instance_type = \"m7g.large\"\n}\n",
+			want: []string{`bad.hcl:9:19: instance_type: "m7g.large" is an arm64 instance type, and the base AMI is x86_64: want one like t3.medium`},
+		},
+		{
+			name: "bad gate instance type",
+			src:  "image \"bad\" {\n  " + base + "  region = \"us-east-1\"\n  gate_instance_type = \"small\"\n}\n",
+			want: []string{`bad.hcl:9:24: gate_instance_type: "small" is not an EC2 instance type such as t3.small`},
 		},
 		{
 			name: "volume too small",

@@ -19,7 +19,7 @@ import (
 
 // The settings of each block, in the order the documentation gives them.
 var (
-	imageAttrs  = []string{"description", "instance_type", "region", "copy_regions", "tags", "ssm_parameter"}
+	imageAttrs  = []string{"description", "instance_type", "gate_instance_type", "region", "copy_regions", "tags", "ssm_parameter"}
 	imageBlocks = []string{"base", "volume", "share", "ecs"}
 	baseAttrs   = []string{"owners", "product_code", "name", "architecture", "os"}
 	volumeAttrs = []string{"size_gb", "type", "encrypted", "kms_key_id", "region_kms_key_ids", "device_name"}
@@ -203,15 +203,8 @@ func (d *decoder) image(b *hclsyntax.Block, fileName string) Image {
 		d.addf(b.TypeRange.Start, "base: required block is missing: base { owners = [...], name = \"...\", architecture = \"...\", os = \"...\" }")
 	}
 
-	img.InstanceType = DefaultInstanceType(img.Base.Architecture)
-	if a := c.attrs["instance_type"]; a != nil {
-		if s, ok := d.str(a, "instance_type"); ok {
-			if !instanceTypeRE.MatchString(s) {
-				d.addf(a.Expr.Range().Start, "instance_type: %q is not an EC2 instance type such as t3.medium", s)
-			}
-			img.InstanceType = s
-		}
-	}
+	img.InstanceType = d.instanceType(c.attrs["instance_type"], "instance_type", img.Base.Architecture, DefaultInstanceType)
+	img.GateInstanceType = d.instanceType(c.attrs["gate_instance_type"], "gate_instance_type", img.Base.Architecture, DefaultGateInstanceType)
 
 	regionOK := false
 	if a := c.attrs["region"]; a != nil {
@@ -722,4 +715,25 @@ func sortedAttrs(body *hclsyntax.Body) []*hclsyntax.Attribute {
 	}
 	slices.SortFunc(attrs, func(a, b *hclsyntax.Attribute) int { return a.SrcRange.Start.Byte - b.SrcRange.Start.Byte })
 	return attrs
+}
+
+// instanceType reads the instance type attribute a (nil: the default of
+// arch), which must be of arch: EC2 launches an AMI only on an instance
+// type of the AMI's architecture.
+func (d *decoder) instanceType(a *hclsyntax.Attribute, name, arch string, def func(string) string) string {
+	if a == nil {
+		return def(arch)
+	}
+	s, ok := d.str(a, name)
+	if !ok {
+		return def(arch)
+	}
+	if !instanceTypeRE.MatchString(s) {
+		d.addf(a.Expr.Range().Start, "%s: %q is not an EC2 instance type such as %s", name, s, def("x86_64"))
+		return s
+	}
+	if got := instanceTypeArchitecture(s); arch != "" && got != arch {
+		d.addf(a.Expr.Range().Start, "%s: %q is an %s instance type, and the base AMI is %s: want one like %s", name, s, got, arch, def(arch))
+	}
+	return s
 }

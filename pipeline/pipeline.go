@@ -100,6 +100,9 @@ type Image struct {
 	// IMDSBlocked says the image sets ECS_AWSVPC_BLOCK_IMDS: the gate
 	// checks awsvpc tasks cannot reach IMDS.
 	IMDSBlocked bool `json:"imds_blocked"`
+	// GateInstanceType is the type the gate launches the AMI on: one of
+	// the AMI's architecture, which EC2 requires.
+	GateInstanceType string `json:"gate_instance_type"`
 }
 
 // vars is what every workflow template is filled with. It names no CI
@@ -191,19 +194,23 @@ func image(img images.Image) (Image, error) {
 		return Image{}, fmt.Errorf("image %q: no ECS network modes", img.Name)
 	}
 	pi := Image{
-		Name:         img.Name,
-		Region:       img.Region,
-		SSMParameter: param,
-		Definition:   def,
-		NetworkModes: slices.Clone(modes),
-		IMDSBlocked:  img.ECS.AWSVPCBlockIMDS,
+		Name:             img.Name,
+		Region:           img.Region,
+		SSMParameter:     param,
+		Definition:       def,
+		NetworkModes:     slices.Clone(modes),
+		IMDSBlocked:      img.ECS.AWSVPCBlockIMDS,
+		GateInstanceType: img.GateInstanceType,
 	}
 	if pi.Region == "" {
 		return Image{}, fmt.Errorf("image %q: no region", img.Name)
 	}
+	if pi.GateInstanceType == "" {
+		return Image{}, fmt.Errorf("image %q: no gate instance type", img.Name)
+	}
 	// Every value lands in YAML and in shell variables; none may hold what
 	// a CI would read as an expression or a line break.
-	for _, s := range append([]string{pi.Region, pi.SSMParameter, pi.Definition}, pi.NetworkModes...) {
+	for _, s := range append([]string{pi.Region, pi.SSMParameter, pi.Definition, pi.GateInstanceType}, pi.NetworkModes...) {
 		if strings.Contains(s, "${{") || strings.ContainsAny(s, "\n\r\"'`$\\") {
 			return Image{}, fmt.Errorf("image %q: %q: quotes, $, backslashes and line breaks cannot go into a workflow", img.Name, s)
 		}

@@ -212,6 +212,35 @@ func TestBuildArtifacts(t *testing.T) {
 	}
 }
 
+// TestGateInstanceType: the gate of every image runs on the definition's
+// gate instance type (EC2 refuses to launch an AMI on a type of another
+// architecture: the gate's old default, t3.small, failed every arm64
+// image).
+func TestGateInstanceType(t *testing.T) {
+	imgs := load(t)
+	wf := string(render(t, pipeline.GitHub, imgs))
+	for _, img := range imgs {
+		entry := `{"name":"` + img.Name + `",`
+		i := strings.Index(wf, entry)
+		if i < 0 {
+			t.Fatalf("no matrix entry for %s", img.Name)
+		}
+		line, _, _ := strings.Cut(wf[i:], "\n")
+		if want := `"gate_instance_type":"` + img.GateInstanceType + `"`; !strings.Contains(line, want) {
+			t.Errorf("matrix entry %s: want %s", line, want)
+		}
+	}
+	for _, want := range []string{
+		"          INSTANCE_TYPE: ${{ matrix.image.gate_instance_type }}\n",
+		"./_bin/cisecs validate --backend aws \\\n",
+		`            --instance-type "$INSTANCE_TYPE" \` + "\n",
+	} {
+		if !strings.Contains(wf, want) {
+			t.Errorf("the validate job lacks %q", want)
+		}
+	}
+}
+
 func TestRenderRefuses(t *testing.T) {
 	imgs := load(t, pinned...)
 	good := imgs[0]
@@ -235,6 +264,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"expression", pipeline.GitHub, with(func(i *images.Image) { i.SSMParameter = "/x/${{ secrets.A }}" }), `cannot go into a workflow`},
 		{"duplicate", pipeline.GitHub, []images.Image{good, good}, "defined twice"},
 		{"no modes", pipeline.GitHub, with(func(i *images.Image) { i.ECS.NetworkModes = nil }), "no ECS network modes"},
+		{"no gate instance type", pipeline.GitHub, with(func(i *images.Image) { i.GateInstanceType = "" }), "no gate instance type"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := pipeline.Render(tc.ci, tc.imgs)

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/validate"
+	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
 )
 
@@ -226,4 +228,20 @@ func TestReportDefault(t *testing.T) {
 			t.Errorf("stdout %q, want where each went", stdout.String())
 		}
 	})
+}
+
+// TestGateInstanceTypeDefaults: a definition's default gate instance type
+// (which the workflow passes) is the gate's own default for the
+// architecture (which a gate run by hand picks from the AMI), and the
+// emulated EC2 launches an AMI of the architecture on it.
+func TestGateInstanceTypeDefaults(t *testing.T) {
+	for _, arch := range images.Architectures() {
+		def := images.DefaultGateInstanceType(arch)
+		if got := awsgate.DefaultInstanceType(arch); got != def {
+			t.Errorf("%s: the gate's default instance type %q, the definitions' %q", arch, got, def)
+		}
+		if got, ok := awsgatetest.InstanceTypeArchitecture(def); !ok || got != arch {
+			t.Errorf("%s: %s is %q (known %t) to the emulated EC2", arch, def, got, ok)
+		}
+	}
 }

@@ -13,9 +13,10 @@ import (
 // them; tests pass clients pointed at an emulator, or hand-written fakes.
 
 // EC2API is the part of EC2 the backend uses: one instance, its life and
-// death.
+// death, and the architecture of its AMI.
 type EC2API interface {
 	ec2.DescribeInstancesAPIClient
+	ec2.DescribeImagesAPIClient
 	RunInstances(ctx context.Context, in *ec2.RunInstancesInput, optFns ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
 	RebootInstances(ctx context.Context, in *ec2.RebootInstancesInput, optFns ...func(*ec2.Options)) (*ec2.RebootInstancesOutput, error)
 	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)

@@ -39,10 +39,24 @@ const NamePrefix = "cisecs-gate-"
 
 // Defaults for the Options left zero.
 const (
-	DefaultInstanceType = "t3.small"
 	DefaultTTL          = 3 * time.Hour
 	DefaultPollInterval = 5 * time.Second
 )
+
+// DefaultInstanceType is the instance type the gate launches an AMI of
+// architecture arch on when Options.InstanceType is empty: t3.small for
+// x86_64, t4g.small for arm64; "" for an architecture the gate has no
+// default for (EC2 refuses to launch an AMI on an instance type of another
+// architecture).
+func DefaultInstanceType(arch string) string {
+	switch arch {
+	case "x86_64":
+		return "t3.small"
+	case "arm64":
+		return "t4g.small"
+	}
+	return ""
+}
 
 // ForcedStopReason is the reason ForceStop gives ECS.
 const ForcedStopReason = "cisecs gate: forced stop"
@@ -68,7 +82,9 @@ type Options struct {
 	// InstanceProfile is the instance profile's name or ARN; its role needs
 	// AmazonEC2ContainerServiceforEC2Role and AmazonSSMManagedInstanceCore.
 	InstanceProfile string
-	// InstanceType defaults to DefaultInstanceType.
+	// InstanceType is the instance's type; empty picks the default for
+	// the AMI's architecture (DefaultInstanceType), which Launch reads
+	// with DescribeImages.
 	InstanceType string
 	// TaskRoleARN is the probe tasks' role, unless a Probe names its own.
 	TaskRoleARN string
@@ -119,8 +135,8 @@ type Timeouts struct {
 	// Task bounds the wait for a task to start or to stop. Default 10
 	// minutes.
 	Task time.Duration
-	// Reboot bounds Reboot, from the API call to the agent connected
-	// again. Default 15 minutes.
+	// Reboot bounds Reboot, from its first read of the boot id to the
+	// agent connected again after the new boot. Default 15 minutes.
 	Reboot time.Duration
 	// Command bounds one SSM command. Default 5 minutes.
 	Command time.Duration
@@ -154,6 +170,8 @@ type Backend struct {
 	mu        sync.Mutex
 	asked     asked                 // what the run has asked AWS to create
 	instance  string                // the instance's id, once RunInstances answered
+	launched  time.Time             // when RunInstances answered
+	lost      time.Time             // when a RunInstances was asked whose answer never came
 	container string                // its container instance ARN, once registered
 	started   []string              // ARNs of the tasks RunTask started
 	taskDefs  map[probeKey]*taskDef // registered (or registering) task definitions
@@ -184,9 +202,6 @@ var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 func New(ctx context.Context, o Options) (*Backend, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
-	}
-	if o.InstanceType == "" {
-		o.InstanceType = DefaultInstanceType
 	}
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL

@@ -26,7 +26,9 @@ import (
 // nothing, and Cleanup then makes no call at all and returns nil. It finds
 // them by the run's tag and names, not only by what this Backend saw
 // created, so it also removes what a cancelled call created without its
-// answer arriving. Whatever is already gone it takes as done, so it is
+// answer arriving; EC2's API is eventually consistent, so for
+// InstanceVisibility after RunInstances it looks again for an instance EC2
+// does not show yet. Whatever is already gone it takes as done, so it is
 // safe to call again, and after a partial Launch. A step that fails does
 // not stop the steps that do not depend on it; the error joins every
 // failure.
@@ -178,14 +180,31 @@ func waitStopped(ctx context.Context, p poller, c ecs.DescribeTasksAPIClient, cl
 // liveInstances are the run's instances that are not terminated: those
 // tagged with the run's id, and the one this Backend started.
 func (b *Backend) liveInstances(ctx context.Context) ([]string, error) {
-	ids, err := describeLive(ctx, b.ec2, &ec2.DescribeInstancesInput{
+	byTag := &ec2.DescribeInstancesInput{
 		Filters: []ec2types.Filter{{Name: aws.String("tag:" + TagRunID), Values: []string{b.o.RunID}}},
-	})
+	}
+	ids, err := describeLive(ctx, b.ec2, byTag, false)
 	if err != nil {
 		return nil, fmt.Errorf("find instances of run %q: %w", b.o.RunID, err)
 	}
+	b.mu.Lock()
+	lost, known := b.lost, b.instance != ""
+	b.mu.Unlock()
+	if len(ids) == 0 && !known && !lost.IsZero() {
+		// A RunInstances whose answer was lost may have started an
+		// instance that EC2 does not list yet: look again until
+		// InstanceVisibility has passed since it was asked.
+		shownBy := lost.Add(InstanceVisibility)
+		err := b.poll.wait(ctx, fmt.Sprintf("instances of run %q shown by EC2", b.o.RunID), shownBy.Sub(b.poll.clock.Now()), func(ctx context.Context) (bool, string, error) {
+			ids, err = describeLive(ctx, b.ec2, byTag, false)
+			return len(ids) > 0 || !b.poll.clock.Now().Before(shownBy), "none", err
+		})
+		if err != nil && !IsTimeout(err) {
+			return nil, fmt.Errorf("find instances of run %q: %w", b.o.RunID, err)
+		}
+	}
 	if id := b.Instance(); id != "" && !slices.Contains(ids, id) {
-		known, err := describeLive(ctx, b.ec2, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+		known, err := b.describeOwn(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("describe instance %q: %w", id, err)
 		}
@@ -194,9 +213,40 @@ func (b *Backend) liveInstances(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// describeLive lists the instances in that are not terminated; none for
-// an id that does not exist.
-func describeLive(ctx context.Context, c ec2.DescribeInstancesAPIClient, in *ec2.DescribeInstancesInput) ([]string, error) {
+// InstanceVisibility bounds how long after RunInstances answered EC2 may
+// still answer InvalidInstanceID.NotFound for the new instance: its API is
+// eventually consistent. Within it, NotFound means "not shown yet", and
+// the backend asks again; after it, the instance is gone.
+const InstanceVisibility = 5 * time.Minute
+
+// describeOwn is describeLive of the instance RunInstances started: a
+// NotFound within InstanceVisibility of its launch is asked again, every
+// poll interval, until EC2 shows it.
+func (b *Backend) describeOwn(ctx context.Context, id string) ([]string, error) {
+	b.mu.Lock()
+	launched := b.launched
+	b.mu.Unlock()
+	shownBy := launched.Add(InstanceVisibility)
+	var ids []string
+	err := b.poll.wait(ctx, fmt.Sprintf("instance %q shown by EC2", id), shownBy.Sub(b.poll.clock.Now()), func(ctx context.Context) (bool, string, error) {
+		var err error
+		ids, err = describeLive(ctx, b.ec2, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, true)
+		if notFound(err) {
+			// Not shown yet, or gone once InstanceVisibility has passed.
+			ids = nil
+			return !b.poll.clock.Now().Before(shownBy), "not found", nil
+		}
+		return err == nil, "", err
+	})
+	if IsTimeout(err) {
+		return nil, nil // the last look said not found, after InstanceVisibility
+	}
+	return ids, err
+}
+
+// describeLive lists the instances in that are not terminated. An id that
+// does not exist is none, unless notFoundErr asks for EC2's error then.
+func describeLive(ctx context.Context, c ec2.DescribeInstancesAPIClient, in *ec2.DescribeInstancesInput, notFoundErr bool) ([]string, error) {
 	in.Filters = append(in.Filters, ec2types.Filter{
 		Name:   aws.String("instance-state-name"),
 		Values: []string{"pending", "running", "shutting-down", "stopping", "stopped"},
@@ -205,7 +255,7 @@ func describeLive(ctx context.Context, c ec2.DescribeInstancesAPIClient, in *ec2
 	p := ec2.NewDescribeInstancesPaginator(c, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
-		if notFound(err) {
+		if notFound(err) && !notFoundErr {
 			return nil, nil
 		}
 		if err != nil {

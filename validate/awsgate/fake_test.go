@@ -50,6 +50,7 @@ func (f *fakeSSM) GetCommandInvocation(ctx context.Context, in *ssm.GetCommandIn
 
 type fakeEC2 struct {
 	DescribeInstancesFunc  func(context.Context, *ec2.DescribeInstancesInput) (*ec2.DescribeInstancesOutput, error)
+	DescribeImagesFunc     func(context.Context, *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error)
 	RunInstancesFunc       func(context.Context, *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error)
 	RebootInstancesFunc    func(context.Context, *ec2.RebootInstancesInput) (*ec2.RebootInstancesOutput, error)
 	TerminateInstancesFunc func(context.Context, *ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error)
@@ -62,6 +63,13 @@ func (f *fakeEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstanc
 		return nil, errUnexpected
 	}
 	return f.DescribeInstancesFunc(ctx, in)
+}
+
+func (f *fakeEC2) DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	if f.DescribeImagesFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.DescribeImagesFunc(ctx, in)
 }
 
 func (f *fakeEC2) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {

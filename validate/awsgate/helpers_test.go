@@ -3,6 +3,7 @@ package awsgate_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -51,11 +52,15 @@ type env struct {
 }
 
 // inBubble starts kumo (outside the bubble: it listens on loopback), then
-// runs f in a synctest bubble with a front on it: time there is fake.
+// runs f in a synctest bubble with a front on it: time there is fake. The
+// front's catalogue holds testAMI (x86_64) unless o.Images gives it.
 func inBubble(t *testing.T, o awsgatetest.Options, f func(t *testing.T, e *env)) {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
+	if !slices.ContainsFunc(o.Images, func(img awsgatetest.Image) bool { return img.ID == testAMI }) {
+		o.Images = append(slices.Clone(o.Images), awsgatetest.Image{ID: testAMI, Name: "cisecs-test", Architecture: "x86_64"})
+	}
 	synctest.Test(t, func(t *testing.T) {
 		o.Kumo = k.URL
 		front, err := awsgatetest.New(o)

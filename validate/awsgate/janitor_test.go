@@ -48,7 +48,7 @@ func TestJanitor(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		untagged, err := e.ec2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(testAMI), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
+		untagged, err := e.ec2.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(testAMI), InstanceType: "t3.small", MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,9 @@ package awsgate
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/cisecs/cisecs/validate"
 )
@@ -99,15 +102,40 @@ echo "cisecs gate: /etc/ecs/ecs.config joins cluster %s"
 `, cluster, cluster)
 }
 
+// instanceType is the type to launch the AMI on: Options.InstanceType, or
+// the default for the AMI's architecture, which DescribeImages gives.
+func (b *Backend) instanceType(ctx context.Context) (string, error) {
+	if b.o.InstanceType != "" {
+		return b.o.InstanceType, nil
+	}
+	out, err := b.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{b.o.AMI}})
+	if err != nil {
+		return "", fmt.Errorf("image %q: architecture: %w", b.o.AMI, err)
+	}
+	if len(out.Images) != 1 {
+		return "", fmt.Errorf("image %q: architecture: %d images in the answer, want 1", b.o.AMI, len(out.Images))
+	}
+	arch := string(out.Images[0].Architecture)
+	t := DefaultInstanceType(arch)
+	if t == "" {
+		return "", fmt.Errorf("image %q: architecture %q: no default instance type for it; give one", b.o.AMI, arch)
+	}
+	return t, nil
+}
+
 func (b *Backend) runInstance(ctx context.Context) (string, error) {
+	instanceType, err := b.instanceType(ctx)
+	if err != nil {
+		return "", err
+	}
 	profile := &ec2types.IamInstanceProfileSpecification{Name: aws.String(b.o.InstanceProfile)}
 	if isARN(b.o.InstanceProfile) {
 		profile = &ec2types.IamInstanceProfileSpecification{Arn: aws.String(b.o.InstanceProfile)}
 	}
 	b.ask(func(a *asked) { a.instance = true })
-	out, err := b.ec2.RunInstances(ctx, &ec2.RunInstancesInput{
+	in := &ec2.RunInstancesInput{
 		ImageId:                           aws.String(b.o.AMI),
-		InstanceType:                      ec2types.InstanceType(b.o.InstanceType),
+		InstanceType:                      ec2types.InstanceType(instanceType),
 		MinCount:                          aws.Int32(1),
 		MaxCount:                          aws.Int32(1),
 		SubnetId:                          aws.String(b.o.Subnet),
@@ -125,18 +153,71 @@ func (b *Backend) runInstance(ctx context.Context) (string, error) {
 			{ResourceType: ec2types.ResourceTypeInstance, Tags: b.ec2Tags()},
 			{ResourceType: ec2types.ResourceTypeVolume, Tags: b.ec2Tags()},
 		},
-	})
+	}
+	out, err := b.runInstances(ctx, in)
+	// IAM is eventually consistent: EC2 refuses a profile made seconds
+	// ago. A refused call created nothing; ask again, backing off.
+	start, delay := b.poll.clock.Now(), 2*time.Second
+	for profileNotYetUsable(err) && b.poll.clock.Now().Sub(start)+delay <= ProfileRetry {
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("run %s instance from image %q: %w (after %w)", instanceType, b.o.AMI, context.Cause(ctx), err)
+		case <-b.poll.clock.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+		// A new call, with a client token of its own (the SDK wrote the
+		// refused call's into in): EC2 may answer a token it saw with
+		// that call's answer.
+		in.ClientToken = nil
+		out, err = b.runInstances(ctx, in)
+	}
+	if profileNotYetUsable(err) {
+		return "", fmt.Errorf("run %s instance from image %q: instance profile %q still refused after %s (does it exist?): %w",
+			instanceType, b.o.AMI, b.o.InstanceProfile, b.poll.clock.Now().Sub(start).Round(time.Second), err)
+	}
 	if err != nil {
-		return "", fmt.Errorf("run instance from image %q: %w", b.o.AMI, err)
+		return "", fmt.Errorf("run %s instance from image %q: %w", instanceType, b.o.AMI, err)
 	}
 	if len(out.Instances) != 1 || aws.ToString(out.Instances[0].InstanceId) == "" {
 		return "", fmt.Errorf("run instance from image %q: %d instances in the answer, want 1", b.o.AMI, len(out.Instances))
 	}
 	id := aws.ToString(out.Instances[0].InstanceId)
 	b.mu.Lock()
-	b.instance = id
+	b.instance, b.launched = id, b.poll.clock.Now()
 	b.mu.Unlock()
 	return id, nil
+}
+
+// runInstances calls RunInstances, and records when a call got no answer
+// from EC2 (cancelled, or lost on the way): it may have started an
+// instance whose id the backend never learns.
+func (b *Backend) runInstances(ctx context.Context, in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx) // not asked: nothing started
+	}
+	asked := b.poll.clock.Now()
+	out, err := b.ec2.RunInstances(ctx, in)
+	var api smithy.APIError
+	if err != nil && !errors.As(err, &api) {
+		b.mu.Lock()
+		b.lost = asked
+		b.mu.Unlock()
+	}
+	return out, err
+}
+
+// ProfileRetry bounds how long Launch asks RunInstances again while EC2
+// refuses the instance profile as invalid, as it does for some seconds
+// after the profile was made (IAM is eventually consistent).
+const ProfileRetry = 2 * time.Minute
+
+// profileNotYetUsable says whether err is EC2 refusing the instance
+// profile: InvalidParameterValue, "... for parameter iamInstanceProfile.name
+// is invalid. Invalid IAM Instance Profile name" (or .arn, ARN).
+func profileNotYetUsable(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "InvalidParameterValue" &&
+		strings.Contains(api.ErrorMessage(), "Invalid IAM Instance Profile")
 }
 
 func isARN(s string) bool { return len(s) > 4 && s[:4] == "arn:" }

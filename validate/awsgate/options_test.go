@@ -19,7 +19,9 @@ import (
 
 func fakeOptions() awsgate.Options {
 	return awsgate.Options{
-		AMI: testAMI, Subnet: testSubnet, SecurityGroup: testSG, InstanceProfile: "cisecs-gate-instance", TaskRoleARN: testRole,
+		// InstanceType is given: Launch goes straight to RunInstances,
+		// without DescribeImages.
+		AMI: testAMI, InstanceType: "t3.small", Subnet: testSubnet, SecurityGroup: testSG, InstanceProfile: "cisecs-gate-instance", TaskRoleARN: testRole,
 		ProbeImage: testProbeImg, ProbeScript: probeScript, RunID: "run-1",
 		EC2: &fakeEC2{}, ECS: &fakeECS{}, Tasks: &fakeECS{}, SSM: &fakeSSM{},
 	}

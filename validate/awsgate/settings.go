@@ -45,7 +45,7 @@ var (
 	roleRule = rule{matches(roleARNPattern), "not an IAM role ARN",
 		"one like arn:aws:iam::123456789012:role/cisecs-probe"}
 	instanceTypeRule = rule{matches(instanceTypePattern), "not an instance type",
-		"one like " + DefaultInstanceType}
+		"one like t3.small"}
 	parameterRule = rule{
 		func(s string) bool {
 			name := strings.ToLower(strings.TrimPrefix(s, "/"))
