@@ -253,14 +253,16 @@ func hasTagKey(s iampolicy.Statement, tag string) bool {
 
 // TestValidatorCoversTheGate checks that every call validate/awsgate makes,
 // the methods of its API interfaces, is an action the validator policy
-// allows, and that the policy allows no ECS, EC2 or SSM action the gate
-// does not call (tagging on creation and DescribeImages, which SSM calls
-// as the caller to check a published AMI id, aside).
+// allows, and that the policy allows no ECS, EC2, SSM or IAM action the
+// gate does not call (tagging on creation, iam:PassRole, and
+// DescribeImages, which SSM calls as the caller to check a published AMI
+// id, aside).
 func TestValidatorCoversTheGate(t *testing.T) {
 	ifaces := map[string][]reflect.Type{
-		"ec2": {reflect.TypeFor[awsgate.EC2API](), reflect.TypeFor[awsgate.JanitorEC2API](), reflect.TypeFor[awsgate.ImageTagAPI]()},
+		"ec2": {reflect.TypeFor[awsgate.EC2API](), reflect.TypeFor[awsgate.JanitorEC2API](), reflect.TypeFor[awsgate.ImageTagAPI](), reflect.TypeFor[awsgate.NetworkAPI]()},
 		"ecs": {reflect.TypeFor[awsgate.ClusterAPI](), reflect.TypeFor[awsgate.TaskAPI](), reflect.TypeFor[awsgate.JanitorECSAPI]()},
 		"ssm": {reflect.TypeFor[awsgate.CommandAPI](), reflect.TypeFor[awsgate.ParameterAPI](), reflect.TypeFor[awsgate.PublishAPI]()},
+		"iam": {reflect.TypeFor[awsgate.RoleAPI]()},
 	}
 	calls := map[string]bool{}
 	for svc, types := range ifaces {
@@ -281,7 +283,9 @@ func TestValidatorCoversTheGate(t *testing.T) {
 			t.Errorf("awsgate calls %s; the validator policy does not allow it", c)
 		}
 	}
-	extra := map[string]bool{"ec2:CreateTags": true, "ecs:TagResource": true, "ec2:DescribeImages": true}
+	// iam:PassRole is no call: IAM checks it when RunInstances passes the
+	// instance profile's role and RunTask the task roles.
+	extra := map[string]bool{"ec2:CreateTags": true, "ecs:TagResource": true, "ec2:DescribeImages": true, "iam:PassRole": true}
 	for a := range allowed {
 		svc, _, _ := strings.Cut(a, ":")
 		if _, gate := ifaces[svc]; gate && !calls[a] && !extra[a] {
@@ -343,5 +347,35 @@ func TestPublisherTags(t *testing.T) {
 func TestForUnknownRole(t *testing.T) {
 	if _, err := iampolicy.For("admin"); err == nil || !strings.Contains(err.Error(), `role "admin"`) {
 		t.Errorf("err = %v, want one naming the role", err)
+	}
+}
+
+// TestValidatorServiceLinkedRole: the validator may read and create the
+// ECS service-linked role the gate makes sure of, and no other role: the
+// resource is that role's ARN and the condition names ECS.
+func TestValidatorServiceLinkedRole(t *testing.T) {
+	arn := "arn:aws:iam::*:role/aws-service-role/" + awsgate.ECSServiceName + "/" + awsgate.ECSServiceLinkedRoleName
+	var get, create bool
+	for _, s := range iampolicy.ValidatorPolicy().Statement {
+		for _, a := range s.Action {
+			switch a {
+			case "iam:GetRole":
+				get = true
+				if !slices.Equal(s.Resource, []string{arn}) {
+					t.Errorf("%s: iam:GetRole on %q, want only %s", s.Sid, s.Resource, arn)
+				}
+			case "iam:CreateServiceLinkedRole":
+				create = true
+				if !slices.Equal(s.Resource, []string{arn + "*"}) {
+					t.Errorf("%s: iam:CreateServiceLinkedRole on %q, want only %s*", s.Sid, s.Resource, arn)
+				}
+				if got := s.Condition["StringEquals"]["iam:AWSServiceName"]; !slices.Equal(got, []string{awsgate.ECSServiceName}) || len(s.Condition) != 1 {
+					t.Errorf("%s: condition %v, want iam:AWSServiceName = %s", s.Sid, s.Condition, awsgate.ECSServiceName)
+				}
+			}
+		}
+	}
+	if !get || !create {
+		t.Errorf("iam:GetRole allowed %t, iam:CreateServiceLinkedRole %t; the gate calls both", get, create)
 	}
 }

@@ -10,6 +10,12 @@ const (
 	gateContainerInstance = "arn:aws:ecs:*:*:container-instance/" + GateNamePrefix + "*/*"
 )
 
+// The ECS service-linked role: its ARN, and the service it is linked to.
+const (
+	ecsServiceLinkedRole = "arn:aws:iam::*:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+	ecsService           = "ecs.amazonaws.com"
+)
+
 // ValidatorPolicy returns the policy of the validator role: the release
 // gate ("cisecs validate --backend aws": one instance from the AMI in a
 // temporary ECS cluster, probe tasks, a reboot, SSM Run Command for
@@ -21,8 +27,8 @@ const (
 // The roles it passes must be named cisecs-*: the role of the instance
 // profile (AmazonEC2ContainerServiceforEC2Role and
 // AmazonSSMManagedInstanceCore), the probes' task role and the task
-// execution role. The ECS service-linked role must exist (ECS creates it
-// with the account's first cluster).
+// execution role. The gate creates the ECS service-linked role when the
+// account lacks it (awsvpc tasks need it), and may create no other.
 func ValidatorPolicy() Policy {
 	st := []Statement{
 		{
@@ -31,6 +37,9 @@ func ValidatorPolicy() Policy {
 			Action: []string{
 				"ec2:DescribeImages",
 				"ec2:DescribeInstances",
+				"ec2:DescribeRouteTables",
+				"ec2:DescribeSubnets",
+				"ec2:DescribeVpcEndpoints",
 				"ecs:DescribeTaskDefinition",
 				"ecs:ListClusters",
 				"ecs:ListTaskDefinitionFamilies",
@@ -39,7 +48,7 @@ func ValidatorPolicy() Policy {
 				"ssm:GetCommandInvocation",
 			},
 			Resource: []string{"*"},
-			Why:      "reads without resource-level permissions (Resource must be *): the instance's state, the janitor's search by tag, Run Command output; SSM checks an aws:ec2:image parameter's value with ec2:DescribeImages as the caller",
+			Why:      "reads without resource-level permissions (Resource must be *): the instance's state, the subnet's routes and its VPC's endpoints (the gate's network check before launch), the janitor's search by tag, Run Command output; SSM checks an aws:ec2:image parameter's value with ec2:DescribeImages as the caller",
 		},
 		{
 			Sid:      "GateReadClusters",
@@ -103,6 +112,21 @@ func ValidatorPolicy() Policy {
 				"iam:PassedToService": {"ec2.amazonaws.com", "ecs-tasks.amazonaws.com"},
 			}},
 			Why: "the instance profile's role to EC2, the probe task role and the execution role to ECS tasks; only roles named cisecs-*",
+		},
+		{
+			Sid:      "GateCheckECSServiceLinkedRole",
+			Effect:   "Allow",
+			Action:   []string{"iam:GetRole"},
+			Resource: []string{ecsServiceLinkedRole},
+			Why:      "read-only: whether the ECS service-linked role exists, before the run launches anything (ECS refuses awsvpc tasks without it)",
+		},
+		{
+			Sid:       "GateCreateECSServiceLinkedRole",
+			Effect:    "Allow",
+			Action:    []string{"iam:CreateServiceLinkedRole"},
+			Resource:  []string{ecsServiceLinkedRole + "*"},
+			Condition: map[string]map[string][]string{"StringEquals": {"iam:AWSServiceName": {ecsService}}},
+			Why:       "the ECS service-linked role, once per account, when a fresh account lacks it; no other service's role, and no other role",
 		},
 		{
 			Sid:       "GateCreateCluster",

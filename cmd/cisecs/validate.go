@@ -56,7 +56,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes the image enables (default awsvpc,bridge)")
 	fs.BoolVar(&o.IMDSBlocked, "imds-blocked", false, "the image sets ECS_AWSVPC_BLOCK_IMDS: awsvpc tasks must not reach IMDS")
 	fs.StringVar(&o.RoleARN, "task-role-arn", "", "task role ARN the probe's credentials must be for, arn:aws:iam::ACCOUNT:role/NAME (aws: required; twin: default its own)")
-	fs.StringVar(&o.ProbeImage, "probe-image", validate.DefaultProbeImage, "probe container image, with sh and curl (a mirror in private subnets)")
+	fs.StringVar(&o.ProbeImage, "probe-image", validate.DefaultProbeImage, "probe container image, with sh and curl; from a subnet without egress, one in the account's ECR (ACCOUNT.dkr.ecr.REGION.amazonaws.com/...), which VPC endpoints serve")
 	fs.DurationVar(&o.Timeout, "timeout", validate.DefaultTimeout, "bound on launch and checks; cleanup has its own")
 	fs.DurationVar(&o.CleanupTimeout, "cleanup-timeout", validate.DefaultCleanupTimeout, "bound on each cleanup attempt")
 	fs.StringVar(&o.Publish, "publish-parameter", "", "aws: SSM parameter to publish the AMI id to when every check passed")
@@ -80,8 +80,10 @@ reach their credentials (169.254.170.2) in every network mode the image
 enables, stops one by force, reboots the host and probes again, and always
 removes what it created. Prints each check's result on stdout (and writes
 them as JSON with --report, as JUnit XML with --junit); progress goes to
-stderr. With --backend aws, every flag and then the credentials are
-checked before anything is created. Exit status: 0 every check passed,
+stderr. With --backend aws, every flag, then the credentials, then the
+subnet's routes and endpoints (to ECS, SSM and the probe image's
+registry) are checked before anything is created, and the ECS
+service-linked role is created if the account lacks it. Exit status: 0 every check passed,
 1 a check failed, 2 bad flags, or the gate could not run or clean up.
 
 Offline demo (root): cisecs validate --backend twin

@@ -245,3 +245,28 @@ func TestGateInstanceTypeDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeImageFromPrivateECR: the flag checks take a probe image in
+// the account's own ECR (by tag or by digest), for subnets that reach the
+// registries through VPC endpoints only; the backend gets it as given.
+func TestProbeImageFromPrivateECR(t *testing.T) {
+	for _, img := range []string{
+		validate.DefaultProbeImage,
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/cisecs/probe:2023",
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/cisecs/probe@sha256:" + strings.Repeat("ab", 32),
+		"123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/probe:1",
+	} {
+		t.Run(img, func(t *testing.T) {
+			af := awsFlags{ami: "ami-0123456789abcdef0", region: "eu-west-1", subnet: "subnet-0123456789abcdef0",
+				securityGroup: "sg-0123456789abcdef0", instanceProfile: "cisecs-gate-instance"}
+			o := validate.Options{ImageID: af.ami, RoleARN: "arn:aws:iam::123456789012:role/cisecs-probe", ProbeImage: img, RunID: "run-1"}
+			ao, _, bad := af.check(o)
+			if len(bad) > 0 {
+				t.Errorf("refused: %q", bad)
+			}
+			if ao.ProbeImage != img {
+				t.Errorf("backend probe image %q, want %q", ao.ProbeImage, img)
+			}
+		})
+	}
+}

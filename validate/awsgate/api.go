@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -51,6 +52,13 @@ type CommandAPI interface {
 	SendCommand(ctx context.Context, in *ssm.SendCommandInput, optFns ...func(*ssm.Options)) (*ssm.SendCommandOutput, error)
 }
 
+// RoleAPI is the part of IAM the backend uses: it makes sure the ECS
+// service-linked role exists before an awsvpc task needs it.
+type RoleAPI interface {
+	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	CreateServiceLinkedRole(ctx context.Context, in *iam.CreateServiceLinkedRoleInput, optFns ...func(*iam.Options)) (*iam.CreateServiceLinkedRoleOutput, error)
+}
+
 // ParameterAPI is the part of SSM the Publisher uses.
 type ParameterAPI interface {
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
@@ -85,6 +93,7 @@ var (
 	_ ClusterAPI    = (*ecs.Client)(nil)
 	_ TaskAPI       = (*ecs.Client)(nil)
 	_ CommandAPI    = (*ssm.Client)(nil)
+	_ RoleAPI       = (*iam.Client)(nil)
 	_ ParameterAPI  = (*ssm.Client)(nil)
 	_ JanitorEC2API = (*ec2.Client)(nil)
 	_ JanitorECSAPI = (*ecs.Client)(nil)

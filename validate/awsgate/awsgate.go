@@ -1,7 +1,9 @@
-// Package awsgate is the gate's AWS backend: it launches one instance from
-// the image into a temporary ECS cluster, runs the probe tasks on it, reboots
-// it, collects diagnostics through SSM Run Command, and removes everything it
-// created. It also publishes a released image id to SSM Parameter Store, and
+// Package awsgate is the gate's AWS backend: it checks that the subnet
+// reaches ECS, SSM and the probe image's registry and that the ECS
+// service-linked role exists (creating it if not), then launches one
+// instance from the image into a temporary ECS cluster, runs the probe
+// tasks on it, reboots it, collects diagnostics through SSM Run Command,
+// and removes everything it created. It also publishes a released image id to SSM Parameter Store, and
 // sweeps what killed runs left behind (Janitor).
 //
 // Every resource it creates carries two tags, TagRunID and TagExpiresAt; the
@@ -20,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/cisecs/cisecs/validate"
@@ -73,8 +76,9 @@ type Options struct {
 	// Region is the AWS region; empty takes it from the default chain
 	// (AWS_REGION, the profile).
 	Region string
-	// Subnet is the subnet of the instance and of the awsvpc tasks. It
-	// needs a route to the ECS, EC2 and SSM endpoints.
+	// Subnet is the subnet of the instance and of the awsvpc tasks. The
+	// instance must reach ECS, SSM and the probe image's registry from
+	// it: Launch checks that first (CheckNetwork).
 	Subnet string
 	// SecurityGroup is the security group of the instance and of the
 	// awsvpc tasks.
@@ -122,6 +126,10 @@ type Options struct {
 	ECS   ClusterAPI
 	Tasks TaskAPI
 	SSM   CommandAPI
+	IAM   RoleAPI
+	// Network reads the subnet's routes and endpoints; nil is EC2, if
+	// it can.
+	Network NetworkAPI
 }
 
 // Timeouts bound the backend's waits.
@@ -163,6 +171,9 @@ type Backend struct {
 	ecs       ClusterAPI
 	tasks     TaskAPI
 	ssm       CommandAPI
+	iam       RoleAPI
+	network   NetworkAPI
+	region    string // the region, when known: Options.Region or the account's
 	poll      poller
 	timeouts  Timeouts
 	expiresAt time.Time
@@ -209,10 +220,14 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 	if o.Clock == nil {
 		o.Clock = systemClock{}
 	}
+	region := o.Region
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
 	}
-	if o.EC2 == nil || o.ECS == nil || o.Tasks == nil || o.SSM == nil {
+	if n, ok := o.EC2.(NetworkAPI); ok && o.Network == nil {
+		o.Network = n
+	}
+	if o.EC2 == nil || o.ECS == nil || o.Tasks == nil || o.SSM == nil || o.IAM == nil || o.Network == nil {
 		if o.Account == nil {
 			a, err := Connect(ctx, o.Region)
 			if err != nil {
@@ -221,8 +236,17 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 			o.Account = a
 		}
 		cfg := o.Account.Config
-		if o.EC2 == nil {
-			o.EC2 = ec2.NewFromConfig(cfg)
+		if region == "" {
+			region = cfg.Region
+		}
+		if o.EC2 == nil || o.Network == nil {
+			c := ec2.NewFromConfig(cfg)
+			if o.EC2 == nil {
+				o.EC2 = c
+			}
+			if o.Network == nil {
+				o.Network = c
+			}
 		}
 		if o.ECS == nil || o.Tasks == nil {
 			c := ecs.NewFromConfig(cfg)
@@ -236,6 +260,9 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 		if o.SSM == nil {
 			o.SSM = ssm.NewFromConfig(cfg)
 		}
+		if o.IAM == nil {
+			o.IAM = iam.NewFromConfig(cfg)
+		}
 	}
 	return &Backend{
 		o:         o,
@@ -243,6 +270,9 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 		ecs:       o.ECS,
 		tasks:     o.Tasks,
 		ssm:       o.SSM,
+		iam:       o.IAM,
+		network:   o.Network,
+		region:    region,
 		poll:      poller{clock: o.Clock, interval: o.PollInterval},
 		timeouts:  o.Timeouts.withDefaults(),
 		expiresAt: o.Clock.Now().Add(o.TTL).UTC().Truncate(time.Second),

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/cisecs/cisecs/validate/awsgate"
@@ -168,4 +171,64 @@ func (f *fakeECS) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput,
 
 func (f *fakeECS) ListTasks(ctx context.Context, in *ecs.ListTasksInput, _ ...func(*ecs.Options)) (*ecs.ListTasksOutput, error) {
 	return call(f.ListTasksFunc, ctx, in)
+}
+
+type fakeIAM struct {
+	GetRoleFunc                 func(context.Context, *iam.GetRoleInput) (*iam.GetRoleOutput, error)
+	CreateServiceLinkedRoleFunc func(context.Context, *iam.CreateServiceLinkedRoleInput) (*iam.CreateServiceLinkedRoleOutput, error)
+}
+
+var _ awsgate.RoleAPI = (*fakeIAM)(nil)
+
+func (f *fakeIAM) GetRole(ctx context.Context, in *iam.GetRoleInput, _ ...func(*iam.Options)) (*iam.GetRoleOutput, error) {
+	return call(f.GetRoleFunc, ctx, in)
+}
+
+func (f *fakeIAM) CreateServiceLinkedRole(ctx context.Context, in *iam.CreateServiceLinkedRoleInput, _ ...func(*iam.Options)) (*iam.CreateServiceLinkedRoleOutput, error) {
+	return call(f.CreateServiceLinkedRoleFunc, ctx, in)
+}
+
+// roleExists is an account whose ECS service-linked role exists.
+func roleExists() *fakeIAM {
+	return &fakeIAM{GetRoleFunc: func(context.Context, *iam.GetRoleInput) (*iam.GetRoleOutput, error) {
+		return &iam.GetRoleOutput{}, nil
+	}}
+}
+
+type fakeNetwork struct {
+	DescribeSubnetsFunc      func(context.Context, *ec2.DescribeSubnetsInput) (*ec2.DescribeSubnetsOutput, error)
+	DescribeRouteTablesFunc  func(context.Context, *ec2.DescribeRouteTablesInput) (*ec2.DescribeRouteTablesOutput, error)
+	DescribeVpcEndpointsFunc func(context.Context, *ec2.DescribeVpcEndpointsInput) (*ec2.DescribeVpcEndpointsOutput, error)
+}
+
+var _ awsgate.NetworkAPI = (*fakeNetwork)(nil)
+
+func (f *fakeNetwork) DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error) {
+	return call(f.DescribeSubnetsFunc, ctx, in)
+}
+
+func (f *fakeNetwork) DescribeRouteTables(ctx context.Context, in *ec2.DescribeRouteTablesInput, _ ...func(*ec2.Options)) (*ec2.DescribeRouteTablesOutput, error) {
+	return call(f.DescribeRouteTablesFunc, ctx, in)
+}
+
+func (f *fakeNetwork) DescribeVpcEndpoints(ctx context.Context, in *ec2.DescribeVpcEndpointsInput, _ ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error) {
+	return call(f.DescribeVpcEndpointsFunc, ctx, in)
+}
+
+// publicSubnet is a network whose subnet is public: a default route to an
+// internet gateway, and public IPs on launch.
+func publicSubnet() *fakeNetwork {
+	return &fakeNetwork{
+		DescribeSubnetsFunc: func(context.Context, *ec2.DescribeSubnetsInput) (*ec2.DescribeSubnetsOutput, error) {
+			return &ec2.DescribeSubnetsOutput{Subnets: []ec2types.Subnet{{SubnetId: aws.String(testSubnet), VpcId: aws.String("vpc-1"), MapPublicIpOnLaunch: aws.Bool(true)}}}, nil
+		},
+		DescribeRouteTablesFunc: func(context.Context, *ec2.DescribeRouteTablesInput) (*ec2.DescribeRouteTablesOutput, error) {
+			return &ec2.DescribeRouteTablesOutput{RouteTables: []ec2types.RouteTable{{RouteTableId: aws.String("rtb-1"), Routes: []ec2types.Route{
+				{DestinationCidrBlock: aws.String("0.0.0.0/0"), GatewayId: aws.String("igw-1"), State: ec2types.RouteStateActive},
+			}}}}, nil
+		},
+		DescribeVpcEndpointsFunc: func(context.Context, *ec2.DescribeVpcEndpointsInput) (*ec2.DescribeVpcEndpointsOutput, error) {
+			return &ec2.DescribeVpcEndpointsOutput{}, nil
+		},
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/sivchari/kumo"
 
@@ -49,17 +50,22 @@ type env struct {
 	ec2   *ec2.Client
 	ecs   *ecs.Client
 	ssm   *ssm.Client
+	iam   *iam.Client
 }
 
 // inBubble starts kumo (outside the bubble: it listens on loopback), then
 // runs f in a synctest bubble with a front on it: time there is fake. The
-// front's catalogue holds testAMI (x86_64) unless o.Images gives it.
+// front's catalogue holds testAMI (x86_64) unless o.Images gives it, and
+// testSubnet is a public subnet unless o.Networks gives it.
 func inBubble(t *testing.T, o awsgatetest.Options, f func(t *testing.T, e *env)) {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
 	if !slices.ContainsFunc(o.Images, func(img awsgatetest.Image) bool { return img.ID == testAMI }) {
 		o.Images = append(slices.Clone(o.Images), awsgatetest.Image{ID: testAMI, Name: "cisecs-test", Architecture: "x86_64"})
+	}
+	if !slices.ContainsFunc(o.Networks, func(n awsgatetest.Network) bool { return n.Subnet == testSubnet }) {
+		o.Networks = append(slices.Clone(o.Networks), awsgatetest.PublicNetwork(testSubnet))
 	}
 	synctest.Test(t, func(t *testing.T) {
 		o.Kumo = k.URL
@@ -70,6 +76,7 @@ func inBubble(t *testing.T, o awsgatetest.Options, f func(t *testing.T, e *env))
 		defer front.Close()
 		e := &env{front: front}
 		e.ec2, e.ecs, e.ssm = front.Clients()
+		e.iam = front.IAM()
 		f(t, e)
 	})
 }
@@ -141,6 +148,7 @@ func (e *env) options(t *testing.T) awsgate.Options {
 		ECS:             e.ecs,
 		Tasks:           e.ecs,
 		SSM:             e.ssm,
+		IAM:             e.iam,
 	}
 }
 

@@ -19,13 +19,25 @@ import (
 	"github.com/cisecs/cisecs/validate"
 )
 
-// Launch creates the run's cluster and registers the probes' task
+// Launch first checks what the run needs before it launches anything:
+// that the subnet reaches ECS, SSM and the probe image's registry
+// (CheckNetwork: a *NetworkError names every path missing), and, for
+// awsvpc tasks, the ECS service-linked role, which it creates if it is
+// missing (a *ServiceLinkedRoleError when IAM refuses). Then it creates the run's cluster and registers the probes' task
 // definitions while, at the same time, it starts the instance and waits for
 // it to run and for its ECS agent to register in the cluster. The two are
 // independent (the agent registers long after the cluster exists), so
 // Launch takes as long as the longer of the two. On an error it stops the
 // rest and returns; Cleanup removes what was created.
 func (b *Backend) Launch(ctx context.Context) error {
+	if _, err := CheckNetwork(ctx, b.network, b.o.Subnet, b.o.ProbeImage, b.region); err != nil {
+		return fmt.Errorf("launch run %q: nothing launched: %w", b.o.RunID, err)
+	}
+	if b.runsAWSVPC() {
+		if err := b.ensureServiceLinkedRole(ctx); err != nil {
+			return fmt.Errorf("launch run %q: nothing launched: %w", b.o.RunID, err)
+		}
+	}
 	steps := []func(context.Context) error{b.createCluster, b.startInstance}
 	for _, p := range b.o.Probes {
 		steps = append(steps, func(ctx context.Context) error {

@@ -23,7 +23,7 @@ func fakeOptions() awsgate.Options {
 		// without DescribeImages.
 		AMI: testAMI, InstanceType: "t3.small", Subnet: testSubnet, SecurityGroup: testSG, InstanceProfile: "cisecs-gate-instance", TaskRoleARN: testRole,
 		ProbeImage: testProbeImg, ProbeScript: probeScript, RunID: "run-1",
-		EC2: &fakeEC2{}, ECS: &fakeECS{}, Tasks: &fakeECS{}, SSM: &fakeSSM{},
+		EC2: &fakeEC2{}, ECS: &fakeECS{}, Tasks: &fakeECS{}, SSM: &fakeSSM{}, IAM: roleExists(), Network: publicSubnet(),
 	}
 }
 

@@ -179,6 +179,9 @@ func (s *Server) advance(ctx context.Context, now time.Time) {
 		if i.container != "" || i.agentGaveUp || i.cluster == "" || lat.InstanceBoot >= Never || lat.AgentRegister >= Never {
 			continue
 		}
+		if !s.reaches(i.subnet, reachECS) {
+			continue // the agent cannot reach ECS: it retries, forever
+		}
 		at := i.launched.Add(lat.InstanceBoot + lat.AgentRegister)
 		if now.Before(at) {
 			continue
@@ -342,6 +345,7 @@ func (s *Server) registerTaskDefinition(c *call) reply {
 	}
 	if defs := objs(c.json, "containerDefinitions"); len(defs) > 0 {
 		td.Container = str(defs[0], "name")
+		td.Image = str(defs[0], "image")
 		td.Command = strs(defs[0], "command")
 	}
 	s.taskDefs[td.ARN] = td
@@ -474,6 +478,11 @@ func (s *Server) runTask(c *call) reply {
 		return clientError(jsonProtocol, "InvalidParameterException", "Network Configuration must be provided when networkMode 'awsvpc' is specified.")
 	case td.NetworkMode != "awsvpc" && obj(c.json, "networkConfiguration") != nil:
 		return clientError(jsonProtocol, "InvalidParameterException", "Network Configuration is not valid for the given networkMode of this task definition.")
+	case td.NetworkMode == "awsvpc" && !s.ecsServiceLinkedRole:
+		// ECS attaches an awsvpc task's network interface as its
+		// service-linked role; an account without the role (a fresh one)
+		// is refused so.
+		return clientError(jsonProtocol, "InvalidParameterException", ECSServiceLinkedRoleMissing)
 	}
 
 	var candidates []*container
@@ -540,6 +549,12 @@ func (s *Server) runTask(c *call) reply {
 	}
 	if s.o.Probe != nil {
 		t.run = s.o.Probe(*td)
+	}
+	if i := s.instances[placed.instance]; i != nil && !s.reaches(i.subnet, registryOf(td.Image)) {
+		// The agent pulls the image through the host's network, and
+		// times out.
+		t.run = Run{NeverStarts: true, For: time.Minute, StoppedReason: "Task failed to start",
+			Reason: fmt.Sprintf("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref %s: dial tcp: i/o timeout", td.Image)}
 	}
 	s.tasks[t.arn] = t
 	return jsonReply(map[string]any{"tasks": []any{s.taskJSON(t, c.now)}, "failures": []any{}})

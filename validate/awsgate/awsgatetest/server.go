@@ -17,6 +17,13 @@
 // GetCallerIdentity goes to kumo, which answers with its account's root.
 // Like EC2, RunInstances refuses an AMI that is not in the catalogue and an
 // instance type whose architecture is not the AMI's (InstanceTypeArchitecture).
+// Like ECS, RunTask refuses an awsvpc task in an account without the ECS
+// service-linked role (Options.NoECSServiceLinkedRole), which IAM GetRole
+// and CreateServiceLinkedRole read and make. Like a VPC, a subnet among
+// Options.Networks routes an instance only where its route table and its
+// VPC's endpoints lead (DescribeSubnets, DescribeRouteTables and
+// DescribeVpcEndpoints answer them): an agent that cannot reach ECS never
+// registers, and an image whose registry it cannot reach is never pulled.
 // A reboot gives the instance a new boot id, which an SSM command that
 // reads BootIDFile prints; ECS reports the agent's disconnect late, or
 // never (Latencies.DisconnectSeen); ReconnectAgent drops the agent's
@@ -132,10 +139,11 @@ func Exit(code int) *int { return &code }
 // TaskDefinition is a task definition as registered through the front.
 type TaskDefinition struct {
 	ARN, Family, NetworkMode, TaskRoleARN, Status string
-	// Container is the first container's name, Command its command.
-	Container string
-	Command   []string
-	Tags      map[string]string
+	// Container is the first container's name, Image its image, Command
+	// its command.
+	Container, Image string
+	Command          []string
+	Tags             map[string]string
 }
 
 // APIError is an error the Fault hook makes an operation answer.
@@ -189,6 +197,16 @@ type Options struct {
 	// signed is refused whatever this says: MissingAuthenticationToken
 	// (MissingAuthenticationTokenException from ECS and SSM).
 	InvalidCredentials bool
+	// NoECSServiceLinkedRole plays a fresh account, one that has never
+	// used ECS: the ECS service-linked role (AWSServiceRoleForECS) does
+	// not exist, IAM GetRole answers NoSuchEntity for it, and ECS refuses
+	// an awsvpc RunTask (InvalidParameterException,
+	// ECSServiceLinkedRoleMissing) until CreateServiceLinkedRole makes it.
+	// Zero: the role exists, as in an account that has used ECS.
+	NoECSServiceLinkedRole bool
+	// Networks are the subnets DescribeSubnets knows, with their route
+	// tables and their VPCs' endpoints (see Network).
+	Networks []Network
 }
 
 // Server is the front. Its methods are safe to call concurrently.
@@ -216,6 +234,12 @@ type Server struct {
 	profiles    map[string]time.Time // instance profile name -> created
 	imageParams []*imageParameter    // accepted, not yet checked
 	seq         int
+
+	// ecsServiceLinkedRole says AWSServiceRoleForECS exists.
+	ecsServiceLinkedRole bool
+	// networks are the VPCs DescribeSubnets, DescribeRouteTables and
+	// DescribeVpcEndpoints answer from.
+	networks []Network
 }
 
 // New starts a front for the kumo at o.Kumo, serving on an in-memory
@@ -246,6 +270,11 @@ func New(o Options) (*Server, error) {
 		taskDefs:   map[string]*TaskDefinition{},
 		commands:   map[string]*command{},
 		images:     map[string]*Image{},
+
+		ecsServiceLinkedRole: !o.NoECSServiceLinkedRole,
+	}
+	for _, n := range o.Networks {
+		s.networks = append(s.networks, n.withDefaults())
 	}
 	for _, img := range o.Images {
 		img = img.withDefaults()
@@ -366,6 +395,7 @@ type protocol int
 const (
 	queryProtocol protocol = iota // EC2, STS
 	jsonProtocol                  // ECS, SSM
+	iamProtocol                   // IAM: query, with IAM's error document
 )
 
 // reply is an answer to write.
@@ -395,6 +425,17 @@ func errorReply(p protocol, status int, code, msg string) reply {
 	if p == jsonProtocol {
 		b, _ := json.Marshal(map[string]string{"__type": code, "message": msg})
 		return reply{status: status, ctype: "application/x-amz-json-1.1", body: b}
+	}
+	if p == iamProtocol {
+		type iamError struct {
+			XMLName   xml.Name `xml:"ErrorResponse"`
+			Type      string   `xml:"Error>Type"`
+			Code      string   `xml:"Error>Code"`
+			Message   string   `xml:"Error>Message"`
+			RequestID string   `xml:"RequestId"`
+		}
+		b, _ := xml.Marshal(iamError{Type: "Sender", Code: code, Message: msg, RequestID: "awsgatetest"})
+		return reply{status: status, ctype: "text/xml", body: append([]byte(xml.Header), b...)}
 	}
 	type xmlError struct {
 		Code    string `xml:"Code"`
@@ -458,6 +499,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.op = c.form.Get("Action")
+		if service(r) == "iam" {
+			c.proto = iamProtocol
+		}
 	}
 
 	s.mu.Lock()
@@ -557,6 +601,19 @@ func (s *Server) answer(c *call) reply {
 		return s.describeImages(c)
 	case "CreateTags":
 		return s.createTags(c)
+	case "DescribeSubnets":
+		return s.describeSubnets(c)
+	case "DescribeRouteTables":
+		return s.describeRouteTables(c)
+	case "DescribeVpcEndpoints":
+		return s.describeVpcEndpoints(c)
+	// IAM
+	case "GetRole":
+		if c.form.Get("RoleName") == ECSServiceLinkedRoleName {
+			return s.getECSServiceLinkedRole(c)
+		}
+	case "CreateServiceLinkedRole":
+		return s.createServiceLinkedRole(c)
 	// ECS
 	case "DeleteCluster":
 		return s.deleteCluster(c)
