@@ -17,6 +17,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"text/template"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -28,8 +29,27 @@ import (
 
 var packerTemplate = template.Must(template.New("packer.pkr.hcl.tmpl").
 	Option("missingkey=error").
-	Funcs(template.FuncMap{"q": quote, "list": list, "key": key}).
+	Funcs(template.FuncMap{"q": quote, "list": list, "key": key, "heredoc": heredoc}).
 	ParseFS(templates.FS, "packer.pkr.hcl.tmpl"))
+
+var ssmAgentTemplate = template.Must(template.New("ssm-agent.sh.tmpl").
+	Option("missingkey=error").
+	Funcs(template.FuncMap{"shq": templates.ShellQuote}).
+	ParseFS(templates.FS, "ssm-agent.sh.tmpl"))
+
+// ssmAgentVars is what ssm-agent.sh.tmpl is filled with.
+type ssmAgentVars struct {
+	Name, OSTitle, Architecture string
+	// URL is the agent's rpm in the build region's bucket.
+	URL string
+}
+
+// SSHTimeout is how long the build waits for SSH through the Session
+// Manager tunnel. The Amazon plugin retries StartSession without limit
+// while the instance's SSM agent is not connected (TargetNotConnected);
+// this wait is what ends the build then. It allows for the boot, the
+// user data that installs the agent, and the agent's registration.
+const SSHTimeout = "15m"
 
 // vars is what packer.pkr.hcl.tmpl is filled with.
 type vars struct {
@@ -60,6 +80,11 @@ type vars struct {
 	// ManifestFile and ReportFile are file names (letters, digits, . and
 	// -), joined to path.root inside a quoted string.
 	ManifestFile, ReportFile string
+	// UserData is the build instance's user data: the script that
+	// installs the SSM agent, or empty when the OS's AMIs ship it.
+	UserData   string
+	OSTitle    string
+	SSHTimeout string
 }
 
 type kv struct{ Key, Value string }
@@ -120,6 +145,15 @@ func Render(img images.Image) ([]byte, error) {
 		SSMParameter:        img.SSMParameter,
 		ManifestFile:        ManifestFile,
 		ReportFile:          ReportFile(img.Name),
+		SSHTimeout:          SSHTimeout,
+		OSTitle:             osInfo.Title,
+	}
+	if osInfo.InstallSSMAgent {
+		ud, err := ssmAgentUserData(img, osInfo)
+		if err != nil {
+			return nil, fmt.Errorf("image %q: %w", img.Name, err)
+		}
+		v.UserData = string(ud)
 	}
 	if v.DeviceName == "" {
 		v.DeviceName = osInfo.RootDevice
@@ -138,6 +172,45 @@ func Render(img images.Image) ([]byte, error) {
 		return nil, fmt.Errorf("image %q: render packer template: %w", img.Name, err)
 	}
 	return hclwrite.Format(b.Bytes()), nil
+}
+
+// SSMAgentURL returns the URL of the SSM agent's rpm for arch (x86_64 or
+// arm64) in region's bucket, which AWS documents for installing the agent
+// on RHEL: https://s3.REGION.amazonaws.com/amazon-ssm-REGION/latest/linux_ARCH/amazon-ssm-agent.rpm.
+func SSMAgentURL(region, arch string) string {
+	goarch := "amd64"
+	if arch == "arm64" {
+		goarch = "arm64"
+	}
+	return "https://s3." + region + ".amazonaws.com/amazon-ssm-" + region + "/latest/linux_" + goarch + "/amazon-ssm-agent.rpm"
+}
+
+// SSMAgentUserData returns the build instance's user data of img: a bash
+// script that installs and starts the SSM agent when it is not, or nil
+// when img's OS ships the agent.
+func SSMAgentUserData(img images.Image) ([]byte, error) {
+	osInfo, err := check(img)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", img.Name, err)
+	}
+	if !osInfo.InstallSSMAgent {
+		return nil, nil
+	}
+	return ssmAgentUserData(img, osInfo)
+}
+
+func ssmAgentUserData(img images.Image, osInfo images.OS) ([]byte, error) {
+	var b bytes.Buffer
+	err := ssmAgentTemplate.Execute(&b, ssmAgentVars{
+		Name:         img.Name,
+		OSTitle:      osInfo.Title,
+		Architecture: img.Base.Architecture,
+		URL:          SSMAgentURL(img.Region, img.Base.Architecture),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render ssm agent user data: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
 // check refuses an image that would not make a template, and returns its
@@ -199,6 +272,29 @@ func list(ss []string) string {
 	}
 	b.WriteByte(']')
 	return b.String()
+}
+
+// heredocEnd ends the heredocs heredoc writes; no line of their text may
+// be it.
+const heredocEnd = "EOT"
+
+// heredoc returns s as an HCL heredoc whose value is s, with a final
+// newline added if it has none: "${" and "%{" are escaped, as HCL would
+// otherwise read them as an interpolation or a directive. It panics if a
+// line of s is the heredoc's end marker, which would end it early
+// (text/template reports the panic as an error).
+func heredoc(s string) string {
+	for line := range strings.Lines(s) {
+		if strings.TrimSpace(line) == heredocEnd {
+			panic(fmt.Sprintf("heredoc text has a line %q", heredocEnd))
+		}
+	}
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	s = strings.ReplaceAll(s, "${", "$${")
+	s = strings.ReplaceAll(s, "%{", "%%{")
+	return "<<" + heredocEnd + "\n" + s + heredocEnd
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)

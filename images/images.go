@@ -176,17 +176,23 @@ type OS struct {
 	SSHUsername string
 	// RootDevice is the root device name of the OS's AMIs.
 	RootDevice string
+	// InstallSSMAgent says the OS's CIS AMIs lack the SSM agent, which
+	// the build reaches the instance through: the build instance's user
+	// data installs it (an rpm; only rpm OSes may set it).
+	InstallSSMAgent bool
 }
 
 // OSes returns the operating systems a definition may name.
 func OSes() []OS {
 	return []OS{
-		{"al2023", "Amazon Linux 2023", "ec2-user", "/dev/xvda"},
-		{"al2", "Amazon Linux 2", "ec2-user", "/dev/xvda"},
-		{"rhel9", "Red Hat Enterprise Linux 9", "ec2-user", "/dev/sda1"},
-		{"rhel8", "Red Hat Enterprise Linux 8", "ec2-user", "/dev/sda1"},
-		{"ubuntu2204", "Ubuntu 22.04 LTS", "ubuntu", "/dev/sda1"},
-		{"ubuntu2404", "Ubuntu 24.04 LTS", "ubuntu", "/dev/sda1"},
+		// Amazon Linux and Canonical's Ubuntu AMIs ship the SSM agent
+		// (Ubuntu as a snap); Red Hat's RHEL AMIs, and so CIS's, do not.
+		{"al2023", "Amazon Linux 2023", "ec2-user", "/dev/xvda", false},
+		{"al2", "Amazon Linux 2", "ec2-user", "/dev/xvda", false},
+		{"rhel9", "Red Hat Enterprise Linux 9", "ec2-user", "/dev/sda1", true},
+		{"rhel8", "Red Hat Enterprise Linux 8", "ec2-user", "/dev/sda1", true},
+		{"ubuntu2204", "Ubuntu 22.04 LTS", "ubuntu", "/dev/sda1", false},
+		{"ubuntu2404", "Ubuntu 24.04 LTS", "ubuntu", "/dev/sda1", false},
 	}
 }
 
