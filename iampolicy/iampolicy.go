@@ -14,7 +14,9 @@
 //
 //   - the gate tags what it creates with cisecs:run-id (and
 //     cisecs:expires-at): creating requires aws:RequestTag/cisecs:run-id,
-//     changing or deleting requires aws:ResourceTag/cisecs:run-id;
+//     changing or deleting requires aws:ResourceTag/cisecs:run-id; the
+//     network interface ECS creates for an awsvpc task, which ECS does not
+//     tag, the gate tags itself, and only while no run's tag is on it;
 //   - Packer tags what it creates with the template's run tags, which hold
 //     cisecs:image: likewise with cisecs:image;
 //   - the gate's publisher tags the AMI it releases with its provenance:
@@ -47,6 +49,9 @@ const (
 	// RunTag is the tag the gate puts on everything it creates
 	// (awsgate.TagRunID).
 	RunTag = "cisecs:run-id"
+	// ExpiresTag is the gate's other tag, the time after which the
+	// janitor removes what carries it (awsgate.TagExpiresAt).
+	ExpiresTag = "cisecs:expires-at"
 	// ImageTag is the tag every Packer build puts on its instance,
 	// volumes, network interface, temporary security group, key pair,
 	// role and instance profile, and on the AMI and its snapshots (the

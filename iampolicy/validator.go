@@ -37,6 +37,7 @@ func ValidatorPolicy() Policy {
 			Action: []string{
 				"ec2:DescribeImages",
 				"ec2:DescribeInstances",
+				"ec2:DescribeNetworkInterfaces",
 				"ec2:DescribeRouteTables",
 				"ec2:DescribeSubnets",
 				"ec2:DescribeVpcEndpoints",
@@ -94,6 +95,28 @@ func ValidatorPolicy() Policy {
 			Resource:  []string{ec2Instance, ec2Volume},
 			Condition: map[string]map[string][]string{"StringEquals": {"ec2:CreateAction": {"RunInstances"}}},
 			Why:       "tags given at launch; no existing resource can be tagged this way",
+		},
+		{
+			Sid:      "GateTagTaskNetworkInterfaces",
+			Effect:   "Allow",
+			Action:   []string{"ec2:CreateTags"},
+			Resource: []string{ec2NetworkInterface},
+			Condition: map[string]map[string][]string{
+				"Null": {
+					"aws:RequestTag/" + RunTag:  {"false"},
+					"aws:ResourceTag/" + RunTag: {"true"},
+				},
+				"ForAllValues:StringEquals": {"aws:TagKeys": {RunTag, ExpiresTag}},
+			},
+			Why: "ECS tags an awsvpc task's network interface with nothing (aws/containers-roadmap#567); the gate tags it with the run's two tags, and only an interface no run has tagged yet",
+		},
+		{
+			Sid:       "GateDeleteTaskNetworkInterfaces",
+			Effect:    "Allow",
+			Action:    []string{"ec2:DeleteNetworkInterface"},
+			Resource:  []string{ec2NetworkInterface},
+			Condition: resourceTag(RunTag),
+			Why:       "only interfaces a gate run tagged: the awsvpc tasks' interfaces ECS left available (cleanup, the janitor)",
 		},
 		{
 			Sid:       "GateRebootAndTerminate",

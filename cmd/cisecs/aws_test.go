@@ -171,8 +171,8 @@ func TestJanitorAWSAccess(t *testing.T) {
 		if !strings.Contains(stderr, "aws: account 000000000000, as arn:aws:iam::000000000000:root, in region eu-west-1") {
 			t.Errorf("stderr does not say who the janitor runs as:\n%s", stderr)
 		}
-		if strings.Count(stdout, "janitor: ") != 4 || !strings.Contains(stdout, "janitor: terminated instances: 0") {
-			t.Errorf("stdout %q, want the four counts", stdout)
+		if strings.Count(stdout, "janitor: ") != 5 || !strings.Contains(stdout, "janitor: terminated instances: 0") || !strings.Contains(stdout, "janitor: deleted network interfaces: 0") {
+			t.Errorf("stdout %q, want the five counts", stdout)
 		}
 		if front.Ops()["DescribeInstances"] == 0 {
 			t.Errorf("the janitor did not look for instances: %v", front.Ops())

@@ -24,9 +24,9 @@ func runJanitor(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cisecs janitor [flags]
 
-Removes the instances, ECS clusters, tasks and task definitions that gate
-runs left behind: only those tagged %s and %s, and only
-once that expiry has passed. The flags, the region and the credentials are
+Removes the instances, ECS clusters, tasks, task definitions and available
+awsvpc task network interfaces that gate runs left behind: only those
+tagged %s and %s, and only once that expiry has passed. The flags, the region and the credentials are
 checked before it looks. Exit status: 0 swept, 1 some removal failed (the
 counts say what was removed), 2 bad flags, or no working region or
 credentials (no counts then).
@@ -72,6 +72,7 @@ flags:
 		{"stopped tasks", swept.Tasks},
 		{"deleted clusters", swept.Clusters},
 		{"deregistered task definitions", swept.TaskDefinitions},
+		{"deleted network interfaces", swept.NetworkInterfaces},
 	} {
 		fmt.Fprintf(stdout, "janitor: %s: %d %s\n", r.what, len(r.ids), strings.Join(r.ids, " "))
 	}

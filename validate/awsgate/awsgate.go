@@ -185,6 +185,7 @@ type Backend struct {
 	lost      time.Time             // when a RunInstances was asked whose answer never came
 	container string                // its container instance ARN, once registered
 	started   []string              // ARNs of the tasks RunTask started
+	enis      []string              // ids of the awsvpc tasks' network interfaces it tagged
 	taskDefs  map[probeKey]*taskDef // registered (or registering) task definitions
 }
 
@@ -194,7 +195,7 @@ var _ validate.Backend = (*Backend)(nil)
 // call was made, whatever its answer (a lost answer may hide a resource
 // created). Cleanup looks for these alone. Tasks need no record: they run
 // in the cluster, and there are none without it.
-type asked struct{ cluster, instance, taskDefs bool }
+type asked struct{ cluster, instance, taskDefs, enis bool }
 
 // ask records that the run is about to ask AWS to create a resource, of
 // the kind set marks. It is called before the call is made.

@@ -18,8 +18,11 @@ import (
 
 // Cleanup removes everything the run created, in order: it stops the run's
 // tasks, terminates its instance and waits until it is terminated,
-// deregisters what is left of the instance in the cluster, deregisters the
-// probe task definitions and deletes the cluster.
+// deregisters by force the container instances whose agent is gone (ECS
+// would never stop their tasks), waits for the other tasks to stop,
+// deregisters what is left of the instance in the cluster, deletes the
+// network interfaces of its awsvpc tasks that ECS left behind (see
+// tagENI), deregisters the probe task definitions and deletes the cluster.
 //
 // It looks only for the kinds of resource the run asked AWS to create (the
 // call made, whatever its answer): a run that asked for nothing created
@@ -65,11 +68,23 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		}
 	}
 
+	if a.cluster {
+		gone, err := deregisterAgentGone(ctx, b.ecs, b.ec2, b.Cluster())
+		add(err)
+		tasks, err = tasksOff(ctx, b.tasks, b.Cluster(), tasks, gone)
+		add(err)
+	}
 	if len(tasks) > 0 {
 		add(waitStopped(ctx, b.poll, b.tasks, b.Cluster(), tasks, b.timeouts.Task))
 	}
 	if a.cluster {
 		add(deregisterContainerInstances(ctx, b.ecs, b.Cluster()))
+	}
+	if a.enis {
+		b.mu.Lock()
+		known := slices.Clone(b.enis)
+		b.mu.Unlock()
+		add(deleteRunENIs(ctx, b.poll, b.ec2, b.o.RunID, known, b.timeouts.Task))
 	}
 	if a.taskDefs {
 		for _, mode := range []string{validate.ModeAWSVPC, validate.ModeBridge} {
@@ -327,6 +342,118 @@ func deregisterContainerInstances(ctx context.Context, c containerDeregistrar, c
 		}
 	}
 	return errors.Join(errs...)
+}
+
+type agentGoneDeregistrar interface {
+	containerDeregistrar
+	DescribeContainerInstances(ctx context.Context, in *ecs.DescribeContainerInstancesInput, optFns ...func(*ecs.Options)) (*ecs.DescribeContainerInstancesOutput, error)
+}
+
+// deregisterAgentGone deregisters, by force, the cluster's container
+// instances whose agent is gone: ECS reports it disconnected, or its EC2
+// instance is terminated. ECS stops the tasks of such an instance only
+// then: a StopTask leaves them RUNNING or PENDING (desired STOPPED), as
+// the agent is not there to stop them, and ECS does not deregister an
+// instance whose agent was disconnected when it terminated. It returns the
+// ARNs of the container instances it deregistered; a cluster that is gone
+// has none.
+func deregisterAgentGone(ctx context.Context, c agentGoneDeregistrar, e ec2.DescribeInstancesAPIClient, cluster string) ([]string, error) {
+	var arns []string
+	p := ecs.NewListContainerInstancesPaginator(c, &ecs.ListContainerInstancesInput{Cluster: aws.String(cluster)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list container instances of cluster %q: %w", cluster, err)
+		}
+		arns = append(arns, page.ContainerInstanceArns...)
+	}
+	var (
+		gone []string
+		errs []error
+	)
+	for chunk := range slices.Chunk(arns, 100) {
+		out, err := c.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String(cluster), ContainerInstances: chunk})
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("describe container instances of cluster %q: %w", cluster, err)
+		}
+		for _, ci := range out.ContainerInstances {
+			arn := aws.ToString(ci.ContainerInstanceArn)
+			lost := !ci.AgentConnected
+			if !lost {
+				lost, err = isTerminated(ctx, e, aws.ToString(ci.Ec2InstanceId))
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+			if !lost {
+				continue
+			}
+			_, err := c.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{
+				Cluster: aws.String(cluster), ContainerInstance: aws.String(arn), Force: aws.Bool(true),
+			})
+			if err != nil && !notFound(err) {
+				errs = append(errs, fmt.Errorf("deregister container instance %q, whose agent is gone: %w", arn, err))
+				continue
+			}
+			gone = append(gone, arn)
+		}
+	}
+	return gone, errors.Join(errs...)
+}
+
+// isTerminated says whether EC2 reports the instance terminated, or
+// does not know it (a container instance's instance was shown long ago:
+// its agent registered).
+func isTerminated(ctx context.Context, e ec2.DescribeInstancesAPIClient, id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	out, err := e.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if notFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("describe instance %q: %w", id, err)
+	}
+	for _, r := range out.Reservations {
+		for _, i := range r.Instances {
+			if i.State == nil || i.State.Name != ec2types.InstanceStateNameTerminated {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// tasksOff keeps the tasks that are not on the container instances in
+// off: those are the tasks not to wait for.
+func tasksOff(ctx context.Context, c ecs.DescribeTasksAPIClient, cluster string, arns, off []string) ([]string, error) {
+	if len(off) == 0 || len(arns) == 0 {
+		return arns, nil
+	}
+	var keep []string
+	for chunk := range slices.Chunk(arns, 100) {
+		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: chunk})
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return arns, fmt.Errorf("describe tasks of cluster %q: %w", cluster, err)
+		}
+		for _, t := range out.Tasks {
+			if !slices.Contains(off, aws.ToString(t.ContainerInstanceArn)) {
+				keep = append(keep, aws.ToString(t.TaskArn))
+			}
+		}
+	}
+	return keep, nil
 }
 
 type taskDefinitionDeregistrar interface {

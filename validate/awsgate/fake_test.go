@@ -57,6 +57,10 @@ type fakeEC2 struct {
 	RunInstancesFunc       func(context.Context, *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error)
 	RebootInstancesFunc    func(context.Context, *ec2.RebootInstancesInput) (*ec2.RebootInstancesOutput, error)
 	TerminateInstancesFunc func(context.Context, *ec2.TerminateInstancesInput) (*ec2.TerminateInstancesOutput, error)
+
+	DescribeNetworkInterfacesFunc func(context.Context, *ec2.DescribeNetworkInterfacesInput) (*ec2.DescribeNetworkInterfacesOutput, error)
+	CreateTagsFunc                func(context.Context, *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error)
+	DeleteNetworkInterfaceFunc    func(context.Context, *ec2.DeleteNetworkInterfaceInput) (*ec2.DeleteNetworkInterfaceOutput, error)
 }
 
 var _ awsgate.EC2API = (*fakeEC2)(nil)
@@ -94,6 +98,27 @@ func (f *fakeEC2) TerminateInstances(ctx context.Context, in *ec2.TerminateInsta
 		return nil, errUnexpected
 	}
 	return f.TerminateInstancesFunc(ctx, in)
+}
+
+func (f *fakeEC2) DescribeNetworkInterfaces(ctx context.Context, in *ec2.DescribeNetworkInterfacesInput, _ ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error) {
+	if f.DescribeNetworkInterfacesFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.DescribeNetworkInterfacesFunc(ctx, in)
+}
+
+func (f *fakeEC2) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	if f.CreateTagsFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.CreateTagsFunc(ctx, in)
+}
+
+func (f *fakeEC2) DeleteNetworkInterface(ctx context.Context, in *ec2.DeleteNetworkInterfaceInput, _ ...func(*ec2.Options)) (*ec2.DeleteNetworkInterfaceOutput, error) {
+	if f.DeleteNetworkInterfaceFunc == nil {
+		return nil, errUnexpected
+	}
+	return f.DeleteNetworkInterfaceFunc(ctx, in)
 }
 
 // fakeECS fakes both ClusterAPI and TaskAPI.

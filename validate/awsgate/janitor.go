@@ -21,8 +21,9 @@ import (
 const janitorStopReason = "cisecs janitor: run expired"
 
 // Janitor removes what killed gate runs left behind: instances, ECS
-// clusters (with their tasks and container instances) and task definitions
-// that carry both gate tags (TagRunID, TagExpiresAt) and whose expiry has
+// clusters (with their tasks and container instances), task definitions
+// and the available network interfaces of awsvpc tasks that carry both
+// gate tags (TagRunID, TagExpiresAt) and whose expiry has
 // passed. It never touches a resource without both tags, nor one whose
 // expiry is still ahead.
 type Janitor struct {
@@ -47,12 +48,18 @@ type Swept struct {
 	Clusters []string
 	// TaskDefinitions are the ARNs of the task definitions it deregistered.
 	TaskDefinitions []string
+	// NetworkInterfaces are the ids of the awsvpc tasks' network
+	// interfaces it deleted.
+	NetworkInterfaces []string
 }
 
 // Sweep removes the gate's resources that expired before now: it
-// terminates the instances and stops the clusters' tasks, waits for both,
-// deregisters the clusters' container instances, deletes the clusters and
-// deregisters the task definitions (families starting with NamePrefix). It
+// terminates the instances and stops the clusters' tasks, waits for the
+// instances, deregisters by force the container instances whose agent is
+// gone (ECS would never stop their tasks), waits for the other tasks,
+// deregisters the clusters' container instances, deletes the clusters,
+// deregisters the task definitions (families starting with NamePrefix) and
+// deletes the available network interfaces ECS left behind. It
 // goes on past a failure; the error joins them all, and Swept says what
 // was removed.
 func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
@@ -108,8 +115,12 @@ func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 		add(waitTerminated(ctx, p, j.EC2, s.Instances, timeout))
 	}
 	for _, c := range clusters {
-		if len(stopped[c]) > 0 {
-			add(waitStopped(ctx, p, j.ECS, c, stopped[c], timeout))
+		gone, err := deregisterAgentGone(ctx, j.ECS, j.EC2, c)
+		add(err)
+		wait, err := tasksOff(ctx, j.ECS, c, stopped[c], gone)
+		add(err)
+		if len(wait) > 0 {
+			add(waitStopped(ctx, p, j.ECS, c, wait, timeout))
 		}
 		if err := deregisterContainerInstances(ctx, j.ECS, c); err != nil {
 			add(err)
@@ -130,6 +141,18 @@ func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 			continue
 		}
 		s.TaskDefinitions = append(s.TaskDefinitions, td)
+	}
+
+	// Last, once the instances are terminated and the tasks stopped: the
+	// network interfaces ECS left behind are available only then.
+	enis, err := j.expiredENIs(ctx, now)
+	add(err)
+	for _, id := range enis {
+		if err := deleteENI(ctx, j.EC2, id); err != nil {
+			add(err)
+			continue
+		}
+		s.NetworkInterfaces = append(s.NetworkInterfaces, id)
 	}
 
 	if err := errors.Join(errs...); err != nil {
@@ -164,6 +187,23 @@ func (j Janitor) expiredInstances(ctx context.Context, now time.Time) ([]string,
 					ids = append(ids, aws.ToString(i.InstanceId))
 				}
 			}
+		}
+	}
+	return ids, nil
+}
+
+// expiredENIs are the ids of the gate's available network interfaces
+// (those of awsvpc tasks, which the gate tags: see tagENI) whose expiry
+// has passed. One still in use is left for a later sweep.
+func (j Janitor) expiredENIs(ctx context.Context, now time.Time) ([]string, error) {
+	enis, err := taggedENIs(ctx, j.EC2, "", string(ec2types.NetworkInterfaceStatusAvailable))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, n := range enis {
+		if expired(ec2Tag(n.TagSet), now) {
+			ids = append(ids, aws.ToString(n.NetworkInterfaceId))
 		}
 	}
 	return ids, nil

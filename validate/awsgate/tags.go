@@ -81,7 +81,7 @@ func notFound(err error) bool {
 		return false
 	}
 	switch api.ErrorCode() {
-	case "InvalidInstanceID.NotFound", "ClusterNotFoundException", "ResourceNotFoundException":
+	case "InvalidInstanceID.NotFound", "InvalidNetworkInterfaceID.NotFound", "ClusterNotFoundException", "ResourceNotFoundException":
 		return true
 	case "InvalidParameterException", "ClientException":
 		msg := strings.ToLower(api.ErrorMessage())

@@ -98,6 +98,9 @@ func (b *Backend) startTask(ctx context.Context, p validate.Probe) (string, erro
 			},
 		}
 	}
+	if p.Mode == validate.ModeAWSVPC {
+		b.ask(func(a *asked) { a.enis = true }) // ECS creates the task's network interface
+	}
 	out, err := b.tasks.RunTask(ctx, in)
 	if err != nil {
 		return "", fmt.Errorf("run task %q on instance %q: %w", td, instance, err)
@@ -121,6 +124,9 @@ func (b *Backend) waitTask(ctx context.Context, arn, state string, accept accept
 		out, err := b.tasks.DescribeTasks(ctx, in)
 		if err == nil && len(out.Tasks) == 1 {
 			last = &out.Tasks[0]
+			if err := b.tagENI(ctx, last); err != nil {
+				return false, "", err
+			}
 		}
 		retry, err := accept(ctx, in, out, err)
 		if err != nil && out != nil && len(out.Failures) > 0 {

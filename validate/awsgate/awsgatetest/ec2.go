@@ -26,6 +26,7 @@ type instance struct {
 	rebooted                        time.Time   // when the last RebootInstances came
 	reboots                         []time.Time // when each RebootInstances came
 	agentDrops                      []span      // when its agent lost ECS without a reboot
+	agentDied                       time.Time   // when its agent died for good (KillAgent); zero if it did not
 	container                       string      // its container instance ARN, once registered
 	agentGaveUp                     bool        // its cluster did not exist when the agent started
 	tags                            map[string]string

@@ -21,23 +21,49 @@ const arnPrefix = "arn:aws:ecs:us-east-1:000000000000:"
 type container struct {
 	arn, cluster, instance string
 	registered             time.Time
-	deregistered           bool
+	deregistered           time.Time // when DeregisterContainerInstance came; zero if it did not
 }
 
+// containerStatus is the container instance's status at now: INACTIVE
+// once deregistered, or once its instance terminated with its agent
+// connected (ECS deregisters it then). An instance whose agent ECS sees
+// disconnected when it terminates stays ACTIVE, disconnected, until
+// DeregisterContainerInstance: ECS does not deregister "instances with
+// disconnected agents" when they terminate (DeregisterContainerInstance,
+// ECS API reference).
 func (s *Server) containerStatus(ci *container, now time.Time) string {
-	if ci.deregistered {
+	if !ci.deregistered.IsZero() && !now.Before(ci.deregistered) {
 		return "INACTIVE"
 	}
-	if at, ok := s.terminatedAt(s.instances[ci.instance]); ok && !now.Before(at) {
+	i := s.instances[ci.instance]
+	if at, ok := s.terminatedAt(i); ok && !now.Before(at) && !s.agentSeenDown(i, at) {
 		return "INACTIVE"
 	}
 	return "ACTIVE"
 }
 
 // connected is the container instance's agentConnected at now: what ECS
-// reports, which is late to see a reboot (agentSeenDown).
+// reports, which is late to see a reboot or a dead agent (agentSeenDown).
+// An agent whose instance terminated is not connected.
 func (s *Server) connected(ci *container, now time.Time) bool {
-	return s.containerStatus(ci, now) == "ACTIVE" && !s.agentSeenDown(s.instances[ci.instance], now)
+	i := s.instances[ci.instance]
+	if at, ok := s.terminatedAt(i); ok && !now.Before(at) {
+		return false
+	}
+	return s.containerStatus(ci, now) == "ACTIVE" && !s.agentSeenDown(i, now)
+}
+
+// agentLost is when ECS lost the task's agent for good: the agent died
+// (KillAgent), or ECS saw it disconnected when its instance terminated
+// (then it did not deregister the instance). Zero: never.
+func (s *Server) agentLost(i *instance) time.Time {
+	if !i.agentDied.IsZero() {
+		return i.agentDied
+	}
+	if at, ok := s.terminatedAt(i); ok && s.agentSeenDown(i, at) {
+		return at
+	}
+	return time.Time{}
 }
 
 // task is the front's account of a task kumo stores (kumo runs tasks
@@ -50,6 +76,7 @@ type task struct {
 	run                                                   Run
 	stopAt                                                time.Time // StopTask came
 	stopReason                                            string
+	eni                                                   *eni // an awsvpc task's network interface
 	synced                                                bool // kumo told it stopped
 }
 
@@ -97,6 +124,16 @@ func (s *Server) status(t *task, now time.Time) taskStatus {
 	if !i.rebooted.IsZero() {
 		if down := after(i.rebooted, lat.RebootDown); t.created.Before(down) {
 			ends = append(ends, end{down, Exit(137), "", fmt.Sprintf("Host EC2 (instance %s) rebooted.", i.id), "TaskFailedToStart"})
+		}
+	}
+	if lost := s.agentLost(i); !lost.IsZero() {
+		// Nothing tells ECS of the task any more: neither its exit, nor
+		// a StopTask, nor its host's end. It stays as it was (desired
+		// STOPPED once StopTask came) until its container instance is
+		// deregistered, by force: then ECS takes it for stopped.
+		ends = slices.DeleteFunc(ends, func(e end) bool { return e.at.After(lost) })
+		if ci := s.containers[t.container]; ci != nil && !ci.deregistered.IsZero() {
+			ends = append(ends, end{ci.deregistered, nil, "", or(t.stopReason, "Container instance deregistered"), "UserInitiated"})
 		}
 	}
 	sort.SliceStable(ends, func(a, b int) bool { return ends[a].at.Before(ends[b].at) })
@@ -155,6 +192,7 @@ func (s *Server) taskJSON(t *task, now time.Time) map[string]any {
 		"group":                "family:" + t.td.Family,
 		"containers":           []any{ctr},
 		"tags":                 tagList(t.tags),
+		"attachments":          s.attachments(t, now),
 	}
 	if t.startedBy != "" {
 		m["startedBy"] = t.startedBy
@@ -186,7 +224,7 @@ func (s *Server) advance(ctx context.Context, now time.Time) {
 		if now.Before(at) {
 			continue
 		}
-		if !i.terminating.IsZero() && i.terminating.Before(at) {
+		if (!i.terminating.IsZero() && i.terminating.Before(at)) || (!i.agentDied.IsZero() && i.agentDied.Before(at)) {
 			i.agentGaveUp = true
 			continue
 		}
@@ -556,6 +594,9 @@ func (s *Server) runTask(c *call) reply {
 		t.run = Run{NeverStarts: true, For: time.Minute, StoppedReason: "Task failed to start",
 			Reason: fmt.Sprintf("CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref %s: dial tcp: i/o timeout", td.Image)}
 	}
+	if td.NetworkMode == "awsvpc" {
+		s.taskENI(t, strs(awsvpc, "subnets")[0], strs(awsvpc, "securityGroups"))
+	}
 	s.tasks[t.arn] = t
 	return jsonReply(map[string]any{"tasks": []any{s.taskJSON(t, c.now)}, "failures": []any{}})
 }
@@ -719,6 +760,8 @@ func (s *Server) deregisterContainerInstance(c *call) reply {
 			}
 		}
 	}
-	ci.deregistered = true
+	if ci.deregistered.IsZero() {
+		ci.deregistered = c.now
+	}
 	return jsonReply(map[string]any{"containerInstance": s.containerJSON(ci, c.now)})
 }

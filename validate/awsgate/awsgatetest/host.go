@@ -49,12 +49,16 @@ func (s *Server) bootID(i *instance, now time.Time) string {
 
 // agentSeenDown says whether ECS reports the instance's agent disconnected
 // at now: from Latencies.DisconnectSeen after the host went down for a
-// reboot until the host is up again, and during every ReconnectAgent.
+// reboot until the host is up again, during every ReconnectAgent, and
+// from Latencies.DisconnectSeen after its agent died (KillAgent) on.
 func (s *Server) agentSeenDown(i *instance, now time.Time) bool {
 	for _, d := range i.agentDrops {
 		if d.holds(now) {
 			return true
 		}
+	}
+	if !i.agentDied.IsZero() && reached(i.agentDied, s.o.Latencies.DisconnectSeen, now) {
+		return true
 	}
 	if i.rebooted.IsZero() || s.o.Latencies.RebootDown >= Never || s.o.Latencies.DisconnectSeen >= Never {
 		return false
@@ -76,6 +80,27 @@ func (s *Server) ReconnectAgent(instance string, down time.Duration) bool {
 	}
 	now := s.clock.Now()
 	i.agentDrops = append(i.agentDrops, span{now, after(now, down)})
+	return true
+}
+
+// KillAgent has the instance's ECS agent die now, for good (as when it
+// crashes and systemd gives up, or the host hangs): ECS reports it
+// disconnected after Latencies.DisconnectSeen, and hears nothing more of
+// its tasks. They do not stop, whether they exit, StopTask comes or the
+// instance terminates (they stay RUNNING or PENDING, desired STOPPED once
+// asked), and ECS does not deregister the instance when it terminates:
+// only DeregisterContainerInstance with force makes them STOPPED. It
+// reports whether the instance is the front's.
+func (s *Server) KillAgent(instance string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.instances[instance]
+	if !ok {
+		return false
+	}
+	if i.agentDied.IsZero() {
+		i.agentDied = s.clock.Now()
+	}
 	return true
 }
 

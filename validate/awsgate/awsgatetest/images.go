@@ -304,8 +304,14 @@ func (s *Server) createTags(c *call) reply {
 	if len(ids) == 0 || len(tags) == 0 {
 		return clientError(queryProtocol, "MissingParameter", "CreateTags needs ResourceId.N and Tag.N")
 	}
+	if _, bad := s.tagENIs(ids, tags, c.now); bad != nil {
+		return *bad
+	}
 	var amis, others []string
 	for _, id := range ids {
+		if strings.HasPrefix(id, "eni-") {
+			continue // the front's (tagENIs)
+		}
 		if strings.HasPrefix(id, "ami-") {
 			if _, ok := s.images[id]; !ok {
 				return clientError(queryProtocol, "InvalidAMIID.NotFound", fmt.Sprintf("The image id '[%s]' does not exist", id))

@@ -19,7 +19,8 @@ const RunTag = "cisecs:run-id"
 // at the Clock's now: instances tagged with the run that are not
 // terminated, the run's cluster (cisecs-gate-<run>) or any cluster tagged
 // with it, its active task definitions, its tasks that are not stopped and
-// its active container instances. Empty means the run left nothing.
+// its active container instances, and the network interfaces of its
+// awsvpc tasks that exist. Empty means the run left nothing.
 func (s *Server) Leftovers(ctx context.Context, run string) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,6 +85,14 @@ func (s *Server) Leftovers(ctx context.Context, run string) ([]string, error) {
 			left = append(left, fmt.Sprintf("task %s (%s)", t.arn, st.last))
 		} else if !t.synced {
 			left = append(left, fmt.Sprintf("task %s (stopped, but kumo still runs it)", t.arn))
+		}
+	}
+	for _, n := range s.enis {
+		if n.task.tags[RunTag] != run {
+			continue
+		}
+		if st := s.eniStatus(n, now); st != "" {
+			left = append(left, fmt.Sprintf("network interface %s (%s)", n.id, st))
 		}
 	}
 	sort.Strings(left)

@@ -27,7 +27,14 @@
 // A reboot gives the instance a new boot id, which an SSM command that
 // reads BootIDFile prints; ECS reports the agent's disconnect late, or
 // never (Latencies.DisconnectSeen); ReconnectAgent drops the agent's
-// connection and restores it without a reboot.
+// connection and restores it without a reboot. KillAgent kills the agent
+// for good: as in ECS, its tasks then stop only when its container
+// instance is deregistered by force, and the instance's termination does
+// not deregister it. Like ECS, an awsvpc task gets a network interface,
+// untagged, that ECS deletes when the task stops but leaves "available"
+// when the instance terminates under the task or the agent is lost
+// (DescribeNetworkInterfaces, DeleteNetworkInterface and CreateTags
+// answer it).
 //
 // Run it inside a testing/synctest bubble (synctest.Test) and the Clock is
 // the bubble's fake clock: a 40-second boot takes no time. The front
@@ -229,6 +236,7 @@ type Server struct {
 	containers  map[string]*container
 	tasks       map[string]*task
 	taskDefs    map[string]*TaskDefinition
+	enis        map[string]*eni
 	commands    map[string]*command
 	images      map[string]*Image
 	profiles    map[string]time.Time // instance profile name -> created
@@ -268,6 +276,7 @@ func New(o Options) (*Server, error) {
 		containers: map[string]*container{},
 		tasks:      map[string]*task{},
 		taskDefs:   map[string]*TaskDefinition{},
+		enis:       map[string]*eni{},
 		commands:   map[string]*command{},
 		images:     map[string]*Image{},
 
@@ -607,6 +616,10 @@ func (s *Server) answer(c *call) reply {
 		return s.describeRouteTables(c)
 	case "DescribeVpcEndpoints":
 		return s.describeVpcEndpoints(c)
+	case "DescribeNetworkInterfaces":
+		return s.describeNetworkInterfaces(c)
+	case "DeleteNetworkInterface":
+		return s.deleteNetworkInterface(c)
 	// IAM
 	case "GetRole":
 		if c.form.Get("RoleName") == ECSServiceLinkedRoleName {
