@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -324,4 +325,70 @@ func scripts(wf string) []string {
 	}
 	flush()
 	return out
+}
+
+// stepScript returns the run: script of the workflow step named name.
+func stepScript(t *testing.T, wf, name string) string {
+	t.Helper()
+	i := strings.Index(wf, "- name: "+name+"\n")
+	if i < 0 {
+		t.Fatalf("no step %q", name)
+	}
+	rest := wf[i:]
+	j := strings.Index(rest, "        run: |\n")
+	if j < 0 {
+		t.Fatalf("step %q has no run: block", name)
+	}
+	var lines []string
+	for _, l := range strings.Split(rest[j+len("        run: |\n"):], "\n") {
+		if !strings.HasPrefix(l, "          ") {
+			break
+		}
+		lines = append(lines, strings.TrimPrefix(l, "          "))
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// TestGateProbeImage runs the validate step's script, as the runner's bash
+// does (-eo pipefail), with a cisecs that prints its arguments: the
+// repository variable CISECS_GATE_PROBE_IMAGE becomes --probe-image when
+// set, and the gate's default applies when it is not.
+func TestGateProbeImage(t *testing.T) {
+	wf := string(render(t, pipeline.GitHub, load(t, pinned...)))
+	if !strings.Contains(wf, "PROBE_IMAGE: ${{ vars.CISECS_GATE_PROBE_IMAGE }}\n") {
+		t.Fatal("the validate step does not read vars.CISECS_GATE_PROBE_IMAGE")
+	}
+	script := stepScript(t, wf, "cisecs validate")
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "_bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "_bin", "cisecs"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, value string
+		want        []string
+	}{
+		{"set", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/probe:1", []string{"--probe-image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/probe:1"}},
+		{"unset", "", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "PROBE_IMAGE="+tt.value)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("step script: %v\n%s", err, out)
+			}
+			args := strings.Split(strings.TrimSpace(string(out)), "\n")
+			i := slices.Index(args, "--probe-image")
+			switch {
+			case tt.want == nil && i >= 0:
+				t.Errorf("--probe-image passed with the variable unset: %q", args)
+			case tt.want != nil && (i < 0 || i+1 >= len(args) || args[i+1] != tt.want[1]):
+				t.Errorf("args %q: want %q", args, tt.want)
+			}
+		})
+	}
 }
