@@ -1,48 +1,13 @@
 package main
 
 import (
-	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sivchari/kumo"
-
 	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
 )
-
-// tcpFront serves an emulated AWS (kumo behind the awsgatetest front) on
-// loopback TCP, and points the SDK's default chain at it for the rest of
-// t (AWS_ENDPOINT_URL). Call awsgatetest.IsolateEnv first.
-func tcpFront(t *testing.T, o awsgatetest.Options) *awsgatetest.Server {
-	t.Helper()
-	k := kumo.NewServer()
-	t.Cleanup(k.Close)
-	o.Kumo = k.URL
-	front, err := awsgatetest.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(front.Close)
-	srv := httptest.NewServer(front)
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
-	return front
-}
-
-// closedPort is the URL of a loopback port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
 
 // awsAccess are the ways the gate's AWS access can be wrong, each with
 // what the commands must say about it.
@@ -84,10 +49,10 @@ var awsAccess = []struct {
 func setAWSAccess(t *testing.T, front awsgatetest.Options, env map[string]string) *awsgatetest.Server {
 	t.Helper()
 	awsgatetest.IsolateEnv(t)
-	s := tcpFront(t, front)
+	s := awsgatetest.ServeTCP(t, front)
 	for k, v := range env {
 		if k == "AWS_ENDPOINT_URL" && v == "closed" {
-			v = closedPort(t)
+			v = awsgatetest.ClosedURL(t)
 		}
 		t.Setenv(k, v)
 	}

@@ -11,7 +11,7 @@ import (
 // call and with no counts.
 func TestJanitorUsage(t *testing.T) {
 	awsgatetest.IsolateEnv(t)
-	front := tcpFront(t, awsgatetest.Options{})
+	front := awsgatetest.ServeTCP(t, awsgatetest.Options{})
 	t.Setenv("AWS_ACCESS_KEY_ID", awsgatetest.TestKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", awsgatetest.TestSecret)
 	t.Setenv("AWS_REGION", "eu-west-1")

@@ -19,7 +19,7 @@ import (
 // flag, and nothing is done: no report, no AWS call.
 func TestValidateFlags(t *testing.T) {
 	awsgatetest.IsolateEnv(t)
-	front := tcpFront(t, awsgatetest.Options{})
+	front := awsgatetest.ServeTCP(t, awsgatetest.Options{})
 	t.Setenv("AWS_ACCESS_KEY_ID", awsgatetest.TestKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", awsgatetest.TestSecret)
 	tests := []struct {

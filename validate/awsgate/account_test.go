@@ -2,46 +2,12 @@ package awsgate_test
 
 import (
 	"errors"
-	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
 )
-
-// tcpFront serves a front on loopback TCP, for clients the SDK's default
-// chain builds; AWS_ENDPOINT_URL is its URL for the rest of t.
-func tcpFront(t *testing.T, o awsgatetest.Options) *awsgatetest.Server {
-	t.Helper()
-	k := kumo.NewServer()
-	t.Cleanup(k.Close)
-	o.Kumo = k.URL
-	front, err := awsgatetest.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(front.Close)
-	srv := httptest.NewServer(front)
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
-	return front
-}
-
-// closedPort is the URL of a loopback port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
 
 // TestConnect connects through the SDK's default chain, cut off from the
 // machine (awsgatetest.IsolateEnv), to a front: it names the caller when
@@ -158,10 +124,10 @@ func TestConnect(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			awsgatetest.IsolateEnv(t)
-			front := tcpFront(t, tt.front)
+			front := awsgatetest.ServeTCP(t, tt.front)
 			for k, v := range tt.env {
 				if k == "AWS_ENDPOINT_URL" && v == "closed" {
-					v = closedPort(t)
+					v = awsgatetest.ClosedURL(t)
 				}
 				t.Setenv(k, v)
 			}

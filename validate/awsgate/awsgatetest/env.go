@@ -1,10 +1,14 @@
 package awsgatetest
 
 import (
+	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sivchari/kumo"
 )
 
 // IsolateEnv cuts the SDK's default configuration chain (used by code that
@@ -44,3 +48,35 @@ const (
 	TestKey    = "AKIDAWSGATETEST"
 	TestSecret = "secret"
 )
+
+// ServeTCP serves an emulated AWS (a new kumo behind a front made with o)
+// on loopback TCP, for clients the SDK's default chain builds, and points
+// that chain at it for the rest of t (AWS_ENDPOINT_URL). Call IsolateEnv
+// first.
+func ServeTCP(t testing.TB, o Options) *Server {
+	t.Helper()
+	k := kumo.NewServer()
+	t.Cleanup(k.Close)
+	o.Kumo = k.URL
+	front, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(front.Close)
+	srv := httptest.NewServer(front)
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
+	return front
+}
+
+// ClosedURL is the URL of a loopback port nothing listens on.
+func ClosedURL(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
