@@ -55,12 +55,12 @@ type Config struct {
 	// private subnets point it at a mirror.
 	AgentBaseURL string `mapstructure:"agent_base_url"`
 	// An ASCII-armoured PGP public key to verify the agent packages with.
-	// Empty, the default, fetches the key by its fingerprint from a
-	// keyserver.
+	// Empty, the default, uses the Amazon ECS key shipped with the plugin;
+	// no keyserver is asked.
 	AgentKey string `mapstructure:"agent_key"`
 	// The fingerprint the signing key must have, 40 hex digits (spaces
 	// allowed). Empty, the default, means the Amazon ECS key
-	// F34C3DDAE72926B079BEAEC6BCE9D9A42D51784F.
+	// F34C3DDAE72926B079BEAEC6BCE9D9A42D51784F; any other needs agent_key.
 	AgentKeyFingerprint string `mapstructure:"agent_key_fingerprint"`
 	// The AWS region the image is built in, such as `eu-west-1`. Empty, the
 	// default, asks the instance metadata service (IMDSv2) on the host.

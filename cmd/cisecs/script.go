@@ -23,7 +23,7 @@ func runScript(args []string, stdout, stderr io.Writer) int {
 	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes to open the credentials path for (default awsvpc,bridge)")
 	fs.StringVar(&o.AgentVersion, "agent-version", "", "ECS agent version to pin, e.g. 1.86.3 (default: newest)")
 	fs.StringVar(&o.AgentBaseURL, "agent-base-url", "", "where ecs-init packages and signatures are fetched (default: the agent's regional S3 bucket)")
-	fs.StringVar(&keyFile, "agent-key-file", "", "ASCII-armoured PGP key that signs ecs-init packages (default: fetched by fingerprint)")
+	fs.StringVar(&keyFile, "agent-key-file", "", "ASCII-armoured PGP key that signs ecs-init packages (default: the shipped Amazon ECS key)")
 	fs.StringVar(&o.AgentKeyFingerprint, "agent-key-fingerprint", "", "fingerprint the signing key must have (default: the Amazon ECS key)")
 	fs.StringVar(&o.Region, "region", "", "AWS region (default: asked of IMDSv2 at run time)")
 	fs.BoolVar(&o.AWSVPCBlockIMDS, "awsvpc-block-imds", false, "set ECS_AWSVPC_BLOCK_IMDS=true")

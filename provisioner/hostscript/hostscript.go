@@ -11,6 +11,7 @@ package hostscript
 
 import (
 	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
 	"maps"
@@ -36,6 +37,17 @@ const DefaultReportPath = "/var/lib/cisecs/report.json"
 // that signs ecs-init packages (key id BCE9D9A42D51784F, as AWS documents).
 const DefaultAgentKeyFingerprint = "F34C3DDAE72926B079BEAEC6BCE9D9A42D51784F"
 
+// DefaultAgentKey is the Amazon ECS PGP public key, shipped so that builds
+// verify ecs-init packages without asking a keyserver (AWS's own install
+// script stopped doing so as unreliable). Its signing subkey D64BB6F9…
+// 710E61AF signs the packages published since 2021. The file is byte for
+// byte aws/amazon-ecs-agent's scripts/amazon-ecs-agent.gpg (commit
+// 973e2e16f624b490324b291b0266e6c953104bd9, unchanged at 8dfceca6), the key
+// its ecs-anywhere-install.sh imports.
+//
+//go:embed amazon-ecs-agent.asc
+var DefaultAgentKey string
+
 // Options are the settings a script is rendered with. The zero value is
 // valid and renders the full script for both network modes.
 type Options struct {
@@ -56,7 +68,8 @@ type Options struct {
 	// subnets point it at a mirror.
 	AgentBaseURL string
 	// AgentKey is an ASCII-armoured PGP public key to verify packages with;
-	// empty fetches the key by fingerprint from a keyserver.
+	// empty means DefaultAgentKey, which only DefaultAgentKeyFingerprint
+	// can name.
 	AgentKey string
 	// AgentKeyFingerprint is the fingerprint the signing key must have;
 	// empty means DefaultAgentKeyFingerprint.
@@ -137,6 +150,8 @@ func (o Options) Validate() error {
 	}
 	if f := normalFingerprint(o.AgentKeyFingerprint); o.AgentKeyFingerprint != "" && !fprRE.MatchString(f) {
 		bad("agent_key_fingerprint: %q is not a 40-digit hex fingerprint", o.AgentKeyFingerprint)
+	} else if o.AgentKey == "" && o.AgentKeyFingerprint != "" && f != DefaultAgentKeyFingerprint {
+		bad("agent_key_fingerprint: %s is not the shipped Amazon ECS key (%s); give that key in agent_key", f, DefaultAgentKeyFingerprint)
 	}
 	if o.Region != "" && !regionRE.MatchString(o.Region) {
 		bad("region: %q is not an AWS region name", o.Region)
@@ -176,6 +191,9 @@ func Render(o Options) ([]byte, error) {
 	}
 	if v.AgentKeyFingerprint == "" {
 		v.AgentKeyFingerprint = DefaultAgentKeyFingerprint
+	}
+	if v.AgentKey == "" {
+		v.AgentKey = strings.TrimSpace(DefaultAgentKey)
 	}
 	if v.ReportPath == "" {
 		v.ReportPath = DefaultReportPath

@@ -120,6 +120,7 @@ func TestValidate(t *testing.T) {
 		{"bad key", Options{AgentKey: "ssh-rsa AAAA"}, []string{"agent_key: not an ASCII-armoured PGP public key"}},
 		{"bad fingerprint", Options{AgentKeyFingerprint: "BCE9D9A42D51784F"}, []string{`agent_key_fingerprint: "BCE9D9A42D51784F"`}},
 		{"spaced fingerprint", Options{AgentKeyFingerprint: "F34C 3DDA E729 26B0 79BE AEC6 BCE9 D9A4 2D51 784F"}, nil},
+		{"other fingerprint without its key", Options{AgentKeyFingerprint: "0123456789ABCDEF0123456789ABCDEF01234567"}, []string{"agent_key_fingerprint: 0123456789ABCDEF0123456789ABCDEF01234567 is not the shipped Amazon ECS key", "give that key in agent_key"}},
 		{"bad region", Options{Region: "Europe"}, []string{`region: "Europe"`}},
 		{"baked cluster", Options{ECSConfig: map[string]string{"ECS_CLUSTER": "prod"}}, []string{"ecs_config: ECS_CLUSTER must not be baked"}},
 		{"bad key name", Options{ECSConfig: map[string]string{"PATH": "/x"}}, []string{`ecs_config: "PATH" is not an ecs.config key`}},
