@@ -7,12 +7,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
+
+// runIDPrefixRE is what the start of a run id may be (validate's run ids:
+// letters, digits and -, starting with a letter or digit, at most 64).
+var runIDPrefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 
 // runJanitor removes what killed gate runs left behind: resources tagged
 // by the gate whose expiry has passed. It never touches anything else.
@@ -21,13 +26,15 @@ func runJanitor(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	region := fs.String("region", "", "AWS region, like eu-west-1 (default: the AWS configuration's: AWS_REGION, the profile)")
 	timeout := fs.Duration("timeout", 15*time.Minute, "how long the sweep may take")
+	prefix := fs.String("run-id-prefix", "", "also remove, expired or not, the resources of the runs whose id starts with this (runs known to be over, such as a cancelled CI run's: gh-RUN_ID-)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cisecs janitor [flags]
 
 Removes the instances, ECS clusters, tasks, task definitions and available
 awsvpc task network interfaces that gate runs left behind: only those
-tagged %s and %s, and only once that expiry has passed. The flags, the region and the credentials are
-checked before it looks. Exit status: 0 swept, 1 some removal failed (the
+tagged %s and %s, and only once that expiry has passed, or with
+--run-id-prefix, those of the runs it names. The flags, the region and the
+credentials are checked before it looks. Exit status: 0 swept, 1 some removal failed (the
 counts say what was removed), 2 bad flags, or no working region or
 credentials (no counts then).
 
@@ -44,6 +51,9 @@ flags:
 	}
 	if *region != "" {
 		bad = append(bad, flagProblems(awsgate.CheckRegion(*region), nil)...)
+	}
+	if *prefix != "" && !runIDPrefixRE.MatchString(*prefix) {
+		bad = append(bad, fmt.Sprintf("--run-id-prefix %q: not the start of a run id (letters, digits and -, starting with a letter or digit); want one like gh-1234567890-", *prefix))
 	}
 	if *timeout <= 0 {
 		bad = append(bad, fmt.Sprintf("--timeout %s: not positive; want a duration like 15m", *timeout))
@@ -63,7 +73,9 @@ flags:
 		fmt.Fprintf(stderr, "cisecs janitor: %v\n", err)
 		return 2
 	}
-	swept, err := awsgate.NewJanitor(acct).Sweep(ctx, time.Now())
+	j := awsgate.NewJanitor(acct)
+	j.RunIDPrefix = *prefix
+	swept, err := j.Sweep(ctx, time.Now())
 	for _, r := range []struct {
 		what string
 		ids  []string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,8 +25,9 @@ const janitorStopReason = "cisecs janitor: run expired"
 // clusters (with their tasks and container instances), task definitions
 // and the available network interfaces of awsvpc tasks that carry both
 // gate tags (TagRunID, TagExpiresAt) and whose expiry has
-// passed. It never touches a resource without both tags, nor one whose
-// expiry is still ahead.
+// passed, or, with RunIDPrefix, whose run id starts with it. It never
+// touches a resource without both tags, nor another run's before its
+// expiry.
 type Janitor struct {
 	EC2 JanitorEC2API
 	ECS JanitorECSAPI
@@ -36,6 +38,11 @@ type Janitor struct {
 	// Timeout bounds each wait (instances terminated, tasks stopped);
 	// default 10 minutes.
 	Timeout time.Duration
+	// RunIDPrefix, when set, also sweeps the resources of the runs whose
+	// id starts with it, expired or not: the caller says those runs are
+	// over (a CI run's cleanup job after a cancel, whose gate was killed
+	// before its own cleanup).
+	RunIDPrefix string
 }
 
 // Swept lists what a sweep removed.
@@ -53,7 +60,8 @@ type Swept struct {
 	NetworkInterfaces []string
 }
 
-// Sweep removes the gate's resources that expired before now: it
+// Sweep removes the gate's resources that are due (expired before now, or
+// of a run RunIDPrefix names): it
 // terminates the instances and stops the clusters' tasks, waits for the
 // instances, deregisters by force the container instances whose agent is
 // gone (ECS would never stop their tasks), waits for the other tasks,
@@ -85,7 +93,7 @@ func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 		}
 	}
 
-	ids, err := j.expiredInstances(ctx, now)
+	ids, err := j.dueInstances(ctx, now)
 	add(err)
 	if len(ids) > 0 {
 		if err := terminate(ctx, j.EC2, ids); err != nil {
@@ -95,7 +103,7 @@ func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 		}
 	}
 
-	clusters, err := j.expiredClusters(ctx, now)
+	clusters, err := j.dueClusters(ctx, now)
 	add(err)
 	stopped := make(map[string][]string)
 	for _, c := range clusters {
@@ -133,7 +141,7 @@ func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 		s.Clusters = append(s.Clusters, c)
 	}
 
-	tds, err := j.expiredTaskDefinitions(ctx, now)
+	tds, err := j.dueTaskDefinitions(ctx, now)
 	add(err)
 	for _, td := range tds {
 		if err := deregisterTaskDefinition(ctx, j.ECS, td); err != nil {
@@ -145,7 +153,7 @@ func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 
 	// Last, once the instances are terminated and the tasks stopped: the
 	// network interfaces ECS left behind are available only then.
-	enis, err := j.expiredENIs(ctx, now)
+	enis, err := j.dueENIs(ctx, now)
 	add(err)
 	for _, id := range enis {
 		if err := deleteENI(ctx, j.EC2, id); err != nil {
@@ -156,19 +164,24 @@ func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 	}
 
 	if err := errors.Join(errs...); err != nil {
+		if j.RunIDPrefix != "" {
+			return s, fmt.Errorf("sweep of runs %s* and runs expired before %s: %w", j.RunIDPrefix, now.UTC().Format(time.RFC3339), err)
+		}
 		return s, fmt.Errorf("sweep of runs expired before %s: %w", now.UTC().Format(time.RFC3339), err)
 	}
 	return s, nil
 }
 
-func expired(get func(string) (string, bool), now time.Time) bool {
-	_, at, ok := expiry(get)
-	return ok && !at.After(now)
+// due says whether a resource with these tags is the janitor's to remove:
+// it carries both gate tags, and its expiry has passed or its run id
+// starts with RunIDPrefix.
+func (j Janitor) due(get func(string) (string, bool), now time.Time) bool {
+	run, at, ok := expiry(get)
+	return ok && (!at.After(now) || j.RunIDPrefix != "" && strings.HasPrefix(run, j.RunIDPrefix))
 }
 
-// expiredInstances are the gate's instances, not terminated, whose expiry
-// has passed.
-func (j Janitor) expiredInstances(ctx context.Context, now time.Time) ([]string, error) {
+// dueInstances are the gate's instances, not terminated, that are due.
+func (j Janitor) dueInstances(ctx context.Context, now time.Time) ([]string, error) {
 	var ids []string
 	p := ec2.NewDescribeInstancesPaginator(j.EC2, &ec2.DescribeInstancesInput{
 		Filters: []ec2types.Filter{
@@ -183,7 +196,7 @@ func (j Janitor) expiredInstances(ctx context.Context, now time.Time) ([]string,
 		}
 		for _, r := range page.Reservations {
 			for _, i := range r.Instances {
-				if expired(ec2Tag(i.Tags), now) {
+				if j.due(ec2Tag(i.Tags), now) {
 					ids = append(ids, aws.ToString(i.InstanceId))
 				}
 			}
@@ -192,26 +205,25 @@ func (j Janitor) expiredInstances(ctx context.Context, now time.Time) ([]string,
 	return ids, nil
 }
 
-// expiredENIs are the ids of the gate's available network interfaces
-// (those of awsvpc tasks, which the gate tags: see tagENI) whose expiry
-// has passed. One still in use is left for a later sweep.
-func (j Janitor) expiredENIs(ctx context.Context, now time.Time) ([]string, error) {
+// dueENIs are the ids of the gate's available network interfaces
+// (those of awsvpc tasks, which the gate tags: see tagENI) that are due.
+// One still in use is left for a later sweep.
+func (j Janitor) dueENIs(ctx context.Context, now time.Time) ([]string, error) {
 	enis, err := taggedENIs(ctx, j.EC2, "", string(ec2types.NetworkInterfaceStatusAvailable))
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	for _, n := range enis {
-		if expired(ec2Tag(n.TagSet), now) {
+		if j.due(ec2Tag(n.TagSet), now) {
 			ids = append(ids, aws.ToString(n.NetworkInterfaceId))
 		}
 	}
 	return ids, nil
 }
 
-// expiredClusters are the ARNs of the gate's active clusters whose expiry
-// has passed.
-func (j Janitor) expiredClusters(ctx context.Context, now time.Time) ([]string, error) {
+// dueClusters are the ARNs of the gate's active clusters that are due.
+func (j Janitor) dueClusters(ctx context.Context, now time.Time) ([]string, error) {
 	var arns []string
 	p := ecs.NewListClustersPaginator(j.ECS, &ecs.ListClustersInput{})
 	for p.HasMorePages() {
@@ -231,7 +243,7 @@ func (j Janitor) expiredClusters(ctx context.Context, now time.Time) ([]string, 
 			return out, fmt.Errorf("describe clusters: %w", err)
 		}
 		for _, c := range d.Clusters {
-			if aws.ToString(c.Status) == "ACTIVE" && expired(ecsTag(c.Tags), now) {
+			if aws.ToString(c.Status) == "ACTIVE" && j.due(ecsTag(c.Tags), now) {
 				out = append(out, aws.ToString(c.ClusterArn))
 			}
 		}
@@ -239,9 +251,9 @@ func (j Janitor) expiredClusters(ctx context.Context, now time.Time) ([]string, 
 	return out, nil
 }
 
-// expiredTaskDefinitions are the ARNs of the gate's active task definitions
-// whose expiry has passed.
-func (j Janitor) expiredTaskDefinitions(ctx context.Context, now time.Time) ([]string, error) {
+// dueTaskDefinitions are the ARNs of the gate's active task
+// definitions that are due.
+func (j Janitor) dueTaskDefinitions(ctx context.Context, now time.Time) ([]string, error) {
 	var families []string
 	p := ecs.NewListTaskDefinitionFamiliesPaginator(j.ECS, &ecs.ListTaskDefinitionFamiliesInput{
 		FamilyPrefix: aws.String(NamePrefix),
@@ -273,7 +285,7 @@ func (j Janitor) expiredTaskDefinitions(ctx context.Context, now time.Time) ([]s
 				errs = append(errs, fmt.Errorf("describe task definition %q: %w", arn, err))
 				continue
 			}
-			if expired(ecsTag(d.Tags), now) {
+			if j.due(ecsTag(d.Tags), now) {
 				out = append(out, arn)
 			}
 		}
