@@ -231,6 +231,13 @@ func BuilderPolicy() Policy {
 			Resource: []string{ssmParameters},
 			Why:      "cisecs source reads the released AMI id to compare its provenance with the newest base AMI; read-only, scoped by path",
 		},
+		{
+			Sid:      "SourceReadAgentRelease",
+			Effect:   "Allow",
+			Action:   []string{"ssm:GetParameter"},
+			Resource: []string{ecsOptimizedParameters},
+			Why:      "cisecs source reads the newest ECS agent release from the public parameters of AWS's ECS-optimized AMIs, for images that take the newest agent; read-only, AWS's own parameters under that path",
+		},
 	}
 	return Policy{Version: Version, Statement: append(st, kmsStatements()...)}
 }

@@ -308,8 +308,10 @@ func workflowInvocations(t *testing.T, md string) ([]invocation, error) {
 		t.Fatalf("render the workflow: %v", err)
 	}
 
-	// The matrix: the JSON line of every image.
+	// The matrix: the JSON line of every image (the workflow lists them
+	// for the source jobs and again for the plan).
 	var matrix []map[string]any
+	seen := map[any]bool{}
 	sc := bufio.NewScanner(strings.NewReader(string(wf)))
 	for sc.Scan() {
 		l := strings.TrimSuffix(strings.TrimSpace(sc.Text()), ",")
@@ -320,6 +322,10 @@ func workflowInvocations(t *testing.T, md string) ([]invocation, error) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("workflow matrix line %q: %v", l, err)
 		}
+		if seen[m["name"]] {
+			continue
+		}
+		seen[m["name"]] = true
 		matrix = append(matrix, m)
 	}
 	if len(matrix) != len(imgs) {

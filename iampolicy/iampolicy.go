@@ -20,7 +20,7 @@
 //   - Packer tags what it creates with the template's run tags, which hold
 //     cisecs:image: likewise with cisecs:image;
 //   - the gate's publisher tags the AMI it releases with its provenance:
-//     only AMIs that carry cisecs:image, and only its own two tag keys
+//     only AMIs that carry cisecs:image, and only its own three tag keys
 //     (aws:TagKeys), so the build's provenance cannot be overwritten.
 //
 // Where IAM cannot evaluate a tag the statement says why (Statement.Why):
@@ -57,12 +57,14 @@ const (
 	// role and instance profile, and on the AMI and its snapshots (the
 	// template's run tags and provenance).
 	ImageTag = "cisecs:image"
-	// GateRunIDTag and ProvisionReportTag are the provenance tags the
-	// gate's publisher adds to the AMI it releases
-	// (awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256): the only
-	// tags the validator may put on an existing AMI.
+	// GateRunIDTag, ProvisionReportTag and AgentInstalledTag are the
+	// provenance tags the gate's publisher adds to the AMI it releases
+	// (awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256,
+	// awsgate.TagECSAgentInstalled): the only tags the validator may put on
+	// an existing AMI.
 	GateRunIDTag       = "cisecs:gate-run-id"
 	ProvisionReportTag = "cisecs:provision-report-sha256"
+	AgentInstalledTag  = "cisecs:ecs-agent-installed"
 )
 
 // Names the resources are scoped by.
@@ -154,6 +156,9 @@ const (
 	ec2Snapshot         = "arn:aws:ec2:*::snapshot/*"
 	kmsKey              = "arn:aws:kms:*:*:key/*"
 	ssmParameters       = "arn:aws:ssm:*:*:parameter" + ParameterPath + "*"
+	// ecsOptimizedParameters are AWS's public parameters of its
+	// ECS-optimized AMIs (their ARNs have no account).
+	ecsOptimizedParameters = "arn:aws:ssm:*::parameter/aws/service/ecs/optimized-ami/*"
 )
 
 // requestTag requires the request to set tag: the resource is created

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/iampolicy"
+	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
@@ -317,13 +318,24 @@ func TestBuilderCoversSource(t *testing.T) {
 			}
 		}
 	}
+	// The public parameter it reads the newest agent release from, for
+	// every OS an image can have.
+	for _, os := range []string{"al2", "al2023", "rhel9", "ubuntu2204"} {
+		var img images.Image
+		img.Base.OS = os
+		arn := "arn:aws:ssm:eu-west-1::parameter" + source.AgentReleaseParameter(img)
+		if ok, err := allows(iampolicy.BuilderPolicy(), "ssm:GetParameter", arn, nil); err != nil || !ok {
+			t.Errorf("the builder policy does not let cisecs source read %s (%v)", arn, err)
+		}
+	}
 }
 
 // TestPublisherTags checks that the validator may add exactly the tags
 // the publisher adds to a released AMI, and only to a cisecs AMI.
 func TestPublisherTags(t *testing.T) {
-	if iampolicy.GateRunIDTag != awsgate.TagGateRunID || iampolicy.ProvisionReportTag != awsgate.TagProvisionReportSHA256 {
-		t.Errorf("tags %s, %s; the publisher writes %s, %s", iampolicy.GateRunIDTag, iampolicy.ProvisionReportTag, awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256)
+	if iampolicy.GateRunIDTag != awsgate.TagGateRunID || iampolicy.ProvisionReportTag != awsgate.TagProvisionReportSHA256 || iampolicy.AgentInstalledTag != awsgate.TagECSAgentInstalled {
+		t.Errorf("tags %s, %s, %s; the publisher writes %s, %s, %s", iampolicy.GateRunIDTag, iampolicy.ProvisionReportTag, iampolicy.AgentInstalledTag,
+			awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256, awsgate.TagECSAgentInstalled)
 	}
 	var found bool
 	for _, s := range iampolicy.ValidatorPolicy().Statement {
@@ -332,8 +344,8 @@ func TestPublisherTags(t *testing.T) {
 		}
 		found = true
 		keys := s.Condition["ForAllValues:StringEquals"]["aws:TagKeys"]
-		if !slices.Equal(keys, []string{awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256}) {
-			t.Errorf("%s: tag keys %q, want the publisher's two", s.Sid, keys)
+		if !slices.Equal(keys, []string{awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256, awsgate.TagECSAgentInstalled}) {
+			t.Errorf("%s: tag keys %q, want the publisher's three", s.Sid, keys)
 		}
 		if null := s.Condition["Null"]; !slices.Equal(null["aws:ResourceTag/"+iampolicy.ImageTag], []string{"false"}) || !slices.Equal(null["aws:TagKeys"], []string{"false"}) {
 			t.Errorf("%s: Null %v, want the image tagged %s and tag keys present", s.Sid, null, iampolicy.ImageTag)

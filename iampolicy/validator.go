@@ -228,9 +228,9 @@ func ValidatorPolicy() Policy {
 					"aws:ResourceTag/" + ImageTag: {"false"},
 					"aws:TagKeys":                 {"false"},
 				},
-				"ForAllValues:StringEquals": {"aws:TagKeys": {GateRunIDTag, ProvisionReportTag}},
+				"ForAllValues:StringEquals": {"aws:TagKeys": {GateRunIDTag, ProvisionReportTag, AgentInstalledTag}},
 			},
-			Why: "the publisher's provenance on the AMI it releases (the gate's run id, the provision report's SHA-256): only AMIs a cisecs build made (they carry cisecs:image), and only those two tag keys, so the build's provenance tags cannot be overwritten",
+			Why: "the publisher's provenance on the AMI it releases (the gate's run id, the provision report's SHA-256, the ECS agent the build installed): only AMIs a cisecs build made (they carry cisecs:image), and only those three tag keys, so the build's provenance tags cannot be overwritten",
 		},
 		{
 			Sid:      "GatePublish",

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -80,7 +81,13 @@ func (c Checker) Check(ctx context.Context, img images.Image) (Decision, error) 
 	if err != nil {
 		return Decision{}, err
 	}
-	d := Decide(img, base, rel)
+	latest := ""
+	if img.ECS.AgentVersion == "" {
+		if latest, err = c.LatestAgent(ctx, img); err != nil {
+			return Decision{}, err
+		}
+	}
+	d := Decide(img, base, rel, latest)
 	if c.Region != "" {
 		d.Region = c.Region
 	}
@@ -243,10 +250,45 @@ func (c Checker) Released(ctx context.Context, img images.Image) (Released, erro
 			rel.DefinitionSHA256 = v
 		case TagECSAgentVersion:
 			rel.ECSAgentVersion = v
+		case TagECSAgentInstalled:
+			rel.ECSAgentInstalled = v
 		}
 	}
 	return rel, nil
 }
+
+// AgentReleaseParameter is the public SSM parameter whose
+// ecs_agent_version says the newest ECS agent release that img's OS
+// installs: the recommended ECS-optimized Amazon Linux 2 AMI's for Amazon
+// Linux 2 (its ecs extra), the Amazon Linux 2023 one's for every other OS
+// (Amazon Linux 2023's repository and the ecs-init packages of the
+// agent's S3 bucket follow the same releases).
+func AgentReleaseParameter(img images.Image) string {
+	if img.Base.OS == "al2" {
+		return "/aws/service/ecs/optimized-ami/amazon-linux-2/recommended"
+	}
+	return "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended"
+}
+
+// LatestAgent returns the newest ECS agent release for img's OS, as AWS
+// publishes it for its ECS-optimized AMIs (AgentReleaseParameter).
+func (c Checker) LatestAgent(ctx context.Context, img images.Image) (string, error) {
+	name := AgentReleaseParameter(img)
+	out, err := c.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	if err != nil {
+		return "", fmt.Errorf("image %q: newest ECS agent: read parameter %q in region %q: %w", img.Name, name, c.region(img), err)
+	}
+	var v struct {
+		Version string `json:"ecs_agent_version"`
+	}
+	value := aws.ToString(out.Parameter.Value)
+	if err := json.Unmarshal([]byte(value), &v); err != nil || !agentVersionPattern.MatchString(v.Version) {
+		return "", fmt.Errorf("image %q: newest ECS agent: parameter %q holds no ecs_agent_version like 1.86.3: %.200q", img.Name, name, value)
+	}
+	return v.Version, nil
+}
+
+var agentVersionPattern = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
 
 // apiCode is err's AWS error code, or "".
 func apiCode(err error) string {

@@ -88,6 +88,7 @@ func TestCheckWithFakes(t *testing.T) {
 				{Key: aws.String(source.TagSourceAMI), Value: aws.String(base)},
 				{Key: aws.String(source.TagDefinitionSHA256), Value: aws.String(img.Digest)},
 				{Key: aws.String(source.TagECSAgentVersion), Value: aws.String(builder.NewestAgent)},
+				{Key: aws.String(source.TagECSAgentInstalled), Value: aws.String("1.86.3")},
 			},
 		}
 	}
@@ -262,7 +263,15 @@ func TestCheckWithFakes(t *testing.T) {
 				}
 				return out, nil
 			}}
-			c := source.Checker{EC2: fe, SSM: &fakeSSM{GetParameterFunc: tc.getParam}, Now: func() time.Time { return fakeNow }}
+			// The newest agent release, as AWS publishes it, and the
+			// image's own parameter as the case says.
+			getParam := func(ctx context.Context, in *ssm.GetParameterInput) (*ssm.GetParameterOutput, error) {
+				if aws.ToString(in.Name) == source.AgentReleaseParameter(img) {
+					return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Name: in.Name, Value: aws.String(`{"ecs_agent_version":"1.86.3","schema_version":1}`)}}, nil
+				}
+				return tc.getParam(ctx, in)
+			}
+			c := source.Checker{EC2: fe, SSM: &fakeSSM{GetParameterFunc: getParam}, Now: func() time.Time { return fakeNow }}
 			d, err := c.Check(t.Context(), img)
 			if tc.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) && !strings.HasSuffix(err.Error(), tc.wantErr) {

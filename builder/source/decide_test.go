@@ -154,7 +154,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := source.Decide(tc.img, base, tc.rel)
+			d := source.Decide(tc.img, base, tc.rel, "")
 			if got := codes(d); !slices.Equal(got, tc.want) {
 				t.Errorf("reasons %q, want %q", got, tc.want)
 			}
@@ -202,7 +202,7 @@ func TestDecisionJSON(t *testing.T) {
 			DefinitionSHA256: img.Digest, ECSAgentVersion: builder.NewestAgent}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := json.Marshal(source.Decide(img, base, tc.rel))
+			b, err := json.Marshal(source.Decide(img, base, tc.rel, ""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -260,5 +260,45 @@ func TestTagsAreTheBuilds(t *testing.T) {
 		if !strings.Contains(tmpl, fmt.Sprintf(`"cisecs:ssm-parameter"     = %q`, source.Parameter(img))) {
 			t.Errorf("the build's template does not name the parameter %s", source.Parameter(img))
 		}
+	}
+}
+
+// TestDecideAgentRelease: a definition that takes the newest agent is due
+// when AWS has released a newer one than the released AMI carries, by
+// version order (1.105.1 is newer than 1.99.0), or when the AMI does not
+// say which it carries; a pinned one never for that.
+func TestDecideAgentRelease(t *testing.T) {
+	unpinned := parse(t, "al2023", definition("al2023", "decide", ""))
+	pinnedImg := parse(t, "al2023", definition("al2023", "decide", pinned("1.86.3")))
+	base := source.AMI{ID: "ami-0b000000000000002", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0"}
+	rel := func(img images.Image, installed string) source.Released {
+		return source.Released{
+			Parameter: "/cisecs-test/decide/ami-id", AMI: "ami-0c000000000000001", Exists: true,
+			SourceAMI: base.ID, DefinitionSHA256: img.Digest, ECSAgentVersion: source.AgentVersion(img), ECSAgentInstalled: installed,
+		}
+	}
+	for _, tc := range []struct {
+		name              string
+		img               images.Image
+		installed, latest string
+		wantDue           bool
+		wantMsg           string
+	}{
+		{"same release", unpinned, "1.105.1", "1.105.1", false, ""},
+		{"newer release", unpinned, "1.99.0", "1.105.1", true, "new ECS agent release: released AMI ami-0c000000000000001 has 1.99.0, the newest is 1.105.1"},
+		{"released AMI newer than the parameter", unpinned, "1.106.0", "1.105.1", false, ""},
+		{"no installed tag", unpinned, "", "1.105.1", true, "ECS agent: released AMI ami-0c000000000000001 has no cisecs:ecs-agent-installed tag; the newest release is 1.105.1"},
+		{"release not looked up", unpinned, "1.99.0", "", false, ""},
+		{"pinned", pinnedImg, "1.86.3", "1.105.1", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := source.Decide(tc.img, base, rel(tc.img, tc.installed), tc.latest)
+			if d.Due != tc.wantDue {
+				t.Fatalf("due %v (%q), want %v", d.Due, d.Message, tc.wantDue)
+			}
+			if tc.wantDue && (len(d.Reasons) != 1 || d.Reasons[0].Code != source.NewAgentRelease || d.Reasons[0].Message != tc.wantMsg) {
+				t.Errorf("reasons %+v, want one %s: %q", d.Reasons, source.NewAgentRelease, tc.wantMsg)
+			}
+		})
 	}
 }

@@ -69,6 +69,12 @@ func releasedAMI(id string, img images.Image, base awsgatetest.Image, edit func(
 		"cisecs:gate-run-id":             "gh-1-1-0",
 		"cisecs:provision-report-sha256": strings.Repeat("0", 64),
 	}
+	if img.ECS.AgentVersion == "" {
+		// The gate tags the agent the build installed: the newest then.
+		tags[source.TagECSAgentInstalled] = awsgatetest.DefaultECSAgentRelease
+	} else {
+		tags[source.TagECSAgentInstalled] = img.ECS.AgentVersion
+	}
 	if edit != nil {
 		edit(tags)
 	}
@@ -206,6 +212,37 @@ func TestCheckEmulated(t *testing.T) {
 			wantMsg: "due: agent-version-changed",
 		},
 		{
+			name:      "new agent release",
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			released: func(img images.Image) awsgatetest.Image {
+				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[source.TagECSAgentInstalled] = "1.99.0" })
+			},
+			param:    releasedID,
+			wantBase: baseNew.ID, want: []source.Code{source.NewAgentRelease},
+			wantMsg: "due: new-agent-release",
+		},
+		{
+			name:      "installed agent not tagged",
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			released: func(img images.Image) awsgatetest.Image {
+				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { delete(tags, source.TagECSAgentInstalled) })
+			},
+			param:    releasedID,
+			wantBase: baseNew.ID, want: []source.Code{source.NewAgentRelease},
+			wantMsg: "due: new-agent-release",
+		},
+		{
+			// A pinned agent is the definition's to change: releases do
+			// not make it due, and the release is not looked up.
+			name:      "pinned agent ignores releases",
+			body:      pinned("1.86.3"),
+			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			released:  func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseNew, nil) },
+			param:     releasedID,
+			wantBase:  baseNew.ID,
+			wantMsg:   "up to date",
+		},
+		{
 			name:      "definition changed",
 			catalogue: []awsgatetest.Image{baseOld, baseNew},
 			released: func(img images.Image) awsgatetest.Image {
@@ -276,6 +313,16 @@ func TestCheckEmulated(t *testing.T) {
 				}
 				if !strings.HasPrefix(d.Message, tc.wantMsg) {
 					t.Errorf("message %q, want %q", d.Message, tc.wantMsg)
+				}
+				looked := false
+				for _, r := range front.Requests("GetParameter") {
+					looked = looked || r.JSON["Name"] == source.AgentReleaseParameter(img)
+				}
+				if unpinned := img.ECS.AgentVersion == ""; looked != unpinned {
+					t.Errorf("looked up the newest agent release: %v; want %v (the definition pins none: %v)", looked, unpinned, unpinned)
+				}
+				if img.ECS.AgentVersion == "" && d.LatestAgent != awsgatetest.DefaultECSAgentRelease {
+					t.Errorf("latest agent %q, want the emulator's %s", d.LatestAgent, awsgatetest.DefaultECSAgentRelease)
 				}
 				if d.Released.Parameter != source.Parameter(img) || d.Released.AMI != tc.param {
 					t.Errorf("released %+v, want parameter %s holding %q", d.Released, source.Parameter(img), tc.param)

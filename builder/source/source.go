@@ -13,6 +13,8 @@ package source
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +35,10 @@ const (
 	// TagECSAgentVersion holds the pinned ECS agent version, or
 	// builder.NewestAgent.
 	TagECSAgentVersion = "cisecs:ecs-agent-version"
+	// TagECSAgentInstalled holds the version of the agent the build
+	// installed, tagged by the gate's publisher from the provision report
+	// (awsgate.TagECSAgentInstalled).
+	TagECSAgentInstalled = "cisecs:ecs-agent-installed"
 )
 
 // Code names why an image is due. The codes are stable: scripts may match
@@ -56,6 +62,10 @@ const (
 	// DefinitionChanged: the definition file's digest differs from the
 	// released AMI's.
 	DefinitionChanged Code = "definition-changed"
+	// NewAgentRelease: the definition takes the newest agent, and AWS has
+	// released a newer one than the released AMI carries (or the released
+	// AMI does not say which it carries).
+	NewAgentRelease Code = "new-agent-release"
 )
 
 // Reason is one reason an image is due.
@@ -100,6 +110,9 @@ type Released struct {
 	SourceAMIName    string `json:"source_ami_name,omitempty"`
 	DefinitionSHA256 string `json:"definition_sha256,omitempty"`
 	ECSAgentVersion  string `json:"ecs_agent_version,omitempty"`
+	// ECSAgentInstalled is the agent version it carries, as the gate
+	// tagged it; empty when absent.
+	ECSAgentInstalled string `json:"ecs_agent_installed,omitempty"`
 }
 
 // Decision says whether an image is due for a rebuild, and why. Its JSON
@@ -125,6 +138,9 @@ type Decision struct {
 	// ECSAgentVersion is the agent version the definition pins, or
 	// builder.NewestAgent.
 	ECSAgentVersion string `json:"ecs_agent_version"`
+	// LatestAgent is the newest ECS agent release, looked up only when
+	// the definition takes the newest.
+	LatestAgent string `json:"latest_agent,omitempty"`
 	// Released is the last release.
 	Released Released `json:"released"`
 }
@@ -146,14 +162,16 @@ func Parameter(img images.Image) string {
 	return img.SSMParameter
 }
 
-// Decide decides whether img is due, given the newest matching base AMI
-// and its last release. It is pure.
+// Decide decides whether img is due, given the newest matching base AMI,
+// its last release and, for a definition that takes the newest agent, the
+// newest agent release (empty: not looked up). It is pure.
 //
 // An image is due when it was never released, when its released AMI no
 // longer exists, or when the released AMI's provenance differs from now:
-// another base AMI, another pinned agent version, another definition. A
-// provenance tag the released AMI lacks counts as different.
-func Decide(img images.Image, base AMI, rel Released) Decision {
+// another base AMI, another pinned agent version, another definition, or
+// an older agent than the newest release. A provenance tag the released
+// AMI lacks counts as different.
+func Decide(img images.Image, base AMI, rel Released, latestAgent string) Decision {
 	d := Decision{
 		Image:            img.Name,
 		Definition:       img.File,
@@ -162,6 +180,7 @@ func Decide(img images.Image, base AMI, rel Released) Decision {
 		Base:             base,
 		DefinitionSHA256: img.Digest,
 		ECSAgentVersion:  AgentVersion(img),
+		LatestAgent:      latestAgent,
 		Released:         rel,
 	}
 	add := func(code Code, old, new, format string, a ...any) {
@@ -188,6 +207,16 @@ func Decide(img images.Image, base AMI, rel Released) Decision {
 			add(AgentVersionChanged, rel.ECSAgentVersion, v, "ECS agent version: released AMI %s has %s, the definition %s",
 				rel.AMI, orNoTag(rel.ECSAgentVersion, TagECSAgentVersion), wants)
 		}
+		if latestAgent != "" && d.ECSAgentVersion == builder.NewestAgent && rel.ECSAgentVersion == builder.NewestAgent {
+			switch {
+			case rel.ECSAgentInstalled == "":
+				add(NewAgentRelease, "", latestAgent, "ECS agent: released AMI %s has no %s tag; the newest release is %s",
+					rel.AMI, TagECSAgentInstalled, latestAgent)
+			case olderVersion(rel.ECSAgentInstalled, latestAgent):
+				add(NewAgentRelease, rel.ECSAgentInstalled, latestAgent, "new ECS agent release: released AMI %s has %s, the newest is %s",
+					rel.AMI, rel.ECSAgentInstalled, latestAgent)
+			}
+		}
 		if rel.DefinitionSHA256 != img.Digest {
 			add(DefinitionChanged, rel.DefinitionSHA256, img.Digest, "definition %s changed: sha256 %s (released AMI %s) -> %s",
 				img.File, orNoTag(short(rel.DefinitionSHA256), TagDefinitionSHA256), rel.AMI, short(img.Digest))
@@ -204,6 +233,33 @@ func Decide(img images.Image, base AMI, rel Released) Decision {
 		d.Message = "up to date: base " + base.String()
 	}
 	return d
+}
+
+// olderVersion says whether version a (like 1.86.3) is older than b. A
+// version that does not parse is older than any.
+func olderVersion(a, b string) bool {
+	pa, pb := versionParts(a), versionParts(b)
+	if pa == nil {
+		return pb != nil
+	}
+	if pb == nil {
+		return false
+	}
+	return slices.Compare(pa, pb) < 0
+}
+
+// versionParts returns the numbers of a dotted version, nil if it is not
+// one.
+func versionParts(v string) []int {
+	var out []int
+	for _, f := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func orUnknown(s string) string {

@@ -105,6 +105,8 @@ func TestSourceCommand(t *testing.T) {
 			source.TagSourceAMIName:    "CIS Test Linux x86_64 v2",
 			source.TagDefinitionSHA256: imgs[0].Digest,
 			source.TagECSAgentVersion:  "newest",
+			// What the gate tags: the newest release, at the build.
+			source.TagECSAgentInstalled: awsgatetest.DefaultECSAgentRelease,
 		}})
 		if _, err := ssmc.PutParameter(t.Context(), &ssm.PutParameterInput{
 			Name: aws.String("/cisecs-cmd-test/" + param + "-alpha"), Value: aws.String("ami-0c000000000000001"),

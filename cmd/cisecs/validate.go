@@ -148,11 +148,11 @@ flags:`)
 		b = tb
 	case "aws":
 		o.ImageID = af.ami
-		ao, reportSHA256, bad := af.check(o)
+		ao, report, bad := af.check(o)
 		if bad = append(misplaced(twinOnlyFlags, "twin"), bad...); len(bad) > 0 {
 			return fail("%s", badFlags(bad))
 		}
-		ab, pub, err := newAWSBackend(ctx, ao, o, reportSHA256, stderr)
+		ab, pub, err := newAWSBackend(ctx, ao, o, report, stderr)
 		if err != nil {
 			return fail("%v", err)
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
@@ -14,9 +16,10 @@ import (
 
 // check checks every flag of --backend aws at once, offline: it returns the
 // backend's options (without clients or probes), the SHA-256 of
-// --provision-report, and one line per bad flag, naming it. o is the
-// gate's options: its run id names and tags what the backend creates.
-func (f awsFlags) check(o validate.Options) (ao awsgate.Options, reportSHA256 string, bad []string) {
+// --provision-report and the agent it names, and one line per bad flag,
+// naming it. o is the gate's options: its run id names and tags what the
+// backend creates.
+func (f awsFlags) check(o validate.Options) (ao awsgate.Options, report provisionReport, bad []string) {
 	ao = awsgate.Options{
 		AMI:              f.ami,
 		Region:           f.region,
@@ -52,11 +55,11 @@ func (f awsFlags) check(o validate.Options) (ao awsgate.Options, reportSHA256 st
 		bad = append(bad, "--provision-report: only with --publish-parameter (its digest is tagged on the AMI when it is published)")
 	default:
 		var err error
-		if reportSHA256, err = fileSHA256(f.provisionReport); err != nil {
+		if report, err = readProvisionReport(f.provisionReport); err != nil {
 			bad = append(bad, fmt.Sprintf("--provision-report: %v", err))
 		}
 	}
-	return ao, reportSHA256, bad
+	return ao, report, bad
 }
 
 // newAWSBackend connects to AWS (the credentials checked, before anything
@@ -64,7 +67,7 @@ func (f awsFlags) check(o validate.Options) (ao awsgate.Options, reportSHA256 st
 // publish, its publisher, which tags the AMI with the run id and the
 // provision report's SHA-256. The backend prepares the probes the gate
 // will run with o. It says on progress who the gate runs as.
-func newAWSBackend(ctx context.Context, ao awsgate.Options, o validate.Options, reportSHA256 string, progress io.Writer) (validate.Backend, validate.Publisher, error) {
+func newAWSBackend(ctx context.Context, ao awsgate.Options, o validate.Options, report provisionReport, progress io.Writer) (validate.Backend, validate.Publisher, error) {
 	acct, err := connect(ctx, ao.Region, progress)
 	if err != nil {
 		return nil, nil, err
@@ -82,7 +85,8 @@ func newAWSBackend(ctx context.Context, ao awsgate.Options, o validate.Options, 
 	pub, err := awsgate.NewPublisher(ctx, awsgate.PublisherOptions{
 		Account:               acct,
 		RunID:                 o.RunID,
-		ProvisionReportSHA256: reportSHA256,
+		ProvisionReportSHA256: report.SHA256,
+		ECSAgentVersion:       report.ECSAgentVersion,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("aws publisher: %w", err)
@@ -90,15 +94,37 @@ func newAWSBackend(ctx context.Context, ao awsgate.Options, o validate.Options, 
 	return b, pub, nil
 }
 
-// fileSHA256 returns the SHA-256 of the file at path, hex-encoded.
-func fileSHA256(path string) (string, error) {
+// provisionReport is what the gate takes from the build's provision
+// report to tag the released AMI with.
+type provisionReport struct {
+	// SHA256 is the report file's SHA-256, hex-encoded.
+	SHA256 string
+	// ECSAgentVersion is the ECS agent the build installed, as the
+	// report's ecs_agent.version says it (the package release dropped);
+	// empty in a report written before it said so.
+	ECSAgentVersion string
+}
+
+// readProvisionReport reads the report at path: a host script report
+// (JSON, schema cisecs.report/v1).
+func readProvisionReport(path string) (provisionReport, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("provision report %q: %w", path, err)
+		return provisionReport{}, fmt.Errorf("provision report %q: %w", path, err)
 	}
 	if len(b) == 0 {
-		return "", fmt.Errorf("provision report %q: empty", path)
+		return provisionReport{}, fmt.Errorf("provision report %q: empty", path)
+	}
+	var r struct {
+		Schema   string `json:"schema"`
+		ECSAgent struct {
+			Version string `json:"version"`
+		} `json:"ecs_agent"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || r.Schema != "cisecs.report/v1" {
+		return provisionReport{}, fmt.Errorf("provision report %q: not a cisecs report (JSON of schema cisecs.report/v1)", path)
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	version, _, _ := strings.Cut(r.ECSAgent.Version, "-")
+	return provisionReport{SHA256: hex.EncodeToString(sum[:]), ECSAgentVersion: version}, nil
 }

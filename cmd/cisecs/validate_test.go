@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"os"
@@ -102,15 +104,23 @@ func awsSettings() []string {
 		"--security-group", "sg-0123456789abcdef0", "--instance-profile", "cisecs-gate-instance", "--task-role-arn", "arn:aws:iam::111122223333:role/r"}
 }
 
-// TestFileSHA256 checks the digest the publisher tags the AMI with is the
-// SHA-256 of the report's bytes, and refuses an empty report.
-func TestFileSHA256(t *testing.T) {
+// TestReadProvisionReport checks what the publisher takes from a host
+// script report: the SHA-256 of its bytes, and the agent it installed
+// (the package release dropped); anything but a report is refused.
+func TestReadProvisionReport(t *testing.T) {
 	dir := t.TempDir()
+	const v1 = `{"schema": "cisecs.report/v1", "result": "ok", "ecs_agent": {"version": "1.86.3-1"}}`
+	sum := sha256.Sum256([]byte(v1))
 	tests := []struct {
-		name, content, want, wantErr string
+		name, content string
+		want          provisionReport
+		wantErr       string
 	}{
-		{name: "report", content: "test", want: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+		{name: "report", content: v1, want: provisionReport{SHA256: hex.EncodeToString(sum[:]), ECSAgentVersion: "1.86.3"}},
+		{name: "report without agent", content: `{"schema": "cisecs.report/v1", "result": "ok"}`},
 		{name: "empty", content: "", wantErr: "empty"},
+		{name: "not json", content: "test", wantErr: "not a cisecs report"},
+		{name: "other schema", content: `{"schema": "other/v1"}`, wantErr: "not a cisecs report"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,9 +128,13 @@ func TestFileSHA256(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tc.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got, err := fileSHA256(p)
+			if tc.wantErr == "" && tc.want.ECSAgentVersion == "" {
+				s := sha256.Sum256([]byte(tc.content))
+				tc.want.SHA256 = hex.EncodeToString(s[:])
+			}
+			got, err := readProvisionReport(p)
 			if got != tc.want || (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("fileSHA256 = %q, %v; want %q, %q", got, err, tc.want, tc.wantErr)
+				t.Errorf("readProvisionReport = %+v, %v; want %+v, %q", got, err, tc.want, tc.wantErr)
 			}
 		})
 	}

@@ -2,6 +2,8 @@ package hostscript
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,5 +46,55 @@ step_agent`, log, installed)
 	}
 	if strings.Join(calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestReportNamesTheInstalledAgent writes the report with the agent's
+// package as rpm or dpkg-query answers for it: the report says that
+// version (the gate tags the released AMI with it), and nothing when no
+// agent package is installed. (The agent step asks the same function
+// whether to install: before, rpm's "package ecs-init is not installed"
+// read as an installed agent.)
+func TestReportNamesTheInstalledAgent(t *testing.T) {
+	for i, tc := range []struct {
+		family, shim, want string
+	}{
+		{"al2023", `rpm() { [[ $* == "-q --qf %{VERSION} ecs-init" ]] && echo 1.101.2; }`, "1.101.2"},
+		{"rhel", `rpm() { [[ $* == "-q --qf %{VERSION} amazon-ecs-init" ]] && echo 1.101.2; }`, "1.101.2"},
+		{"ubuntu", `dpkg-query() { [[ $* == *amazon-ecs-init ]] && echo "installed 1.101.2-1"; }`, "1.101.2-1"},
+		// rpm says so on stdout, and fails.
+		{"al2023", `rpm() { echo "package ecs-init is not installed"; return 1; }`, ""},
+		// Removed, its configuration kept: dpkg-query still knows it.
+		{"ubuntu", `dpkg-query() { echo "config-files 1.101.2-1"; }`, ""},
+	} {
+		t.Run(fmt.Sprint(i, tc.family), func(t *testing.T) {
+			report := filepath.Join(t.TempDir(), "report.json")
+			script, err := Render(Options{ReportPath: report})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("bash", "-c", "source /dev/stdin\n"+tc.shim+"\nFAMILY="+tc.family+"\nwrite_report ok")
+			cmd.Env = append(os.Environ(), "CISECS_SOURCE_ONLY=1")
+			cmd.Stdin = bytes.NewReader(script)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("write_report: %v\n%s", err, out)
+			}
+			b, err := os.ReadFile(report)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r struct {
+				Schema   string `json:"schema"`
+				ECSAgent *struct {
+					Version string `json:"version"`
+				} `json:"ecs_agent"`
+			}
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Fatalf("report is not JSON: %v\n%s", err, b)
+			}
+			if r.Schema != "cisecs.report/v1" || r.ECSAgent == nil || r.ECSAgent.Version != tc.want {
+				t.Errorf("report %s: want schema cisecs.report/v1 and ecs_agent.version %q", b, tc.want)
+			}
+		})
 	}
 }

@@ -40,6 +40,10 @@ const (
 	// TagProvisionReportSHA256 holds the SHA-256 (hex) of the
 	// provisioner's report of the build that made the AMI.
 	TagProvisionReportSHA256 = "cisecs:provision-report-sha256"
+	// TagECSAgentInstalled holds the version of the ECS agent the build
+	// installed (the provision report's ecs_agent.version): cisecs source
+	// compares it with the newest release when the agent is not pinned.
+	TagECSAgentInstalled = "cisecs:ecs-agent-installed"
 )
 
 // ImageTagAPI is the part of EC2 the Publisher uses: it tags the released
@@ -89,12 +93,19 @@ type PublisherOptions struct {
 	// the provisioner's report of the build: the image is tagged
 	// TagProvisionReportSHA256 with it. Empty: no such tag.
 	ProvisionReportSHA256 string
+	// ECSAgentVersion is the version of the ECS agent the build installed,
+	// like 1.86.3: the image is tagged TagECSAgentInstalled with it.
+	// Empty: no such tag.
+	ECSAgentVersion string
 	// Clock times the wait for SSM's check of the value; nil is the
 	// system clock.
 	Clock validate.Clock
 }
 
-var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var (
+	sha256Pattern       = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	agentVersionPattern = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+)
 
 // NewPublisher checks o and returns a Publisher for it. It builds the
 // clients o leaves nil from o.Account, connecting first when that is nil
@@ -115,6 +126,12 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 			return nil, fmt.Errorf("publisher: provision report sha256 %q: want 64 lower-case hex digits", o.ProvisionReportSHA256)
 		}
 		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(TagProvisionReportSHA256), Value: aws.String(o.ProvisionReportSHA256)})
+	}
+	if o.ECSAgentVersion != "" {
+		if !agentVersionPattern.MatchString(o.ECSAgentVersion) {
+			return nil, fmt.Errorf("publisher: ECS agent version %q: want a version like 1.86.3", o.ECSAgentVersion)
+		}
+		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(TagECSAgentInstalled), Value: aws.String(o.ECSAgentVersion)})
 	}
 	if p.ssm == nil || (p.ec2 == nil && len(p.tags) > 0) {
 		if o.Account == nil {
@@ -142,7 +159,8 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 // First it reads the parameter: one of another type or data type is
 // refused, untouched (SSM cannot change a parameter to or from
 // aws:ec2:image). Then it tags imageID with the gate's provenance
-// (TagGateRunID and TagProvisionReportSHA256, those the options set), so
+// (TagGateRunID, TagProvisionReportSHA256, TagECSAgentInstalled: those the
+// options set), so
 // that whoever reads the parameter finds an AMI that carries them; when
 // tagging fails the parameter is left as it was. Then it writes the
 // parameter and reads it back until it holds imageID in the version the

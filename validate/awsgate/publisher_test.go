@@ -180,6 +180,12 @@ func TestPublishProvenance(t *testing.T) {
 			wantLog:  []string{"CreateTags", "PutParameter"},
 		},
 		{
+			name:     "run id, report and agent",
+			opts:     awsgate.PublisherOptions{RunID: "gh-1-1-0", ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.101.2"},
+			wantTags: map[string]string{"cisecs:gate-run-id": "gh-1-1-0", "cisecs:provision-report-sha256": testReportSHA256, "cisecs:ecs-agent-installed": "1.101.2"},
+			wantLog:  []string{"CreateTags", "PutParameter"},
+		},
+		{
 			name:     "run id only",
 			opts:     awsgate.PublisherOptions{RunID: "gh-1-1-0"},
 			wantTags: map[string]string{"cisecs:gate-run-id": "gh-1-1-0"},
@@ -247,6 +253,7 @@ func TestNewPublisherRefuses(t *testing.T) {
 		{"bad run id", awsgate.PublisherOptions{RunID: "run id"}, `publisher: run id "run id": want 1 to 64`},
 		{"short digest", awsgate.PublisherOptions{ProvisionReportSHA256: "abc"}, `publisher: provision report sha256 "abc": want 64 lower-case hex digits`},
 		{"upper-case digest", awsgate.PublisherOptions{ProvisionReportSHA256: strings.ToUpper(testReportSHA256)}, `want 64 lower-case hex digits`},
+		{"bad agent version", awsgate.PublisherOptions{ECSAgentVersion: "latest"}, `publisher: ECS agent version "latest": want a version like 1.86.3`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,7 +282,7 @@ func TestPublisherProvenanceEmulated(t *testing.T) {
 	inBubble(t, o, func(t *testing.T, e *env) {
 		param := "/cisecs/" + runID(t) + "/ami-id"
 		p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{
-			SSM: e.ssm, EC2: e.ec2, RunID: runID(t), ProvisionReportSHA256: testReportSHA256,
+			SSM: e.ssm, EC2: e.ec2, RunID: runID(t), ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.101.2",
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -299,6 +306,7 @@ func TestPublisherProvenanceEmulated(t *testing.T) {
 			"SourceAMI":                      "ami-0bbbbbbbbbbbbbbb2",
 			"cisecs:gate-run-id":             runID(t),
 			"cisecs:provision-report-sha256": testReportSHA256,
+			"cisecs:ecs-agent-installed":     "1.101.2",
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("tags of %s = %v, want %v", built, got, want)

@@ -214,7 +214,16 @@ type Options struct {
 	// Networks are the subnets DescribeSubnets knows, with their route
 	// tables and their VPCs' endpoints (see Network).
 	Networks []Network
+	// ECSAgentRelease is the newest ECS agent release, as the public
+	// parameters of the ECS-optimized AMIs say it
+	// (/aws/service/ecs/optimized-ami/.../recommended, which every region
+	// has); zero is DefaultECSAgentRelease.
+	ECSAgentRelease string
 }
+
+// DefaultECSAgentRelease is the newest ECS agent release the front
+// reports when Options.ECSAgentRelease is zero.
+const DefaultECSAgentRelease = "1.105.1"
 
 // Server is the front. Its methods are safe to call concurrently.
 type Server struct {

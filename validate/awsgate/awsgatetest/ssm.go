@@ -2,9 +2,11 @@ package awsgatetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"time"
 
@@ -187,11 +189,46 @@ func (s *Server) putParameter(c *call) reply {
 // readParameters answers a read of Parameter Store from kumo, once the
 // checks of aws:ec2:image values that are due are done.
 func (s *Server) readParameters(c *call) reply {
+	if m := ecsOptimizedRE.FindStringSubmatch(str(c.json, "Name")); m != nil && c.op == "GetParameter" {
+		return s.ecsOptimizedParameter(m[0], m[1])
+	}
 	kssm := ssm.NewFromConfig(config(s.o.Kumo, s.client))
 	if err := s.settleParameters(c.r.Context(), kssm, c.now); err != nil {
 		return sdkError(jsonProtocol, err)
 	}
 	return s.forwardOrError(c)
+}
+
+// ecsOptimizedRE matches the public parameters AWS publishes for its
+// recommended ECS-optimized AMIs; the submatch is the OS.
+var ecsOptimizedRE = regexp.MustCompile(`^/aws/service/ecs/optimized-ami/(amazon-linux-2|amazon-linux-2023)(?:/arm64)?/recommended$`)
+
+// ecsOptimizedParameter answers GetParameter of name, a public parameter
+// of the ECS-optimized AMIs, as SSM does: a JSON value that names the
+// agent release (Options.ECSAgentRelease).
+func (s *Server) ecsOptimizedParameter(name, os string) reply {
+	release := s.o.ECSAgentRelease
+	if release == "" {
+		release = DefaultECSAgentRelease
+	}
+	osName := map[string]string{"amazon-linux-2": "Amazon Linux 2", "amazon-linux-2023": "Amazon Linux 2023"}[os]
+	value, _ := json.Marshal(map[string]any{
+		"ecs_agent_version":   release,
+		"ecs_runtime_version": "Docker version 25.0.8",
+		"image_id":            "ami-0ec5000000000000" + map[string]string{"amazon-linux-2": "2", "amazon-linux-2023": "3"}[os],
+		"image_name":          os + "-ami-ecs-hvm-2026.0.20261101-kernel-6.1-x86_64",
+		"os":                  osName,
+		"schema_version":      1,
+		"source_image_name":   os + "-ami-minimal-2026.0.20261101.0-kernel-6.1-x86_64",
+	})
+	return jsonReply(map[string]any{"Parameter": map[string]any{
+		"ARN":      "arn:aws:ssm:us-east-1::parameter" + name,
+		"DataType": "text",
+		"Name":     name,
+		"Type":     "String",
+		"Value":    string(value),
+		"Version":  1,
+	}})
 }
 
 // settleParameters does the checks of aws:ec2:image values due by now, in
