@@ -128,13 +128,19 @@ type vars struct {
 var workflowTemplates = template.Must(template.New("workflow").
 	Delims("{%", "%}").
 	Option("missingkey=error").
-	Funcs(template.FuncMap{"jsonLines": jsonLines, "indent": indent}).
+	Funcs(template.FuncMap{"jsonLines": jsonLines, "indent": indent, "uses": usesFunc(nil), "regions": regions}).
 	ParseFS(templates.FS, "workflow-*.yml.tmpl"))
 
 // Render returns the CI workflow for imgs on ci. It is pure: the same
 // images give the same bytes. Every image's File must be its definition's
 // path from the repository root, which is where the workflow runs.
 func Render(ci CI, imgs []images.Image) ([]byte, error) {
+	return RenderKeeping(ci, imgs, nil)
+}
+
+// RenderKeeping is Render with the actions pinned as keep says (PinsIn of
+// the workflow it replaces), where keep names them.
+func RenderKeeping(ci CI, imgs []images.Image, keep map[string]string) ([]byte, error) {
 	if _, err := ParseCI(string(ci)); err != nil {
 		return nil, err
 	}
@@ -168,8 +174,13 @@ func Render(ci CI, imgs []images.Image) ([]byte, error) {
 		return nil, err
 	}
 	slices.SortFunc(v.Images, func(a, b Image) int { return strings.Compare(a.Name, b.Name) })
+	tmpl, err := workflowTemplates.Clone()
+	if err != nil {
+		return nil, err
+	}
+	tmpl.Funcs(template.FuncMap{"uses": usesFunc(keep)})
 	var b bytes.Buffer
-	if err := workflowTemplates.ExecuteTemplate(&b, ci.template(), v); err != nil {
+	if err := tmpl.ExecuteTemplate(&b, ci.template(), v); err != nil {
 		return nil, fmt.Errorf("render %s workflow: %w", ci, err)
 	}
 	return b.Bytes(), nil
@@ -216,6 +227,18 @@ func image(img images.Image) (Image, error) {
 		}
 	}
 	return pi, nil
+}
+
+// regions returns the regions of imgs, each once, in name order, as a
+// JSON array.
+func regions(imgs []Image) (string, error) {
+	var rs []string
+	for _, img := range imgs {
+		rs = append(rs, img.Region)
+	}
+	slices.Sort(rs)
+	b, err := json.Marshal(slices.Compact(rs))
+	return string(b), err
 }
 
 // jsonLines returns imgs as a JSON array with one image per line.

@@ -108,6 +108,10 @@ func TestGolden(t *testing.T) {
 func TestGitHubWorkflow(t *testing.T) {
 	imgs := load(t)
 	wf := string(render(t, pipeline.GitHub, imgs))
+	jobs := len(regexp.MustCompile(`(?m)^  [a-z]+:\n    name: `).FindAllString(wf, -1))
+	if jobs != 5 {
+		t.Errorf("%d jobs, want 5: source, plan, build, validate, cleanup", jobs)
+	}
 	for _, img := range imgs {
 		param := img.SSMParameter
 		if param == "" {
@@ -127,10 +131,15 @@ func TestGitHubWorkflow(t *testing.T) {
 		{"on demand with a force input", `(?m)^  workflow_dispatch:\n    inputs:\n      force:\n`, 1},
 		{"one run at a time", `(?m)^concurrency:\n  group: cisecs-nightly-rebuild\n  cancel-in-progress: false$`, 1},
 		{"read-only by default", `(?m)^permissions:\n  contents: read\n\n`, 1},
-		{"every job bounded", `(?m)^    timeout-minutes: \d+$`, 3},
-		{"every job least privilege", `(?m)^    permissions:\n      contents: read\n      id-token: write\n`, 3},
-		{"matrices bounded", `(?m)^      max-parallel: 2$`, 2},
-		{"janitor always", `(?m)^      - name: cisecs janitor\n        if: \$\{\{ always\(\) \}\}\n        run: \./_bin/cisecs janitor$`, 1},
+		{"every job bounded", `(?m)^    timeout-minutes: \d+$`, jobs},
+		{"jobs with AWS roles least privilege", `(?m)^    permissions:\n      contents: read\n      id-token: write\n`, 4},
+		{"one source job per image, none stopping the others", `(?m)^  source:\n(?:    .*\n|\n|      .*\n)*?    strategy:\n      fail-fast: false\n      matrix:\n        image: \[\n`, 1},
+		{"every matrix goes on past a failed leg", `(?m)^    strategy:\n      fail-fast: false\n`, 4},
+		{"build and validate bounded", `(?m)^      max-parallel: 2$`, 2},
+		{"plan runs past failed sources", `(?m)^  plan:\n    name: .*\n    needs: source\n(?:    #.*\n)*    if: \$\{\{ !cancelled\(\) \}\}\n`, 1},
+		{"cleanup always, even cancelled", `(?m)^  cleanup:\n    name: .*\n    needs: \[plan, validate\]\n    if: \$\{\{ always\(\) && needs\.plan\.outputs\.any == 'true' \}\}\n`, 1},
+		{"cleanup sweeps this run's gates", `(?m)^          PREFIX: gh-\$\{\{ github\.run_id \}\}-\n        run: \./_bin/cisecs janitor --run-id-prefix "\$PREFIX"$`, 1},
+		{"gate run ids under the cleanup's prefix", `(?m)^          RUN_ID: gh-\$\{\{ github\.run_id \}\}-`, 1},
 		{"packer with the subnet", `packer build -color=false -timestamp-ui -var "subnet_id=\$SUBNET_ID" \.`, 1},
 		{"make plugins", `(?m)^          make plugins$`, 1},
 		{"gate publishes", `--publish-parameter "\$SSM_PARAMETER"`, 1},
@@ -144,15 +153,15 @@ func TestGitHubWorkflow(t *testing.T) {
 		})
 	}
 	t.Run("actions pinned", func(t *testing.T) {
-		uses := regexp.MustCompile(`(?m)^ +(?:- )?uses: (\S+)$`).FindAllStringSubmatch(wf, -1)
+		uses := regexp.MustCompile(`(?m)^ +(?:- )?uses: (.+)$`).FindAllStringSubmatch(wf, -1)
 		if len(uses) == 0 {
 			t.Fatal("no uses: lines")
 		}
-		// Major tags: see the template's first comment for why not SHAs.
-		pinned := regexp.MustCompile(`^[a-z0-9-]+/[a-z0-9-]+@v\d+$`)
+		// A full commit, with the release it is in a comment.
+		pinned := regexp.MustCompile(`^[a-z0-9-]+/[a-z0-9-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$`)
 		for _, u := range uses {
 			if !pinned.MatchString(u[1]) {
-				t.Errorf("uses: %s is not pinned to a major tag", u[1])
+				t.Errorf("uses: %s is not pinned to a commit with its tag", u[1])
 			}
 		}
 	})

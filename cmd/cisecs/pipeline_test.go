@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,6 +67,46 @@ func TestPipelineWritesFile(t *testing.T) {
 	wf := string(b)
 	if !strings.Contains(wf, `"name":"two","region":"eu-west-1","ssm_parameter":"/cisecs/two/ami-id","definition":"images/two.hcl"`) || strings.Contains(wf, `"name":"one"`) {
 		t.Errorf("the workflow does not hold image two alone:\n%s", wf)
+	}
+}
+
+// TestPipelineKeepsPinsAndWritesDependabot: rewriting the workflow keeps a
+// pin Dependabot moved on; --dependabot writes the configuration.
+func TestPipelineKeepsPinsAndWritesDependabot(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"images/one.hcl": definition("one", "al2023", "x86_64", "us-east-1")})
+	t.Chdir(dir)
+	out := filepath.Join(".github", "workflows", "cisecs-nightly.yml")
+	if code, _, stderr := runCmd(t, "pipeline", "-o", out); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bumped = "aws-actions/configure-aws-credentials@0123456789abcdef0123456789abcdef01234567 # v6.9.0"
+	moved := regexp.MustCompile(`aws-actions/configure-aws-credentials@[0-9a-f]{40} # v[0-9.]+`).ReplaceAllString(string(b), bumped)
+	if moved == string(b) {
+		t.Fatal("no configure-aws-credentials pin to move")
+	}
+	if err := os.WriteFile(out, []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCmd(t, "pipeline", "-o", out); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if again, _ := os.ReadFile(out); string(again) != moved {
+		t.Errorf("the rewritten workflow lost the moved pin:\n%s", again)
+	}
+	cfg := filepath.Join(".github", "dependabot.yml")
+	if code, _, stderr := runCmd(t, "pipeline", "--dependabot", "-o", cfg); code != 0 {
+		t.Fatalf("--dependabot: exit %d, stderr:\n%s", code, stderr)
+	}
+	if got, _ := os.ReadFile(cfg); string(got) != pipeline.DependabotConfig {
+		t.Errorf("%s holds %q, want the Dependabot configuration", cfg, got)
+	}
+	if code, _, stderr := runCmd(t, "pipeline", "--dependabot", "images/one.hcl"); code != 2 || !strings.Contains(stderr, "--dependabot takes no definitions") {
+		t.Errorf("--dependabot with a definition: exit %d, %q; want 2", code, stderr)
 	}
 }
 
