@@ -37,6 +37,11 @@ type Options struct {
 	// IMDSBlocked says the image sets ECS_AWSVPC_BLOCK_IMDS: the awsvpc
 	// probe must not reach the instance metadata service.
 	IMDSBlocked bool
+	// BridgeIMDSBlocked says the image keeps bridge tasks from the
+	// instance metadata service too (Docker's DOCKER-USER drop for
+	// 169.254.169.254, or an IMDS hop limit of 1): the bridge probe must
+	// not reach it either.
+	BridgeIMDSBlocked bool
 	// RoleARN is the task role the probe's credentials must be for. Empty
 	// lets the backend use the role it gave the probe task (the twin
 	// does); a backend that cannot tell fails the probe.
@@ -179,10 +184,12 @@ func (o Options) Probes() []Probe {
 	return append(ps, o.probe(ModeAWSVPC, true))
 }
 
-// probe is the probe of mode the gate runs: IMDS must be blocked only in
-// awsvpc mode (ECS_AWSVPC_BLOCK_IMDS acts there alone).
+// probe is the probe of mode the gate runs: IMDS must be blocked in
+// awsvpc mode with IMDSBlocked (ECS_AWSVPC_BLOCK_IMDS acts there alone),
+// and in bridge mode with BridgeIMDSBlocked.
 func (o Options) probe(mode string, hold bool) Probe {
-	return Probe{Mode: mode, RoleARN: o.RoleARN, IMDSBlocked: mode == ModeAWSVPC && o.IMDSBlocked, Hold: hold}
+	blocked := (mode == ModeAWSVPC && o.IMDSBlocked) || (mode == ModeBridge && o.BridgeIMDSBlocked)
+	return Probe{Mode: mode, RoleARN: o.RoleARN, IMDSBlocked: blocked, Hold: hold}
 }
 
 // runIDRE is what a run id may be: safe in ECS cluster names, tags and

@@ -60,3 +60,33 @@ func TestValidateSettingErrors(t *testing.T) {
 		t.Errorf("Error() with a value = %q", s)
 	}
 }
+
+// TestProbesIMDSBlocked: IMDSBlocked asks the awsvpc probes to find IMDS
+// blocked, BridgeIMDSBlocked the bridge probe; each leaves the other mode
+// alone.
+func TestProbesIMDSBlocked(t *testing.T) {
+	tests := []struct {
+		name                   string
+		awsvpc, bridge         bool
+		wantAWSVPC, wantBridge bool
+	}{
+		{"neither", false, false, false, false},
+		{"awsvpc", true, false, true, false},
+		{"bridge", false, true, false, true},
+		{"both", true, true, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := validate.Options{ImageID: "ami-0123456789abcdef0", IMDSBlocked: tt.awsvpc, BridgeIMDSBlocked: tt.bridge}
+			for _, p := range o.Probes() {
+				want := tt.wantAWSVPC
+				if p.Mode == validate.ModeBridge {
+					want = tt.wantBridge
+				}
+				if p.IMDSBlocked != want {
+					t.Errorf("%s probe (hold %v): IMDSBlocked %v, want %v", p.Mode, p.Hold, p.IMDSBlocked, want)
+				}
+			}
+		})
+	}
+}

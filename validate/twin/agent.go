@@ -24,7 +24,8 @@ type Task struct {
 	Endpoint Endpoint
 	// NetworkMode is the task's ECS network mode ("awsvpc", "bridge").
 	NetworkMode string
-	// Addr is the task's IPv4 address.
+	// Addr is the task's IPv4 address, as task metadata v4 gives it (an
+	// awsvpc task's: its ENI's).
 	Addr string
 	// TaskARN is the task's ARN.
 	TaskARN string
@@ -66,7 +67,7 @@ func newTasks(name string) (map[Endpoint]Task, error) {
 		e          Endpoint
 		mode, addr string
 	}{
-		{AWSVPC, "awsvpc", AWSVPCTaskAddr},
+		{AWSVPC, "awsvpc", AWSVPCENIAddr}, // task metadata names the ENI's address
 		{Bridge, "bridge", BridgeTaskAddr},
 	} {
 		taskID, err := randomHex(16)
@@ -122,21 +123,45 @@ type ContainerMetadata struct {
 	}
 }
 
-// startAgent starts the stand-in ECS agent (credentials and metadata on
-// 127.0.0.1:51679, introspection on :51678) and another host service on
-// :9100, listening inside the host's network namespace.
+// startAgent starts the stand-in ECS agent, if ecs.service's pre-start
+// succeeded, and another host service on :9100, listening inside the
+// host's network namespace.
 func (t *Twin) startAgent() error {
+	if err := t.serve(Host, "0.0.0.0:"+HostServicePort, hostServiceHandler()); err != nil {
+		return fmt.Errorf("host service: %w", err)
+	}
+	t.agent = nil
+	if t.ecsActive {
+		if err := t.startAgentServers(); err != nil {
+			return err
+		}
+	}
+	t.logf("host service on :%s", HostServicePort)
+	return nil
+}
+
+// startAgentServers starts the agent's servers: credentials and metadata
+// on 127.0.0.1:51679, introspection on :51678.
+func (t *Twin) startAgentServers() error {
+	n := len(t.servers)
 	if err := t.serve(Host, AgentAddr, t.agentHandler()); err != nil {
 		return fmt.Errorf("ecs agent: %w", err)
 	}
 	if err := t.serve(Host, "0.0.0.0:"+IntrospectionPort, t.introspectionHandler()); err != nil {
 		return fmt.Errorf("ecs agent: %w", err)
 	}
-	if err := t.serve(Host, "0.0.0.0:"+HostServicePort, hostServiceHandler()); err != nil {
-		return fmt.Errorf("host service: %w", err)
-	}
-	t.logf("ecs agent: listening on %s and :%s; host service on :%s", AgentAddr, IntrospectionPort, HostServicePort)
+	t.agent = append(t.agent, t.servers[n:]...)
+	t.logf("ecs agent: listening on %s and :%s", AgentAddr, IntrospectionPort)
 	return nil
+}
+
+// stopAgent closes the agent's servers: connections to its ports are
+// refused until it starts again.
+func (t *Twin) stopAgent() {
+	for _, s := range t.agent {
+		s.Close()
+	}
+	t.agent = nil
 }
 
 // agentHandler serves credentials and task metadata v4 for the twin's
@@ -218,10 +243,13 @@ func (t *Twin) introspectionHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{
 			"Cluster":              twinCluster,
 			"ContainerInstanceArn": fmt.Sprintf("arn:aws:ecs:%s:%s:container-instance/%s/%s", twinRegion, twinAccount, twinCluster, t.name),
-			"Version":              "Amazon ECS Agent - v1.86.3 (cisecs twin)",
+			"Version":              "Amazon ECS Agent - v" + t.ecsInitVersion() + " (cisecs twin)",
 		})
 	})
 }
+
+// ecsInitVersion is the agent version the twin runs.
+func (t *Twin) ecsInitVersion() string { return ECSInit{Version: t.agentVersion}.version() }
 
 // hostServiceHandler answers for another service on the host.
 func hostServiceHandler() http.Handler {

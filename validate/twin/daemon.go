@@ -279,14 +279,15 @@ func (t *Twin) dockerFirewalld(ctx context.Context) error {
 // Happen makes e happen on the running host, with what the host's other
 // services do in answer: dockerd, which listens for firewalld's Reloaded
 // signal and its restart on D-Bus, puts its zone binding and its iptables
-// rules back; ecs-init does not (it has no reload handler).
+// rules back; ecs-init does not (it has no reload handler). The events of
+// AgentEvents happen on every baseline.
 func (t *Twin) Happen(ctx context.Context, e Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.guard(); err != nil {
 		return fmt.Errorf("%s in twin: %w", e, err)
 	}
-	allowed := t.baseline.Events()
+	allowed := append(t.baseline.Events(), AgentEvents()...)
 	if t.baseline.Daemon == DaemonFirewalld {
 		allowed = append(allowed, EventFirewalldStop)
 	}
@@ -311,11 +312,33 @@ func (t *Twin) Happen(ctx context.Context, e Event) error {
 		_, err = t.run(ctx, inHost, nil, []string{"ufw", "reload"})
 	case EventSysctlSystem:
 		_, err = t.run(ctx, inHost, nil, []string{"sysctl", "--system"})
+		if t.ipv6Off && onlyMissingIPv6(err) {
+			// Its exit status on a kernel without IPv6 whose sysctl
+			// files set net.ipv6 keys; everything else was applied.
+			err = nil
+		}
+	default:
+		err = t.agentEvent(ctx, e)
 	}
 	if err != nil {
 		return fmt.Errorf("%s in twin %s: %w", e, t.name, err)
 	}
 	return nil
+}
+
+// onlyMissingIPv6 says err is sysctl failing only on keys under
+// /proc/sys/net/ipv6.
+func onlyMissingIPv6(err error) bool {
+	var ee *ExecError
+	if !errors.As(err, &ee) || ee.ExitCode != 1 {
+		return false
+	}
+	for _, line := range strings.Split(strings.TrimSpace(ee.Stderr), "\n") {
+		if !strings.HasPrefix(line, "sysctl: cannot stat /proc/sys/net/ipv6/") {
+			return false
+		}
+	}
+	return true
 }
 
 // dockerReacts is dockerd's answer to a firewalld reload or restart.

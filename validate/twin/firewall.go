@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -112,6 +111,8 @@ type Ruleset struct {
 	// Nftables is nft list ruleset: every nf_tables table, including
 	// those iptables-nft made.
 	Nftables string
+	// ecsInit are the rules the host's ecs-init adds (ECSInit.Rules).
+	ecsInit []ECSInitRule
 }
 
 // Ruleset reads the host's live ruleset with the machine's own tools
@@ -144,6 +145,13 @@ func (t *Twin) Ruleset(ctx context.Context) (Ruleset, error) {
 	if err := errors.Join(errs...); err != nil {
 		return Ruleset{}, fmt.Errorf("ruleset of twin %s: %w", t.name, err)
 	}
+	e, err := t.ecsInit()
+	if err == nil {
+		r.ecsInit, err = e.Rules()
+	}
+	if err != nil {
+		return Ruleset{}, fmt.Errorf("ruleset of twin %s: %w", t.name, err)
+	}
 	return r, nil
 }
 
@@ -165,10 +173,16 @@ func (r Ruleset) Count(rule ECSInitRule) int {
 	return n
 }
 
-// ECSInitRuleCounts returns Count for each of ECSInitRules, by name.
+// ECSInitRuleCounts returns Count, by name, for each rule the host's
+// ecs-init adds when ecs.config skips none (ECSInit.Rules): its agent
+// version's rules, without the ip6tables ones on a host without IPv6.
 func (r Ruleset) ECSInitRuleCounts() map[string]int {
+	rules := r.ecsInit
+	if rules == nil {
+		rules = ECSInitRules()
+	}
 	counts := make(map[string]int)
-	for _, rule := range ECSInitRules() {
+	for _, rule := range rules {
 		counts[rule.Name] = r.Count(rule)
 	}
 	return counts
@@ -244,6 +258,11 @@ func (t *Twin) restoreFirewall(ctx context.Context) error {
 			return fmt.Errorf("%s: unknown tool %q", u.Unit, u.Tool)
 		}
 		if _, err := t.run(ctx, inHost, nil, argv); err != nil {
+			if t.ipv6Off && u.Tool == ToolIP6tablesRestore {
+				// systemd marks the unit failed and boots on.
+				t.logf("%s: failed (IPv6 disabled in the kernel): %v", u.Unit, err)
+				continue
+			}
 			return fmt.Errorf("%s: %w", u.Unit, err)
 		}
 		t.logf("%s: %s", u.Unit, strings.Join(argv, " "))
@@ -370,51 +389,5 @@ func (t *Twin) applyDockerRules(ctx context.Context) error {
 		return fmt.Errorf("docker.service: %w", err)
 	}
 	t.logf("docker.service: net.ipv4.ip_forward=1; docker0 chains and rules with %s", restore[0])
-	return nil
-}
-
-// ecsConfig reads ecs.config from the host's disk; a missing file is empty.
-func (t *Twin) ecsConfig() (map[string]string, error) {
-	name, _ := hostName(ecsConfigPath)
-	data, err := fs.ReadFile(t.hostFS(), name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return parseEnvFile(data), nil
-}
-
-// ecsInitStarts does what ecs-init's ExecStartPre does: route_localnet=1
-// on all interfaces, then its rules, one command each, with -A or -I and
-// no existence check, honouring ecs.config.
-func (t *Twin) ecsInitStarts(ctx context.Context) error {
-	cfg, err := t.ecsConfig()
-	if err != nil {
-		return fmt.Errorf("ecs.service: %w", err)
-	}
-	if err := t.writeSysctls([]sysctlSetting{{key: "net.ipv4.conf.all.route_localnet", value: "1"}}); err != nil {
-		return fmt.Errorf("ecs.service: %w", err)
-	}
-	added := 0
-	for _, r := range ECSInitRules() {
-		if r.SkipIf != "" {
-			if on, err := strconv.ParseBool(cfg[r.SkipIf]); err == nil && on {
-				t.logf("ecs.service: %s=%s: skipped %s", r.SkipIf, cfg[r.SkipIf], r.Name)
-				continue
-			}
-		}
-		tool := "iptables"
-		if r.IPv6 {
-			tool = "ip6tables"
-		}
-		argv := append([]string{t.iptablesCmd(tool), "-t", r.Table}, r.Args...)
-		if _, err := t.run(ctx, inHost, nil, argv); err != nil {
-			return fmt.Errorf("ecs.service: %s: %w", r.Name, err)
-		}
-		added++
-	}
-	t.logf("ecs.service: net.ipv4.conf.all.route_localnet=1; %d rules with %s", added, t.iptablesCmd("iptables"))
 	return nil
 }

@@ -27,8 +27,11 @@ const (
 	VPCAddr = "192.0.2.1"
 	// HostAddr is the host's eth0 address.
 	HostAddr = "192.0.2.10"
+	// AWSVPCENIAddr is the awsvpc task's address on its ENI (eth0 in the
+	// task), in the VPC's subnet.
+	AWSVPCENIAddr = "192.0.2.20"
 	// ECSBridgeAddr is the host's address on ecs-bridge, the awsvpc
-	// tasks' gateway.
+	// tasks' gateway to the agent.
 	ECSBridgeAddr = "169.254.172.1"
 	// AWSVPCTaskAddr is the awsvpc task's address on ecs-eth0.
 	AWSVPCTaskAddr = "169.254.172.2"
@@ -48,12 +51,21 @@ const (
 	HostServicePort = "9100"
 	// VPCServiceAddr is a service in the VPC, for egress checks.
 	VPCServiceAddr = VPCAddr + ":8080"
+	// IMDSAddr is the instance metadata service, in the VPC namespace.
+	IMDSAddr = "169.254.169.254:80"
 )
 
-// Interfaces the host namespace holds besides eth0 and the bridges.
+// Links of the twin besides eth0, lo and the bridges.
 const (
-	awsvpcVeth = "veth-awsvpc"
+	// bridgeVeth is the host end of the bridge task's veth.
 	bridgeVeth = "veth-bridge"
+	// subnetBridge, in the VPC namespace, joins the subnet's interfaces:
+	// the host's eth0 and the awsvpc task's ENI.
+	subnetBridge = "subnet"
+	// subnetMAC is subnetBridge's fixed address: a bridge otherwise takes
+	// its lowest port's, and a new port would change it under the ARP
+	// caches of the hosts on it.
+	subnetMAC = "02:00:c0:00:02:01"
 )
 
 // nsEndpoints lists the namespaces of a twin in creation order.
@@ -114,7 +126,6 @@ func (t *Twin) createNetwork(ctx context.Context) error {
 		"netns add " + b,
 		"netns add " + v,
 		fmt.Sprintf("link add name eth0 netns %s type veth peer name eth0 netns %s", h, v),
-		fmt.Sprintf("link add name %s netns %s type veth peer name ecs-eth0 netns %s", awsvpcVeth, h, a),
 		fmt.Sprintf("link add name %s netns %s type veth peer name eth0 netns %s", bridgeVeth, h, b),
 	}, "\n")
 	if err := t.ipBatch(ctx, "", root); err != nil {
@@ -133,27 +144,18 @@ func (t *Twin) createNetwork(ctx context.Context) error {
 	}
 	configs := map[string]string{
 		h: strings.Join([]string{
-			"link add ecs-bridge type bridge",
 			"link add docker0 type bridge",
-			"addr add " + ECSBridgeAddr + "/22 dev ecs-bridge",
 			"addr add " + Docker0Addr + "/16 dev docker0",
 			"addr add " + HostAddr + "/24 dev eth0",
-			"link set " + awsvpcVeth + " master ecs-bridge",
 			"link set " + bridgeVeth + " master docker0",
 			"link set lo up",
 			"link set eth0 up",
-			"link set ecs-bridge up",
 			"link set docker0 up",
-			"link set " + awsvpcVeth + " up",
 			"link set " + bridgeVeth + " up",
 			"route add default via " + VPCAddr + " dev eth0 onlink",
 		}, "\n"),
-		a: strings.Join([]string{
-			"link set lo up",
-			"addr add " + AWSVPCTaskAddr + "/22 dev ecs-eth0",
-			"link set ecs-eth0 up",
-			"route add 169.254.170.2/32 via " + ECSBridgeAddr + " dev ecs-eth0 onlink",
-		}, "\n"),
+		// The awsvpc task's links come when it starts (startAWSVPCTask).
+		a: "link set lo up",
 		b: strings.Join([]string{
 			"link set lo up",
 			"addr add " + BridgeTaskAddr + "/16 dev eth0",
@@ -162,9 +164,13 @@ func (t *Twin) createNetwork(ctx context.Context) error {
 		}, "\n"),
 		v: strings.Join([]string{
 			"link set lo up",
-			"addr add " + VPCAddr + "/24 dev eth0",
+			"link add " + subnetBridge + " address " + subnetMAC + " type bridge",
+			"link set eth0 master " + subnetBridge,
+			"addr add " + VPCAddr + "/24 dev " + subnetBridge,
+			"addr add " + imdsIP + "/32 dev lo",
 			"link set eth0 up",
-			"route add 169.254.170.2/32 via " + HostAddr + " dev eth0 onlink",
+			"link set " + subnetBridge + " up",
+			"route add 169.254.170.2/32 via " + HostAddr + " dev " + subnetBridge + " onlink",
 		}, "\n"),
 	}
 	var wg sync.WaitGroup
@@ -190,11 +196,14 @@ func (t *Twin) createNetwork(ctx context.Context) error {
 		return err
 	}
 	t.up = true
-	if err := t.waitLinksUp(ctx); err != nil {
+	if err := t.waitLinksUp(ctx, nsEndpoints()...); err != nil {
 		return err
 	}
 	t.logf("network: namespaces %s-{h,a,b,v} up; host mount namespace held by pid %d", t.name, t.holder.Process.Pid)
-	return t.serve(VPC, VPCServiceAddr, vpcService())
+	if err := t.serve(VPC, VPCServiceAddr, vpcService()); err != nil {
+		return err
+	}
+	return t.startIMDS()
 }
 
 // ipBatch runs `ip [-n netns] -batch -` with script on stdin.
@@ -298,12 +307,12 @@ func (t *Twin) startHolder(ctx context.Context) error {
 	return nil
 }
 
-// waitLinksUp waits until every link but lo in every namespace is up: a
-// veth whose peer just came up, or a bridge whose port just did, drops
-// packets until the kernel's link watch has run.
-func (t *Twin) waitLinksUp(ctx context.Context) error {
+// waitLinksUp waits until every link but lo in the namespaces of es is
+// up: a veth whose peer just came up, or a bridge whose port just did,
+// drops packets until the kernel's link watch has run.
+func (t *Twin) waitLinksUp(ctx context.Context, es ...Endpoint) error {
 	deadline := time.Now().Add(5 * time.Second)
-	for _, e := range nsEndpoints() {
+	for _, e := range es {
 		for {
 			down, err := downLinks(t.NetNS(e))
 			if err != nil {

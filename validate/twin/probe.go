@@ -18,7 +18,8 @@ import (
 type Endpoint string
 
 const (
-	// AWSVPC is the awsvpc-mode task, behind ecs-bridge.
+	// AWSVPC is the awsvpc-mode task: its ENI on the VPC subnet, and
+	// ecs-eth0 on ecs-bridge for the agent.
 	AWSVPC Endpoint = "awsvpc"
 	// Bridge is the bridge-mode task, behind docker0.
 	Bridge Endpoint = "bridge"

@@ -3,6 +3,7 @@ package twin
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,64 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 )
+
+// ip6tablesStub answers for every ip6tables command on a kernel booted
+// with ipv6.disable=1, as iptables 1.8 does there: the kernel has no
+// AF_INET6, so no table can be initialised.
+const ip6tablesStub = "#!/bin/sh\n" +
+	"echo \"${0##*/} v1.8.9 (legacy): can't initialize ip6tables table \\`filter': Address family not supported by protocol\" >&2\n" +
+	"echo \"Perhaps ip6tables or your kernel needs to be upgraded.\" >&2\n" +
+	"exit 3\n"
+
+// kernelIPv6Script hides /proc/sys/net/ipv6 in the host's mount
+// namespace (a tmpfs over /proc/sys/net holding every other entry), and
+// puts the stub read from stdin first in PATH for every ip6tables name.
+const kernelIPv6Script = `set -e
+src=/run/twin-kernel-net
+mkdir -p "$src"
+mount --bind /proc/sys/net "$src"
+mount -t tmpfs -o mode=0555 twin-proc-sys-net /proc/sys/net
+for e in "$src"/*; do
+	n=${e##*/}
+	[ "$n" = ipv6 ] && continue
+	if [ -d "$e" ]; then mkdir "/proc/sys/net/$n"; else : >"/proc/sys/net/$n"; fi
+	mount --bind "$e" "/proc/sys/net/$n"
+done
+umount -l "$src"
+rmdir "$src"
+mount -t tmpfs -o mode=0755 twin-ipv6-disabled /usr/local/sbin
+stub=$(cat)
+for n in ip6tables ip6tables-save ip6tables-restore ip6tables-legacy ip6tables-legacy-save ip6tables-legacy-restore ip6tables-nft ip6tables-nft-save ip6tables-nft-restore; do
+	printf '%s\n' "$stub" >"/usr/local/sbin/$n"
+	chmod 0755 "/usr/local/sbin/$n"
+done
+`
+
+// kernelIPv6 makes the host, when Options.IPv6Disabled, look like a
+// kernel booted with ipv6.disable=1: no IPv6 on its interfaces, no
+// /proc/sys/net/ipv6 for its processes (ecs-init looks for it), and
+// ip6tables failing. It is a boot step, before anything uses them.
+func (t *Twin) kernelIPv6(ctx context.Context) error {
+	if !t.ipv6Off {
+		return nil
+	}
+	err := ns.WithNetNSPath(t.NetNS(Host), func(ns.NetNS) error {
+		for _, p := range []string{"net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"} {
+			if err := writeProcSys(p, "1"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kernel ipv6.disable=1: %w", err)
+	}
+	if _, err := t.run(ctx, inHost, strings.NewReader(ip6tablesStub), []string{"sh", "-c", kernelIPv6Script, "kernel-ipv6"}); err != nil {
+		return fmt.Errorf("kernel ipv6.disable=1: %w", err)
+	}
+	t.logf("kernel: ipv6.disable=1: no /proc/sys/net/ipv6, ip6tables fails")
+	return nil
+}
 
 // sysctlDirs are systemd-sysctl's drop-in directories, highest priority
 // first: a file name in an earlier directory masks the same name in the
@@ -200,6 +259,13 @@ func (t *Twin) writeSysctls(settings []sysctlSetting) error {
 				continue
 			}
 			paths := []string{s.path()}
+			if t.ipv6Off && strings.HasPrefix(s.path(), "net/ipv6/") {
+				// The kernel has no /proc/sys/net/ipv6 (kernelIPv6).
+				if !s.isGlob() && !s.ignoreFailure {
+					errs = append(errs, fmt.Errorf("sysctl %q = %q: %w", s.key, s.value, fs.ErrNotExist))
+				}
+				continue
+			}
 			if s.isGlob() {
 				matches, err := filepath.Glob("/proc/sys/" + s.path())
 				if err != nil {

@@ -44,6 +44,16 @@ type Options struct {
 	Dir string
 	// ProbeTimeout bounds each probe; zero means DefaultProbeTimeout.
 	ProbeTimeout time.Duration
+	// IMDSHopLimit is the instance's IMDS PUT response hop limit (1 to
+	// 64); zero means DefaultIMDSHopLimit.
+	IMDSHopLimit int
+	// AgentVersion is the ECS agent (and ecs-init) version the host runs,
+	// "1.96.0"; empty means CurrentAgentVersion. ecs-init's commands
+	// depend on it (see ECSInit).
+	AgentVersion string
+	// IPv6Disabled boots the host as with ipv6.disable=1 on the kernel
+	// command line: no /proc/sys/net/ipv6, and ip6tables fails.
+	IPv6Disabled bool
 }
 
 // Twin is a booted CIS-hardened ECS host made of namespaces. Its methods
@@ -55,6 +65,9 @@ type Twin struct {
 	ownDir       bool
 	name         string
 	probeTimeout time.Duration
+	imdsHopLimit int
+	agentVersion string
+	ipv6Off      bool
 	tools        tools
 	tasks        map[Endpoint]Task
 	rootNet      nsID
@@ -76,6 +89,9 @@ type Twin struct {
 	procSys   []procSysEntry
 	journal   []string
 	lastBoot  time.Duration
+	// ecsActive says ecs.service runs; agent are its servers.
+	ecsActive bool
+	agent     []*http.Server
 }
 
 // nsID identifies a namespace by the device and inode of its nsfs file.
@@ -106,7 +122,19 @@ func New(ctx context.Context, opts Options) (*Twin, error) {
 		baseline:     opts.Baseline,
 		dir:          opts.Dir,
 		probeTimeout: opts.ProbeTimeout,
+		imdsHopLimit: opts.IMDSHopLimit,
+		agentVersion: opts.AgentVersion,
+		ipv6Off:      opts.IPv6Disabled,
 		tools:        tl,
+	}
+	if _, err := eraOf(opts.AgentVersion); err != nil {
+		return nil, fmt.Errorf("new twin: %w", err)
+	}
+	switch {
+	case t.imdsHopLimit == 0:
+		t.imdsHopLimit = DefaultIMDSHopLimit
+	case t.imdsHopLimit < 1 || t.imdsHopLimit > 64:
+		return nil, fmt.Errorf("new twin: IMDS hop limit %d: want 1 to 64", opts.IMDSHopLimit)
 	}
 	if t.probeTimeout <= 0 {
 		t.probeTimeout = DefaultProbeTimeout
@@ -192,7 +220,7 @@ func (t *Twin) Journal() []string {
 }
 
 // LastBoot returns how long the last boot took, from the first namespace
-// to the agent listening.
+// to the agent's first awsvpc task wired.
 func (t *Twin) LastBoot() time.Duration {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -251,6 +279,7 @@ func (t *Twin) boot(ctx context.Context) (err error) {
 	}()
 	steps := []func() error{
 		func() error { return t.createNetwork(ctx) },
+		func() error { return t.kernelIPv6(ctx) },
 		func() error { return t.restoreFirewall(ctx) },
 		func() error { return t.startDaemon(ctx) },
 		t.systemdSysctl,
@@ -258,6 +287,7 @@ func (t *Twin) boot(ctx context.Context) (err error) {
 		t.systemdSysctl,
 		func() error { return t.ecsInitStarts(ctx) },
 		t.startAgent,
+		func() error { return t.startAWSVPCTask(ctx) },
 	}
 	for _, step := range steps {
 		begin, lines := time.Now(), len(t.journal)

@@ -9,17 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/cisecs/cisecs/internal/budget"
 	"github.com/cisecs/cisecs/validate"
@@ -41,6 +36,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 func launchOn(t *testing.T, baseline string, o twingate.Options) (*twingate.Backend, *twin.Twin) {
 	t.Helper()
 	tw := twintest.New(t, baseline)
+	return launchWith(t, tw, o), tw
+}
+
+// bootTwin boots a twin of baseline with o (its Baseline and Dir set
+// here); the backend launched on it closes it.
+func bootTwin(t *testing.T, baseline string, o twin.Options) *twin.Twin {
+	t.Helper()
+	needTwin(t)
+	var err error
+	if o.Baseline, err = twin.LookupBaseline(baseline); err != nil {
+		t.Fatal(err)
+	}
+	o.Dir = t.TempDir()
+	tw, err := twin.New(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tw.Close() })
+	return tw
+}
+
+// launchWith returns a twin backend on tw, cleaned up with the test.
+func launchWith(t *testing.T, tw *twin.Twin, o twingate.Options) *twingate.Backend {
+	t.Helper()
 	o.Twin, o.Log = tw, testWriter{t}
 	b, err := twingate.New(o)
 	if err != nil {
@@ -51,7 +70,7 @@ func launchOn(t *testing.T, baseline string, o twingate.Options) (*twingate.Back
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	return b, tw
+	return b
 }
 
 // gateOptions are the gate's options for b, with progress in the test log.
@@ -78,13 +97,42 @@ func assertRemoved(t *testing.T, b *twingate.Backend, tw *twin.Twin) {
 
 // TestGatePassesOnEveryBaseline runs the whole gate on a twin of each CIS
 // baseline provisioned as a baked image would have been: every check
-// passes, and the twin is gone afterwards.
+// passes, and the twin is gone afterwards. The awsvpc check is the first
+// awsvpc task after the baked disk's boot: the persisted firewall loaded
+// before the task created ecs-bridge, and its rules for ecs-bridge match.
+// Right after launch the test also records what a bridge task meets on
+// its way to IMDS: the host script turns IPv4 forwarding on and opens
+// docker0's egress, so the host forwards and masquerades the task to IMDS
+// (hop limit 2) on every baseline, until AWS's DOCKER-USER drop is added
+// (live: the gate's reboot removes it).
 func TestGatePassesOnEveryBaseline(t *testing.T) {
 	for _, bl := range twin.Baselines() {
 		t.Run(bl.Name, func(t *testing.T) {
 			t.Parallel()
 			b, tw := launchOn(t, bl.Name, twingate.Options{})
-			r := validate.Run(t.Context(), b, gateOptions(t, b))
+			afterBoot := func() {
+				j := tw.Journal()
+				task := slices.IndexFunc(j, func(l string) bool {
+					return strings.HasPrefix(l, "awsvpc task:") && strings.Contains(l, "ecs-bridge created")
+				})
+				fw := slices.IndexFunc(j, func(l string) bool {
+					unit, _, _ := strings.Cut(l, ":")
+					return unit == string(bl.Daemon)+".service" ||
+						slices.ContainsFunc(bl.Firewall, func(u twin.FirewallUnit) bool { return u.Unit == unit })
+				})
+				if fw < 0 || task < fw {
+					t.Errorf("journal: firewall at %d, ecs-bridge created at %d; want the bridge after the firewall:\n%s", fw, task, strings.Join(j, "\n"))
+				}
+				bridge := validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}
+				probeExit(t, b, bridge, validate.ProbeExitIMDSReachable, "provisioned, no DOCKER-USER rule")
+				// The gate runs this in a goroutine of its own: no t.Fatal.
+				if _, err := tw.Exec(t.Context(), nil, dockerUserDropsIMDS...); err != nil {
+					t.Errorf("DOCKER-USER drop: %v", err)
+					return
+				}
+				probeExit(t, b, bridge, validate.ProbeExitPass, "DOCKER-USER drops IMDS")
+			}
+			r := validate.Run(t.Context(), &afterLaunch{Backend: b, then: afterBoot}, gateOptions(t, b))
 			if r.ExitCode() != validate.ExitPass {
 				t.Errorf("exit %d: %s", r.ExitCode(), r.Summary())
 				for _, c := range r.Checks {
@@ -169,10 +217,49 @@ func TestGateWrongRole(t *testing.T) {
 	}
 }
 
-// TestProbeIMDS runs the real probe with IMDS required blocked: it passes
-// on the twin (the awsvpc task has no route to IMDS, as with
-// ECS_AWSVPC_BLOCK_IMDS), and exits 30 once a stand-in IMDS answers in the
-// task's namespace.
+// probeExit runs the real probe p on b and fails the test unless it
+// exits want.
+func probeExit(t *testing.T, b *twingate.Backend, p validate.Probe, want int, when string) {
+	t.Helper()
+	out, err := b.RunProbe(t.Context(), p)
+	if err != nil || out.ExitCode != want {
+		t.Errorf("%s: %s probe (IMDS must be blocked: %v): %+v, %v; want exit %d", when, p.Mode, p.IMDSBlocked, out, err, want)
+	}
+}
+
+// setECSConfig rewrites the twin's ecs.config with key's line removed
+// and, unless value is empty, key=value added.
+func setECSConfig(t *testing.T, tw *twin.Twin, key, value string) {
+	t.Helper()
+	cfg, err := tw.ReadFile("/etc/ecs/ecs.config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(cfg)), "\n") {
+		if !strings.HasPrefix(l, key+"=") {
+			lines = append(lines, l)
+		}
+	}
+	if value != "" {
+		lines = append(lines, key+"="+value)
+	}
+	if err := tw.WriteFile("/etc/ecs/ecs.config", []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dockerUserDropsIMDS is AWS's documented rule that keeps bridge tasks
+// from IMDS.
+var dockerUserDropsIMDS = []string{"iptables", "-I", "DOCKER-USER", "-d", "169.254.169.254/32", "-j", "DROP"}
+
+// TestProbeIMDS runs the real probe against the twin's stand-in IMDS in
+// the VPC. awsvpc: the host script's ECS_AWSVPC_BLOCK_IMDS=true makes the
+// twin blackhole IMDS in the task, and the probe that requires it blocked
+// passes; the same twin rebooted without the setting lets the task reach
+// IMDS through its ENI, and that probe exits 30. bridge: the host forwards
+// and masquerades the task to IMDS (hop limit 2), so the probe exits 30
+// until Docker's DOCKER-USER drop is in place.
 func TestProbeIMDS(t *testing.T) {
 	t.Parallel()
 	b, tw := launchOn(t, twingate.DefaultBaseline, twingate.Options{AWSVPCBlockIMDS: true})
@@ -180,41 +267,77 @@ func TestProbeIMDS(t *testing.T) {
 	if err := b.Launch(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p := validate.Probe{Mode: validate.ModeAWSVPC, IMDSBlocked: true}
-	out, err := b.RunProbe(ctx, p)
-	if err != nil || out.ExitCode != validate.ProbeExitPass || !strings.Contains(out.Reason, "IMDS blocked") {
-		t.Fatalf("blocked IMDS: %+v, %v; want a pass that says IMDS blocked", out, err)
-	}
 	cfg, err := tw.ReadFile("/etc/ecs/ecs.config")
 	if err != nil || !strings.Contains(string(cfg), "ECS_AWSVPC_BLOCK_IMDS=true") {
 		t.Errorf("ecs.config %q (%v) lacks ECS_AWSVPC_BLOCK_IMDS=true", cfg, err)
 	}
-
-	netns := tw.NetNS(twin.AWSVPC)
-	if out, err := exec.CommandContext(ctx, "nsenter", "--net="+netns, "--", "ip", "addr", "add", "169.254.169.254/32", "dev", "lo").CombinedOutput(); err != nil {
-		t.Fatalf("stand-in IMDS address: %v: %s", err, out)
+	awsvpc := validate.Probe{Mode: validate.ModeAWSVPC, IMDSBlocked: true}
+	out, err := b.RunProbe(ctx, awsvpc)
+	if err != nil || out.ExitCode != validate.ProbeExitPass || !strings.Contains(out.Reason, "IMDS blocked") {
+		t.Errorf("awsvpc, ECS_AWSVPC_BLOCK_IMDS=true: %+v, %v; want a pass that says IMDS blocked", out, err)
 	}
-	var l net.Listener
-	err = ns.WithNetNSPath(netns, func(ns.NetNS) error {
-		var err error
-		l, err = net.Listen("tcp4", "169.254.169.254:80")
-		return err
-	})
-	if err != nil {
+
+	bridge := validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}
+	probeExit(t, b, bridge, validate.ProbeExitIMDSReachable, "bridge, no DOCKER-USER rule")
+	bridge.IMDSBlocked = false
+	probeExit(t, b, bridge, validate.ProbeExitPass, "bridge, IMDS reachable but not required blocked")
+	if _, err := tw.Exec(ctx, nil, dockerUserDropsIMDS...); err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, "AQAEAstandintoken")
-	})}
-	go srv.Serve(l)
-	defer srv.Close()
-	out, err = b.RunProbe(ctx, p)
-	if err != nil || out.ExitCode != validate.ProbeExitIMDSReachable {
-		t.Errorf("reachable IMDS: %+v, %v; want probe exit 30", out, err)
+	bridge.IMDSBlocked = true
+	probeExit(t, b, bridge, validate.ProbeExitPass, "bridge, DOCKER-USER drops IMDS")
+
+	setECSConfig(t, tw, "ECS_AWSVPC_BLOCK_IMDS", "")
+	if err := b.Reboot(ctx); err != nil {
+		t.Fatal(err)
 	}
-	p.IMDSBlocked = false
-	if out, err := b.RunProbe(ctx, p); err != nil || out.ExitCode != validate.ProbeExitPass {
-		t.Errorf("reachable IMDS, not required blocked: %+v, %v; want a pass", out, err)
+	probeExit(t, b, awsvpc, validate.ProbeExitIMDSReachable, "awsvpc, rebooted without ECS_AWSVPC_BLOCK_IMDS")
+	awsvpc.IMDSBlocked = false
+	probeExit(t, b, awsvpc, validate.ProbeExitPass, "awsvpc, IMDS reachable but not required blocked")
+	probeExit(t, b, bridge, validate.ProbeExitIMDSReachable, "bridge, the live DOCKER-USER rule gone with the reboot")
+}
+
+// TestProbeIMDSHopLimit: with an IMDS hop limit of 1, the token's answer
+// dies where the host forwards it to a bridge task, so the bridge probe
+// finds IMDS blocked; an awsvpc task, on the subnet through its ENI,
+// still gets a token.
+func TestProbeIMDSHopLimit(t *testing.T) {
+	t.Parallel()
+	tw := bootTwin(t, twingate.DefaultBaseline, twin.Options{IMDSHopLimit: 1})
+	b := launchWith(t, tw, twingate.Options{})
+	if err := b.Launch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	probeExit(t, b, validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}, validate.ProbeExitPass, "bridge, hop limit 1")
+	probeExit(t, b, validate.Probe{Mode: validate.ModeAWSVPC, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "awsvpc without ECS_AWSVPC_BLOCK_IMDS, hop limit 1")
+}
+
+// TestGateBridgeIMDSBlocked runs the gate with BridgeIMDSBlocked: it
+// passes on a host whose IMDS hop limit is 1, and fails at the bridge
+// check with probe exit 30 on one whose hop limit is 2.
+func TestGateBridgeIMDSBlocked(t *testing.T) {
+	for _, tt := range []struct {
+		hopLimit int
+		exit     int
+	}{{1, validate.ExitPass}, {2, validate.ExitFail}} {
+		t.Run(fmt.Sprintf("hop-limit-%d", tt.hopLimit), func(t *testing.T) {
+			t.Parallel()
+			tw := bootTwin(t, twingate.DefaultBaseline, twin.Options{IMDSHopLimit: tt.hopLimit})
+			b := launchWith(t, tw, twingate.Options{AWSVPCBlockIMDS: true})
+			o := gateOptions(t, b)
+			o.IMDSBlocked, o.BridgeIMDSBlocked = true, true
+			r := validate.Run(t.Context(), b, o)
+			if r.ExitCode() != tt.exit {
+				t.Fatalf("exit %d, want %d: %s", r.ExitCode(), tt.exit, r.Summary())
+			}
+			if tt.exit == validate.ExitPass {
+				return
+			}
+			i := slices.IndexFunc(r.Checks, func(c validate.Check) bool { return c.Status != validate.StatusPass })
+			if c := r.Checks[i]; c.Name != validate.CheckBridge || c.ProbeExitCode == nil || *c.ProbeExitCode != validate.ProbeExitIMDSReachable {
+				t.Errorf("%s %s (probe exit %v): %s; want %s to fail with probe exit 30", c.Name, c.Status, c.ProbeExitCode, c.Message, validate.CheckBridge)
+			}
+		})
 	}
 }
 
@@ -300,6 +423,20 @@ func TestLaunchBootsItsOwnTwin(t *testing.T) {
 		t.Fatal("no twin was launched")
 	}
 	assertRemoved(t, b, rb.tw)
+}
+
+// afterLaunch runs then after a successful Launch.
+type afterLaunch struct {
+	*twingate.Backend
+	then func()
+}
+
+func (a *afterLaunch) Launch(ctx context.Context) error {
+	err := a.Backend.Launch(ctx)
+	if err == nil {
+		a.then()
+	}
+	return err
 }
 
 // recorder remembers the twin its backend launched.
