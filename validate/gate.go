@@ -22,7 +22,7 @@ import (
 //     the role with a future expiry, task metadata v4, IMDS blocked when
 //     o.IMDSBlocked).
 //  3. bridge-credentials, when o.NetworkModes has bridge: a bridge probe
-//     must exit 0 (IMDS is not required to be blocked in bridge mode).
+//     must exit 0 (IMDS blocked when o.BridgeIMDSBlocked).
 //  4. forced-stop: a held awsvpc probe is started and stopped by force,
 //     then a new awsvpc probe must pass on the same host (the seed's
 //     "docker froze" symptom).
@@ -38,14 +38,15 @@ func Run(ctx context.Context, b Backend, o Options) Report {
 	o = o.withDefaults()
 	g := &gate{b: b, o: o, start: o.Clock.Now(), out: &progress{w: o.Progress}}
 	g.report = Report{
-		RunID:            o.RunID,
-		Image:            o.ImageID,
-		NetworkModes:     o.NetworkModes,
-		IMDSBlocked:      o.IMDSBlocked,
-		RoleARN:          o.RoleARN,
-		ProbeImage:       o.ProbeImage,
-		Start:            g.start,
-		PublishParameter: o.Publish,
+		RunID:             o.RunID,
+		Image:             o.ImageID,
+		NetworkModes:      o.NetworkModes,
+		IMDSBlocked:       o.IMDSBlocked,
+		BridgeIMDSBlocked: o.BridgeIMDSBlocked,
+		RoleARN:           o.RoleARN,
+		ProbeImage:        o.ProbeImage,
+		Start:             g.start,
+		PublishParameter:  o.Publish,
 	}
 	if b == nil {
 		g.report.Error = "bad options: no backend"

@@ -80,6 +80,8 @@ type Report struct {
 	NetworkModes []string `json:"network_modes"`
 	// IMDSBlocked says the awsvpc probe required IMDS to be blocked.
 	IMDSBlocked bool `json:"imds_blocked"`
+	// BridgeIMDSBlocked says the bridge probe required IMDS to be blocked.
+	BridgeIMDSBlocked bool `json:"bridge_imds_blocked,omitempty"`
 	// RoleARN is the role the credentials had to be for; empty when the
 	// backend chose it.
 	RoleARN string `json:"role_arn,omitempty"`

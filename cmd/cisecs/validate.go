@@ -55,6 +55,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.RunID, "run-id", "", "id of the run, in reports and resource names (default: generated)")
 	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes the image enables (default awsvpc,bridge)")
 	fs.BoolVar(&o.IMDSBlocked, "imds-blocked", false, "the image sets ECS_AWSVPC_BLOCK_IMDS: awsvpc tasks must not reach IMDS")
+	fs.BoolVar(&o.BridgeIMDSBlocked, "bridge-imds-blocked", false, "bridge tasks must not reach IMDS either (Docker's DOCKER-USER drop of 169.254.169.254, or an IMDS hop limit of 1)")
 	fs.StringVar(&o.RoleARN, "task-role-arn", "", "task role ARN the probe's credentials must be for, arn:aws:iam::ACCOUNT:role/NAME (aws: required; twin: default its own)")
 	fs.StringVar(&o.ProbeImage, "probe-image", validate.DefaultProbeImage, "probe container image, with sh and curl; from a subnet without egress, one in the account's ECR (ACCOUNT.dkr.ecr.REGION.amazonaws.com/...), which VPC endpoints serve")
 	fs.DurationVar(&o.Timeout, "timeout", validate.DefaultTimeout, "bound on launch and checks; cleanup has its own")

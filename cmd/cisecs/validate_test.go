@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,6 +158,9 @@ func TestValidateTwin(t *testing.T) {
 	}{
 		{"provisioned", nil, validate.ExitPass, []string{"pass", "pass", "pass", "pass", "pass"}},
 		{"unprovisioned", []string{"--twin-unprovisioned"}, validate.ExitFail, []string{"pass", "fail", "skipped", "skipped", "skipped"}},
+		// The host script leaves bridge tasks IMDS (hop limit 2, no
+		// DOCKER-USER drop): asked to, the gate says so.
+		{"bridge IMDS required blocked", []string{"--bridge-imds-blocked"}, validate.ExitFail, []string{"pass", "pass", "fail", "skipped", "skipped"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,6 +188,11 @@ func TestValidateTwin(t *testing.T) {
 			}
 			if strings.Join(got, ",") != strings.Join(tc.wantStatus, ",") {
 				t.Errorf("statuses %q, want %q", got, tc.wantStatus)
+			}
+			if slices.Contains(tc.args, "--bridge-imds-blocked") {
+				if !r.BridgeIMDSBlocked || r.Checks[2].ProbeExitCode == nil || *r.Checks[2].ProbeExitCode != validate.ProbeExitIMDSReachable {
+					t.Errorf("report: bridge_imds_blocked %v, bridge check %+v; want true, failed on IMDS", r.BridgeIMDSBlocked, r.Checks[2])
+				}
 			}
 			if r.ExitCode() != code || r.Backend != "twin" || r.Cleanup.Status != validate.CleanupDone {
 				t.Errorf("report exit %d, backend %q, cleanup %+v", r.ExitCode(), r.Backend, r.Cleanup)
