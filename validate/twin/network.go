@@ -68,6 +68,22 @@ const (
 	subnetMAC = "02:00:c0:00:02:01"
 )
 
+// Interface indexes of the veths, each end its own. The kernel's link
+// watch handles a veth's state change at once only when its index differs
+// from its peer's (linkwatch_urgent_event); in two fresh namespaces both
+// ends tend to get the same index, and then wait for the link watch's
+// once-a-second run, up to a second per boot.
+const (
+	ifHostEth0 = 10 + iota
+	ifVPCEth0
+	ifBridgeVeth
+	ifBridgeEth0
+	ifENIPeer
+	ifENI
+	ifTaskVeth
+	ifECSEth0
+)
+
 // nsEndpoints lists the namespaces of a twin in creation order.
 func nsEndpoints() []Endpoint { return []Endpoint{Host, AWSVPC, Bridge, VPC} }
 
@@ -125,8 +141,8 @@ func (t *Twin) createNetwork(ctx context.Context) error {
 		"netns add " + a,
 		"netns add " + b,
 		"netns add " + v,
-		fmt.Sprintf("link add name eth0 netns %s type veth peer name eth0 netns %s", h, v),
-		fmt.Sprintf("link add name %s netns %s type veth peer name eth0 netns %s", bridgeVeth, h, b),
+		fmt.Sprintf("link add name eth0 netns %s index %d type veth peer name eth0 netns %s index %d", h, ifHostEth0, v, ifVPCEth0),
+		fmt.Sprintf("link add name %s netns %s index %d type veth peer name eth0 netns %s index %d", bridgeVeth, h, ifBridgeVeth, b, ifBridgeEth0),
 	}, "\n")
 	if err := t.ipBatch(ctx, "", root); err != nil {
 		return fmt.Errorf("create namespaces: %w", err)

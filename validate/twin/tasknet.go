@@ -73,8 +73,8 @@ func (t *Twin) startAWSVPCTask(ctx context.Context) error {
 	}
 	h, a, v := t.nsName(Host), t.nsName(AWSVPC), t.nsName(VPC)
 	root := strings.Join([]string{
-		fmt.Sprintf("link add name %s netns %s type veth peer name eth0 netns %s", eniPeer, v, a),
-		fmt.Sprintf("link add name %s netns %s type veth peer name ecs-eth0 netns %s", veth, h, a),
+		fmt.Sprintf("link add name %s netns %s index %d type veth peer name eth0 netns %s index %d", eniPeer, v, ifENIPeer, a, ifENI),
+		fmt.Sprintf("link add name %s netns %s index %d type veth peer name ecs-eth0 netns %s index %d", veth, h, ifTaskVeth, a, ifECSEth0),
 	}, "\n")
 	if err := t.ipBatch(ctx, "", root); err != nil {
 		return fmt.Errorf("awsvpc task: %w", err)
