@@ -164,3 +164,54 @@ func TestKeepsPins(t *testing.T) {
 		t.Errorf("the Dependabot configuration does not update GitHub actions:\n%s", pipeline.DependabotConfig)
 	}
 }
+
+// TestCopiesPublished runs the validate job's steps on a manifest whose
+// build copied the AMI to two other regions (the definition's
+// copy_regions), as Packer writes it: the gate tests the AMI of the
+// image's region and is given the copies to publish with it.
+func TestCopiesPublished(t *testing.T) {
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skip("jq is not installed")
+	}
+	wf := string(render(t, pipeline.GitHub, load(t, pinned...)))
+	work := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(work, "build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := `{"builds":[
+	  {"name":"old","packer_run_uuid":"r0","artifact_id":"us-east-1:ami-0000000000000000a"},
+	  {"name":"al2023","packer_run_uuid":"r1","artifact_id":"eu-west-1:ami-0bbbbbbbbbbbbbbb1,us-east-1:ami-0aaaaaaaaaaaaaaa1,ap-south-1:ami-0ccccccccccccccc1"}
+	],"last_run_uuid":"r1"}`
+	if err := os.WriteFile(filepath.Join(work, "build", "manifest.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	output := filepath.Join(work, "output")
+	if out, err := runStep(t, stepScript(t, wf, "AMI id from the manifest"), work, "IMAGE=al2023", "REGION=us-east-1", "GITHUB_OUTPUT="+output); err != nil {
+		t.Fatalf("AMI step: %v\n%s", err, out)
+	}
+	got, _ := os.ReadFile(output)
+	want := "id=ami-0aaaaaaaaaaaaaaa1\ncopies=eu-west-1=ami-0bbbbbbbbbbbbbbb1,ap-south-1=ami-0ccccccccccccccc1\n"
+	if string(got) != want {
+		t.Fatalf("AMI step outputs %q, want %q", got, want)
+	}
+
+	bin := filepath.Join(work, "_bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "cisecs"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ copies, want string }{
+		{"eu-west-1=ami-0bbbbbbbbbbbbbbb1,ap-south-1=ami-0ccccccccccccccc1", "--publish-copies\neu-west-1=ami-0bbbbbbbbbbbbbbb1,ap-south-1=ami-0ccccccccccccccc1\n"},
+		{"", ""},
+	} {
+		out, err := runStep(t, stepScript(t, wf, "cisecs validate"), work, "COPIES="+tc.copies)
+		if err != nil {
+			t.Fatalf("validate step: %v\n%s", err, out)
+		}
+		if has := strings.Contains(out, "--publish-copies\n"); has != (tc.want != "") || !strings.Contains(out, tc.want) {
+			t.Errorf("COPIES=%q: the gate's arguments\n%s\nwant %q", tc.copies, out, tc.want)
+		}
+	}
+}

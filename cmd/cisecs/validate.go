@@ -25,6 +25,9 @@ type awsFlags struct {
 	// provisionReport is the provisioner's report of the build: its
 	// SHA-256 is tagged on the AMI when it is published.
 	provisionReport string
+	// copies are the AMI's copies in other regions, REGION=AMI,...: each
+	// is published to the same parameter in its region.
+	copies string
 }
 
 // twinFlags are the settings of the twin backend.
@@ -36,7 +39,7 @@ type twinFlags struct {
 
 // Flags that belong to one backend only.
 var (
-	awsOnlyFlags  = []string{"ami", "region", "subnet", "security-group", "instance-profile", "instance-type", "execution-role-arn", "publish-parameter", "provision-report"}
+	awsOnlyFlags  = []string{"ami", "region", "subnet", "security-group", "instance-profile", "instance-type", "execution-role-arn", "publish-parameter", "provision-report", "publish-copies"}
 	twinOnlyFlags = []string{"twin-baseline", "twin-dir", "twin-unprovisioned", "twin-verbose"}
 )
 
@@ -61,6 +64,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Timeout, "timeout", validate.DefaultTimeout, "bound on launch and checks; cleanup has its own")
 	fs.DurationVar(&o.CleanupTimeout, "cleanup-timeout", validate.DefaultCleanupTimeout, "bound on each cleanup attempt")
 	fs.StringVar(&o.Publish, "publish-parameter", "", "aws: SSM parameter to publish the AMI id to when every check passed")
+	fs.StringVar(&af.copies, "publish-copies", "", "aws: the AMI's copies in other regions, REGION=AMI,... (the build's copy_regions): each gets the gate's tags and the same parameter in its region (needs --publish-parameter)")
 	fs.StringVar(&af.provisionReport, "provision-report", "", "aws: the build's provisioner report (cisecs-report-NAME.json); its SHA-256 is tagged on the AMI when published (needs --publish-parameter)")
 	fs.StringVar(&af.ami, "ami", "", "aws: the AMI under test, ami-0123456789abcdef0")
 	fs.StringVar(&af.region, "region", "", "aws: region, like eu-west-1 (default: the AWS configuration's: AWS_REGION, the profile)")

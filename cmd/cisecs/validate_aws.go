@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/cisecs/cisecs/validate"
@@ -20,6 +21,7 @@ import (
 // naming it. o is the gate's options: its run id names and tags what the
 // backend creates.
 func (f awsFlags) check(o validate.Options) (ao awsgate.Options, report provisionReport, bad []string) {
+	report.Copies, bad = f.parseCopies(o)
 	ao = awsgate.Options{
 		AMI:              f.ami,
 		Region:           f.region,
@@ -40,7 +42,7 @@ func (f awsFlags) check(o validate.Options) (ao awsgate.Options, report provisio
 		ao.ProbeImage = validate.DefaultProbeImage
 	}
 	seen := map[string]bool{}
-	bad = flagProblems(ao.Check(), seen)
+	bad = append(bad, flagProblems(ao.Check(), seen)...)
 	// The publisher comes with the backend: check it here, and the gate's
 	// other options without it.
 	early := o
@@ -54,10 +56,11 @@ func (f awsFlags) check(o validate.Options) (ao awsgate.Options, report provisio
 	case o.Publish == "":
 		bad = append(bad, "--provision-report: only with --publish-parameter (its digest is tagged on the AMI when it is published)")
 	default:
-		var err error
-		if report, err = readProvisionReport(f.provisionReport); err != nil {
+		r, err := readProvisionReport(f.provisionReport)
+		if err != nil {
 			bad = append(bad, fmt.Sprintf("--provision-report: %v", err))
 		}
+		report.SHA256, report.ECSAgentVersion = r.SHA256, r.ECSAgentVersion
 	}
 	return ao, report, bad
 }
@@ -87,6 +90,7 @@ func newAWSBackend(ctx context.Context, ao awsgate.Options, o validate.Options, 
 		RunID:                 o.RunID,
 		ProvisionReportSHA256: report.SHA256,
 		ECSAgentVersion:       report.ECSAgentVersion,
+		Copies:                report.Copies,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("aws publisher: %w", err)
@@ -103,7 +107,44 @@ type provisionReport struct {
 	// report's ecs_agent.version says it (the package release dropped);
 	// empty in a report written before it said so.
 	ECSAgentVersion string
+	// Copies are the AMI's copies to publish, region to AMI id
+	// (--publish-copies).
+	Copies map[string]string
 }
+
+// parseCopies reads --publish-copies: REGION=AMI pairs, comma-separated,
+// none in the gate's own region and no region twice.
+func (f awsFlags) parseCopies(o validate.Options) (map[string]string, []string) {
+	if f.copies == "" {
+		return nil, nil
+	}
+	if o.Publish == "" {
+		return nil, []string{"--publish-copies: only with --publish-parameter (the copies are published to it)"}
+	}
+	copies := map[string]string{}
+	var bad []string
+	for _, pair := range strings.Split(f.copies, ",") {
+		region, image, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		switch {
+		case !ok || region == "" || image == "":
+			bad = append(bad, fmt.Sprintf("--publish-copies %q: %q is not REGION=AMI; want one like eu-west-1=ami-0123456789abcdef0", f.copies, pair))
+		case awsgate.CheckRegion(region) != nil:
+			bad = append(bad, fmt.Sprintf("--publish-copies: %q is not a region name; want one like eu-west-1", region))
+		case !amiRE.MatchString(image):
+			bad = append(bad, fmt.Sprintf("--publish-copies: %q (in %s) is not an AMI id; want one like ami-0123456789abcdef0", image, region))
+		case copies[region] != "":
+			bad = append(bad, fmt.Sprintf("--publish-copies: region %s is listed twice", region))
+		case region == f.region:
+			bad = append(bad, fmt.Sprintf("--publish-copies: %s is the gate's own region: its AMI is --ami", region))
+		default:
+			copies[region] = image
+		}
+	}
+	return copies, bad
+}
+
+// amiRE is what an AMI id looks like.
+var amiRE = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
 
 // readProvisionReport reads the report at path: a host script report
 // (JSON, schema cisecs.report/v1).

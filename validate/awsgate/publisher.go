@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,6 +72,15 @@ type Publisher struct {
 	ec2   ImageTagAPI
 	tags  []ec2types.Tag
 	clock validate.Clock
+	// copies publish the image's copies, each in its region.
+	copies []imageCopy
+}
+
+// imageCopy is a copy of the released image in another region, and the
+// Publisher of that region.
+type imageCopy struct {
+	region, image string
+	pub           *Publisher
 }
 
 var _ validate.Publisher = (*Publisher)(nil)
@@ -100,6 +111,14 @@ type PublisherOptions struct {
 	// Clock times the wait for SSM's check of the value; nil is the
 	// system clock.
 	Clock validate.Clock
+	// Copies are the image's copies in other regions, region to AMI id
+	// (the build's copy_regions): each gets the same provenance tags and
+	// the same parameter in its own region, once the image itself is
+	// published. The gate validated the image they are copies of.
+	Copies map[string]string
+	// CopyClients returns the clients of a copy's region; nil builds them
+	// from Account, in that region.
+	CopyClients func(region string) (PublishAPI, ImageTagAPI)
 }
 
 var (
@@ -133,7 +152,7 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 		}
 		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(TagECSAgentInstalled), Value: aws.String(o.ECSAgentVersion)})
 	}
-	if p.ssm == nil || (p.ec2 == nil && len(p.tags) > 0) {
+	if p.ssm == nil || (p.ec2 == nil && len(p.tags) > 0) || (len(o.Copies) > 0 && o.CopyClients == nil) {
 		if o.Account == nil {
 			a, err := Connect(ctx, o.Region)
 			if err != nil {
@@ -148,6 +167,25 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 		if p.ec2 == nil && len(p.tags) > 0 {
 			p.ec2 = ec2.NewFromConfig(cfg)
 		}
+		if o.CopyClients == nil {
+			o.CopyClients = func(region string) (PublishAPI, ImageTagAPI) {
+				c := cfg.Copy()
+				c.Region = region
+				return ssm.NewFromConfig(c), ec2.NewFromConfig(c)
+			}
+		}
+	}
+	for _, region := range slices.Sorted(maps.Keys(o.Copies)) {
+		image := o.Copies[region]
+		if err := CheckRegion(region); err != nil {
+			return nil, fmt.Errorf("publisher: copy %s: %w", image, err)
+		}
+		if !imageIDPattern.MatchString(image) {
+			return nil, fmt.Errorf("publisher: copy in %s: %q is not an AMI id (ami- and 8 or 17 hex digits)", region, image)
+		}
+		cs, ce := o.CopyClients(region)
+		p.copies = append(p.copies, imageCopy{region: region, image: image,
+			pub: &Publisher{ssm: cs, ec2: ce, tags: p.tags, clock: p.clock}})
 	}
 	return p, nil
 }
@@ -167,7 +205,24 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 // write created: SSM answers PutParameter before it checks the AMI, and
 // drops a value that fails the check without a word. Every step
 // overwrites what is there, so Publish may be called again.
+//
+// Then it publishes each copy (PublisherOptions.Copies) the same way in
+// its region, in region order; an error names the region.
 func (p *Publisher) Publish(ctx context.Context, parameter, imageID string) error {
+	if err := p.publish(ctx, parameter, imageID); err != nil {
+		return err
+	}
+	for _, c := range p.copies {
+		if err := c.pub.publish(ctx, parameter, c.image); err != nil {
+			return fmt.Errorf("copy in %s: %w", c.region, err)
+		}
+	}
+	return nil
+}
+
+// publish publishes imageID to the parameter in the Publisher's region
+// (see Publish).
+func (p *Publisher) publish(ctx context.Context, parameter, imageID string) error {
 	if err := CheckParameter(parameter); err != nil {
 		return fmt.Errorf("publish image %q: %w", imageID, err)
 	}

@@ -1,0 +1,105 @@
+package awsgate_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/cisecs/cisecs/validate/awsgate"
+)
+
+// TestPublishCopies: an image copied to two other regions is published
+// in its own region first, then each copy in its region, in region order:
+// the same provenance tags on each copy, the same parameter holding the
+// copy's id there. A copy that fails names its region; when the image
+// itself fails, no copy is touched.
+func TestPublishCopies(t *testing.T) {
+	const (
+		euCopy = "ami-0eeeeeeeeeeeeeee1"
+		apCopy = "ami-0aaaaaaaaaaaaaaa9"
+	)
+	for _, tc := range []struct {
+		name    string
+		failIn  string // region whose CreateTags fails
+		wantErr string
+		wantLog []string
+	}{
+		{name: "all published", wantLog: []string{
+			"home CreateTags " + testAMI, "home PutParameter " + testAMI,
+			"ap-southeast-2 CreateTags " + apCopy, "ap-southeast-2 PutParameter " + apCopy,
+			"eu-west-1 CreateTags " + euCopy, "eu-west-1 PutParameter " + euCopy,
+		}},
+		{name: "a copy fails", failIn: "eu-west-1", wantErr: `copy in eu-west-1: publish image "` + euCopy + `" to parameter "/cisecs/x": tag its provenance: UnauthorizedOperation`,
+			wantLog: []string{
+				"home CreateTags " + testAMI, "home PutParameter " + testAMI,
+				"ap-southeast-2 CreateTags " + apCopy, "ap-southeast-2 PutParameter " + apCopy,
+				"eu-west-1 CreateTags " + euCopy,
+			}},
+		{name: "the image fails", failIn: "home", wantErr: `publish image "` + testAMI + `" to parameter "/cisecs/x": tag its provenance: UnauthorizedOperation`,
+			wantLog: []string{"home CreateTags " + testAMI}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			tags := map[string][]string{}
+			clients := func(region string) (awsgate.PublishAPI, awsgate.ImageTagAPI) {
+				s := storing(func(_ context.Context, in *ssm.PutParameterInput) (*ssm.PutParameterOutput, error) {
+					log = append(log, region+" PutParameter "+aws.ToString(in.Value))
+					return &ssm.PutParameterOutput{Version: 1}, nil
+				})
+				e := &fakeTagger{CreateTagsFunc: func(_ context.Context, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
+					log = append(log, region+" CreateTags "+strings.Join(in.Resources, ","))
+					for _, tag := range in.Tags {
+						tags[region] = append(tags[region], aws.ToString(tag.Key)+"="+aws.ToString(tag.Value))
+					}
+					if region == tc.failIn {
+						return nil, errors.New("UnauthorizedOperation")
+					}
+					return &ec2.CreateTagsOutput{}, nil
+				}}
+				return s, e
+			}
+			home, homeTags := clients("home")
+			p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{
+				SSM: home, EC2: homeTags, RunID: "gh-1-1-0", ProvisionReportSHA256: testReportSHA256,
+				Copies: map[string]string{"eu-west-1": euCopy, "ap-southeast-2": apCopy}, CopyClients: clients,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Publish(t.Context(), "/cisecs/x", testAMI)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr) {
+				t.Errorf("Publish: %v, want %q", err, tc.wantErr)
+			}
+			if !slices.Equal(log, tc.wantLog) {
+				t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(tc.wantLog, "\n"))
+			}
+			for region, got := range tags {
+				if !slices.Equal(got, tags["home"]) {
+					t.Errorf("tags in %s %q, want the image's %q", region, got, tags["home"])
+				}
+			}
+		})
+	}
+}
+
+// TestNewPublisherRefusesCopies: a copy in a malformed region, or with a
+// malformed AMI id, is refused before anything is published.
+func TestNewPublisherRefusesCopies(t *testing.T) {
+	for copies, want := range map[string]string{
+		"EU_WEST_1=" + testAMI:  `publisher: copy ` + testAMI + `: Region "EU_WEST_1": not a region name`,
+		"eu-west-1=ami-nothex0": `publisher: copy in eu-west-1: "ami-nothex0" is not an AMI id`,
+	} {
+		region, image, _ := strings.Cut(copies, "=")
+		_, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: &fakeStore{}, EC2: &fakeTagger{},
+			Copies: map[string]string{region: image}, CopyClients: func(string) (awsgate.PublishAPI, awsgate.ImageTagAPI) { return &fakeStore{}, &fakeTagger{} }})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("copies %s: %v, want %q", copies, err, want)
+		}
+	}
+}
