@@ -3,6 +3,7 @@ package awsgate_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -10,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/validate/awsgate"
+	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
 )
 
 // TestPublishCopies: an image copied to two other regions is published
@@ -102,4 +105,74 @@ func TestNewPublisherRefusesCopies(t *testing.T) {
 			t.Errorf("copies %s: %v, want %q", copies, err, want)
 		}
 	}
+}
+
+// TestPublishCopiesEmulated publishes an image and its copy, each region
+// a front of its own (EC2's catalogue and kumo's Parameter Store): the
+// copy carries the build's tags (Packer tags every region's AMI) and the
+// gate's afterwards, and each region's parameter is written with its own
+// AMI's id, and read back once SSM checked it as aws:ec2:image.
+func TestPublishCopiesEmulated(t *testing.T) {
+	const euCopy = "ami-0eeeeeeeeeeeeeee1"
+	built := map[string]string{"cisecs:image": "al2023-cis-level1", "SourceAMI": "ami-0bbbbbbbbbbbbbbb2"}
+	k := kumo.NewServer()
+	t.Cleanup(k.Close)
+	o := awsgatetest.Options{Latencies: briefLatencies(), Images: []awsgatetest.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: built}}}
+	inBubble(t, o, func(t *testing.T, e *env) {
+		eu, err := awsgatetest.New(awsgatetest.Options{Kumo: k.URL, Latencies: briefLatencies(),
+			Images: []awsgatetest.Image{{ID: euCopy, Name: "cisecs-al2023-1", Tags: built}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eu.Close()
+		euEC2, _, euSSM := eu.Clients()
+		param := "/cisecs/" + runID(t) + "/ami-id"
+		p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{
+			SSM: e.ssm, EC2: e.ec2, RunID: runID(t), ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.105.1",
+			Copies: map[string]string{"eu-west-1": euCopy},
+			CopyClients: func(region string) (awsgate.PublishAPI, awsgate.ImageTagAPI) {
+				if region != "eu-west-1" {
+					t.Errorf("clients for %s, want eu-west-1", region)
+				}
+				return euSSM, euEC2
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Publish(t.Context(), param, testAMI); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		for _, r := range []struct {
+			name  string
+			front *awsgatetest.Server
+			ec2   *ec2.Client
+			image string
+		}{{"us-east-1", e.front, e.ec2, testAMI}, {"eu-west-1", eu, euEC2, euCopy}} {
+			out, err := r.ec2.DescribeImages(t.Context(), &ec2.DescribeImagesInput{ImageIds: []string{r.image}})
+			if err != nil || len(out.Images) != 1 {
+				t.Fatalf("%s: DescribeImages(%s): %v", r.name, r.image, err)
+			}
+			got := map[string]string{}
+			for _, tag := range out.Images[0].Tags {
+				got[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+			}
+			for k, v := range map[string]string{"cisecs:image": "al2023-cis-level1", "cisecs:gate-run-id": runID(t),
+				"cisecs:provision-report-sha256": testReportSHA256, "cisecs:ecs-agent-installed": "1.105.1"} {
+				if got[k] != v {
+					t.Errorf("%s: %s tag %s = %q, want %q", r.name, r.image, k, got[k], v)
+				}
+			}
+			// kumo keeps one Parameter Store for every region: what each
+			// region's front was asked to write, and that Publish read it
+			// back there, are what tell the regions apart.
+			var puts []string
+			for _, req := range r.front.Requests("PutParameter") {
+				puts = append(puts, fmt.Sprint(req.JSON["Name"], "=", req.JSON["Value"]))
+			}
+			if want := []string{param + "=" + r.image}; !slices.Equal(puts, want) {
+				t.Errorf("%s: PutParameter %q, want %q", r.name, puts, want)
+			}
+		}
+	})
 }
