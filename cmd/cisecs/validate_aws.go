@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/cisecs/cisecs/validate"
@@ -130,7 +129,7 @@ func (f awsFlags) parseCopies(o validate.Options) (map[string]string, []string) 
 			bad = append(bad, fmt.Sprintf("--publish-copies %q: %q is not REGION=AMI; want one like eu-west-1=ami-0123456789abcdef0", f.copies, pair))
 		case awsgate.CheckRegion(region) != nil:
 			bad = append(bad, fmt.Sprintf("--publish-copies: %q is not a region name; want one like eu-west-1", region))
-		case !amiRE.MatchString(image):
+		case !awsgate.IsImageID(image):
 			bad = append(bad, fmt.Sprintf("--publish-copies: %q (in %s) is not an AMI id; want one like ami-0123456789abcdef0", image, region))
 		case copies[region] != "":
 			bad = append(bad, fmt.Sprintf("--publish-copies: region %s is listed twice", region))
@@ -142,9 +141,6 @@ func (f awsFlags) parseCopies(o validate.Options) (map[string]string, []string) 
 	}
 	return copies, bad
 }
-
-// amiRE is what an AMI id looks like.
-var amiRE = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
 
 // readProvisionReport reads the report at path: a host script report
 // (JSON, schema cisecs.report/v1).

@@ -180,7 +180,7 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 		if err := CheckRegion(region); err != nil {
 			return nil, fmt.Errorf("publisher: copy %s: %w", image, err)
 		}
-		if !imageIDPattern.MatchString(image) {
+		if !IsImageID(image) {
 			return nil, fmt.Errorf("publisher: copy in %s: %q is not an AMI id (ami- and 8 or 17 hex digits)", region, image)
 		}
 		cs, ce := o.CopyClients(region)

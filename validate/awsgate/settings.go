@@ -64,6 +64,10 @@ func CheckRegion(region string) error {
 	return checkRule("Region", region, regionRule)
 }
 
+// IsImageID says whether id has the form of an AMI id: ami- and 8 or 17
+// hex digits.
+func IsImageID(id string) bool { return imageIDPattern.MatchString(id) }
+
 // CheckParameter says whether name can be the SSM parameter a Publisher
 // writes to: a *validate.SettingError (Setting "Parameter") if not.
 func CheckParameter(name string) error {
