@@ -3,7 +3,6 @@ package twin_test
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -22,39 +21,6 @@ func (w logWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-// newTwin boots a twin of the named baseline with opts, with twintest.New's
-// skip policy, and closes it when the test ends.
-func newTwin(t *testing.T, name string, opts twin.Options) *twin.Twin {
-	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	if os.Geteuid() != 0 {
-		if ci {
-			t.Fatal("host twin needs root, and CI=true forbids skipping")
-		}
-		t.Skip("host twin needs root")
-	}
-	b, err := twin.LookupBaseline(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Baseline, opts.Dir = b, t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tw, err := twin.New(ctx, opts)
-	if errors.Is(err, twin.ErrUnsupported) && !ci {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := tw.Close(); err != nil {
-			t.Errorf("close twin: %v", err)
-		}
-	})
-	return tw
 }
 
 // provision bakes tw as the gate does (twingate's Launch): the host script,
@@ -265,7 +231,7 @@ func TestAgentLifecycle(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			tw := newTwin(t, b.Name, twin.Options{})
+			tw := twintest.NewWith(t, b.Name, twin.Options{})
 			provision(ctx, t, tw)
 			reachesCredentials(ctx, t, tw, "after the host script and a reboot")
 			lifecycle(ctx, t, tw, hostECSInit(twin.Options{}))
@@ -286,7 +252,7 @@ func TestOldAgent(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			tw := newTwin(t, name, opts)
+			tw := twintest.NewWith(t, name, opts)
 			provision(ctx, t, tw)
 			rs, err := tw.Ruleset(ctx)
 			if err != nil {
@@ -316,7 +282,7 @@ func TestIPv6Disabled(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			tw := newTwin(t, name, opts)
+			tw := twintest.NewWith(t, name, opts)
 			if _, err := tw.Exec(ctx, nil, "test", "-e", "/proc/sys/net/ipv6"); err == nil {
 				t.Error("/proc/sys/net/ipv6 exists in the host")
 			}
@@ -348,7 +314,7 @@ func TestIPv6Disabled(t *testing.T) {
 func TestAgent1970WithoutIPv6(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	tw := newTwin(t, "al2023-nftables", twin.Options{AgentVersion: "1.97.0", IPv6Disabled: true})
+	tw := twintest.NewWith(t, "al2023-nftables", twin.Options{AgentVersion: "1.97.0", IPv6Disabled: true})
 	if tw.AgentRunning() {
 		t.Errorf("agent 1.97.0 runs without IPv6; journal:\n%s", strings.Join(tw.Journal(), "\n"))
 	}
@@ -364,7 +330,7 @@ func TestAgent1970WithoutIPv6(t *testing.T) {
 	if err := tw.Happen(ctx, twin.EventAgentStart); err == nil {
 		t.Error("systemctl start ecs with agent 1.97.0 and no IPv6: no error")
 	}
-	fixed := newTwin(t, "al2023-nftables", twin.Options{AgentVersion: "1.97.1", IPv6Disabled: true})
+	fixed := twintest.NewWith(t, "al2023-nftables", twin.Options{AgentVersion: "1.97.1", IPv6Disabled: true})
 	if !fixed.AgentRunning() {
 		t.Errorf("agent 1.97.1 does not run without IPv6; journal:\n%s", strings.Join(fixed.Journal(), "\n"))
 	}

@@ -224,19 +224,8 @@ func TestBridgeRuleLoadedBeforeBridge(t *testing.T) {
 // awsvpc task gets the IPv4 blackhole alone.
 func TestIMDSBlackholeWithoutIPv6(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Skip("host twin needs root")
-	}
-	b, err := twin.LookupBaseline("al2023-nftables")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tw := twintest.NewWith(t, "al2023-nftables", twin.Options{IPv6Disabled: true})
 	ctx := testContext(t)
-	tw, err := twin.New(ctx, twin.Options{Baseline: b, Dir: t.TempDir(), IPv6Disabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tw.Close()
 	if err := tw.WriteFile("/etc/ecs/ecs.config", []byte("ECS_AWSVPC_BLOCK_IMDS=true\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,13 @@ import (
 // says CI=true: there it fails, so that a gate never passes by skipping.
 func New(t testing.TB, baselineName string) *twin.Twin {
 	t.Helper()
+	return NewWith(t, baselineName, twin.Options{})
+}
+
+// NewWith is New with the twin's other options (its baseline and state
+// directory are New's).
+func NewWith(t testing.TB, baselineName string, opts twin.Options) *twin.Twin {
+	t.Helper()
 	ci := os.Getenv("CI") == "true"
 	if os.Geteuid() != 0 {
 		if ci {
@@ -31,7 +38,8 @@ func New(t testing.TB, baselineName string) *twin.Twin {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tw, err := twin.New(ctx, twin.Options{Baseline: b, Dir: t.TempDir()})
+	opts.Baseline, opts.Dir = b, t.TempDir()
+	tw, err := twin.New(ctx, opts)
 	if errors.Is(err, twin.ErrUnsupported) && !ci {
 		t.Skip(err)
 	}
