@@ -16,7 +16,7 @@ import (
 	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/images"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // The emulated catalogue. Time in a synctest bubble starts at midnight,
@@ -24,21 +24,21 @@ import (
 var (
 	bubbleStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-	marketplace = func(id, name string, daysAgo int) awsgatetest.Image {
-		return awsgatetest.Image{ID: id, Name: name, Owner: "679593333241", OwnerAlias: "aws-marketplace", Created: bubbleStart.AddDate(0, 0, -daysAgo)}
+	marketplace = func(id, name string, daysAgo int) awssim.Image {
+		return awssim.Image{ID: id, Name: name, Owner: "679593333241", OwnerAlias: "aws-marketplace", Created: bubbleStart.AddDate(0, 0, -daysAgo)}
 	}
 	baseOld = marketplace("ami-0b000000000000001", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.0.0", 60)
 	baseNew = marketplace("ami-0b000000000000002", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0", 20)
 	// decoys are newer than baseNew but do not match the definition's base.
-	decoys = []awsgatetest.Image{
-		func() awsgatetest.Image {
+	decoys = []awssim.Image{
+		func() awssim.Image {
 			i := marketplace("ami-0d000000000000001", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.2.0 arm", 2)
 			i.Architecture = "arm64"
 			return i
 		}(),
 		marketplace("ami-0d000000000000002", "CIS Amazon Linux 2023 Benchmark - Level 2 - v1.2.0", 2),
 		marketplace("ami-0d000000000000003", "CIS Amazon Linux 2 Benchmark - Level 1 - v3.0.0", 2),
-		func() awsgatetest.Image {
+		func() awssim.Image {
 			i := marketplace("ami-0d000000000000004", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.2.0 pending", 1)
 			i.State = "pending"
 			return i
@@ -47,7 +47,7 @@ var (
 	}
 	// newerDeprecated is newer than baseNew and matches, but was deprecated
 	// yesterday.
-	newerDeprecated = func() awsgatetest.Image {
+	newerDeprecated = func() awssim.Image {
 		i := marketplace("ami-0b000000000000003", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.2.0", 5)
 		i.Deprecated = bubbleStart.AddDate(0, 0, -1)
 		return i
@@ -56,7 +56,7 @@ var (
 
 // releasedAMI is the AMI a build of img from base made, tagged as the
 // build tags it; edit changes its tags.
-func releasedAMI(id string, img images.Image, base awsgatetest.Image, edit func(tags map[string]string)) awsgatetest.Image {
+func releasedAMI(id string, img images.Image, base awssim.Image, edit func(tags map[string]string)) awssim.Image {
 	tags := map[string]string{
 		"Name":                           "cisecs-" + img.Name,
 		source.TagSourceAMI:              base.ID,
@@ -71,26 +71,26 @@ func releasedAMI(id string, img images.Image, base awsgatetest.Image, edit func(
 	}
 	if img.ECS.AgentVersion == "" {
 		// The gate tags the agent the build installed: the newest then.
-		tags[source.TagECSAgentInstalled] = awsgatetest.DefaultECSAgentRelease
+		tags[source.TagECSAgentInstalled] = awssim.DefaultECSAgentRelease
 	} else {
 		tags[source.TagECSAgentInstalled] = img.ECS.AgentVersion
 	}
 	if edit != nil {
 		edit(tags)
 	}
-	return awsgatetest.Image{ID: id, Name: "cisecs-" + img.Name + "-19991231031700", Created: bubbleStart.AddDate(0, 0, -1), Tags: tags}
+	return awssim.Image{ID: id, Name: "cisecs-" + img.Name + "-19991231031700", Created: bubbleStart.AddDate(0, 0, -1), Tags: tags}
 }
 
 // emulated starts kumo (outside the bubble: it listens on loopback), then
 // runs f in a synctest bubble with a front whose catalogue is catalogue,
 // and a Checker whose clients reach it.
-func emulated(t *testing.T, o awsgatetest.Options, f func(t *testing.T, front *awsgatetest.Server, c source.Checker, ssmc *ssm.Client)) {
+func emulated(t *testing.T, o awssim.Options, f func(t *testing.T, front *awssim.Server, c source.Checker, ssmc *ssm.Client)) {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
 	synctest.Test(t, func(t *testing.T) {
 		o.Kumo = k.URL
-		front, err := awsgatetest.New(o)
+		front, err := awssim.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,9 +134,9 @@ func TestCheckEmulated(t *testing.T) {
 		// body adds to the definition; owners replaces its owners.
 		body, owners string
 		// catalogue is added to decoys.
-		catalogue []awsgatetest.Image
+		catalogue []awssim.Image
 		// released, when set, makes the release from the image.
-		released func(img images.Image) awsgatetest.Image
+		released func(img images.Image) awssim.Image
 		// param is what the parameter holds: "" none, else an AMI id.
 		param string
 		// deregistered deregisters the AMI param once SSM stored it.
@@ -148,42 +148,42 @@ func TestCheckEmulated(t *testing.T) {
 	}{
 		{
 			name:      "never released",
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
+			catalogue: []awssim.Image{baseOld, baseNew},
 			wantBase:  baseNew.ID, want: []source.Code{source.NeverReleased},
 			wantMsg: "due: never-released",
 		},
 		{
 			name:      "up to date",
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			released:  func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseNew, nil) },
+			catalogue: []awssim.Image{baseOld, baseNew},
+			released:  func(img images.Image) awssim.Image { return releasedAMI(releasedID, img, baseNew, nil) },
 			param:     releasedID,
 			wantBase:  baseNew.ID,
 			wantMsg:   "up to date: base ami-0b000000000000002 (CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0)",
 		},
 		{
 			name:      "new base AMI",
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			released:  func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseOld, nil) },
+			catalogue: []awssim.Image{baseOld, baseNew},
+			released:  func(img images.Image) awssim.Image { return releasedAMI(releasedID, img, baseOld, nil) },
 			param:     releasedID,
 			wantBase:  baseNew.ID, want: []source.Code{source.NewBaseAMI},
 			wantMsg: "due: new-base-ami",
 		},
 		{
 			name:      "deprecated newer AMI ignored",
-			catalogue: []awsgatetest.Image{baseOld, baseNew, newerDeprecated},
-			released:  func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseNew, nil) },
+			catalogue: []awssim.Image{baseOld, baseNew, newerDeprecated},
+			released:  func(img images.Image) awssim.Image { return releasedAMI(releasedID, img, baseNew, nil) },
 			param:     releasedID,
 			wantBase:  baseNew.ID,
 			wantMsg:   "up to date: base ami-0b000000000000002",
 		},
 		{
 			name: "newer AMI deprecated only later counts",
-			catalogue: []awsgatetest.Image{baseOld, baseNew, func() awsgatetest.Image {
+			catalogue: []awssim.Image{baseOld, baseNew, func() awssim.Image {
 				i := newerDeprecated
 				i.Deprecated = bubbleStart.AddDate(0, 6, 0)
 				return i
 			}()},
-			released: func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseNew, nil) },
+			released: func(img images.Image) awssim.Image { return releasedAMI(releasedID, img, baseNew, nil) },
 			param:    releasedID,
 			wantBase: newerDeprecated.ID, want: []source.Code{source.NewBaseAMI},
 			wantMsg: "due: new-base-ami",
@@ -193,7 +193,7 @@ func TestCheckEmulated(t *testing.T) {
 			// them itself.
 			name:   "own deprecated AMI ignored",
 			owners: `["self"]`,
-			catalogue: []awsgatetest.Image{
+			catalogue: []awssim.Image{
 				{ID: "ami-0e000000000000001", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - golden", Created: bubbleStart.AddDate(0, 0, -30)},
 				{ID: "ami-0e000000000000002", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - golden 2", Created: bubbleStart.AddDate(0, 0, -3), Deprecated: bubbleStart.AddDate(0, 0, -1)},
 			},
@@ -203,8 +203,8 @@ func TestCheckEmulated(t *testing.T) {
 		{
 			name:      "agent version changed",
 			body:      pinned("1.86.3"),
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			released: func(img images.Image) awsgatetest.Image {
+			catalogue: []awssim.Image{baseOld, baseNew},
+			released: func(img images.Image) awssim.Image {
 				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[source.TagECSAgentVersion] = "1.85.0" })
 			},
 			param:    releasedID,
@@ -213,8 +213,8 @@ func TestCheckEmulated(t *testing.T) {
 		},
 		{
 			name:      "new agent release",
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			released: func(img images.Image) awsgatetest.Image {
+			catalogue: []awssim.Image{baseOld, baseNew},
+			released: func(img images.Image) awssim.Image {
 				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[source.TagECSAgentInstalled] = "1.99.0" })
 			},
 			param:    releasedID,
@@ -223,8 +223,8 @@ func TestCheckEmulated(t *testing.T) {
 		},
 		{
 			name:      "installed agent not tagged",
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			released: func(img images.Image) awsgatetest.Image {
+			catalogue: []awssim.Image{baseOld, baseNew},
+			released: func(img images.Image) awssim.Image {
 				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { delete(tags, source.TagECSAgentInstalled) })
 			},
 			param:    releasedID,
@@ -236,16 +236,16 @@ func TestCheckEmulated(t *testing.T) {
 			// not make it due, and the release is not looked up.
 			name:      "pinned agent ignores releases",
 			body:      pinned("1.86.3"),
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			released:  func(img images.Image) awsgatetest.Image { return releasedAMI(releasedID, img, baseNew, nil) },
+			catalogue: []awssim.Image{baseOld, baseNew},
+			released:  func(img images.Image) awssim.Image { return releasedAMI(releasedID, img, baseNew, nil) },
 			param:     releasedID,
 			wantBase:  baseNew.ID,
 			wantMsg:   "up to date",
 		},
 		{
 			name:      "definition changed",
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			released: func(img images.Image) awsgatetest.Image {
+			catalogue: []awssim.Image{baseOld, baseNew},
+			released: func(img images.Image) awssim.Image {
 				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) {
 					tags[source.TagDefinitionSHA256] = strings.Repeat("e", 64)
 				})
@@ -258,8 +258,8 @@ func TestCheckEmulated(t *testing.T) {
 			// Released, then deregistered: SSM stores an aws:ec2:image value
 			// only while its AMI exists.
 			name:      "released AMI missing",
-			catalogue: []awsgatetest.Image{baseOld, baseNew},
-			released: func(img images.Image) awsgatetest.Image {
+			catalogue: []awssim.Image{baseOld, baseNew},
+			released: func(img images.Image) awssim.Image {
 				return releasedAMI("ami-0dead000000000000", img, baseNew, nil)
 			},
 			param:        "ami-0dead000000000000",
@@ -269,14 +269,14 @@ func TestCheckEmulated(t *testing.T) {
 		},
 		{
 			name:      "no base AMI",
-			catalogue: []awsgatetest.Image{newerDeprecated},
+			catalogue: []awssim.Image{newerDeprecated},
 			wantErr:   `image "al2023": no base AMI matches in region "us-east-1": owners ["aws-marketplace"], name "CIS Amazon Linux 2023 Benchmark - Level 1*", architecture "x86_64", virtualization-type "hvm", root-device-type "ebs", state "available", not deprecated`,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := awsgatetest.Options{Images: append(slices.Clone(decoys), tc.catalogue...)}
-			emulated(t, o, func(t *testing.T, front *awsgatetest.Server, c source.Checker, ssmc *ssm.Client) {
+			o := awssim.Options{Images: append(slices.Clone(decoys), tc.catalogue...)}
+			emulated(t, o, func(t *testing.T, front *awssim.Server, c source.Checker, ssmc *ssm.Client) {
 				src := definition("al2023", uniqueParam(t), tc.body)
 				if tc.owners != "" {
 					src = strings.Replace(src, `["aws-marketplace"]`, tc.owners, 1)
@@ -321,8 +321,8 @@ func TestCheckEmulated(t *testing.T) {
 				if unpinned := img.ECS.AgentVersion == ""; looked != unpinned {
 					t.Errorf("looked up the newest agent release: %v; want %v (the definition pins none: %v)", looked, unpinned, unpinned)
 				}
-				if img.ECS.AgentVersion == "" && d.LatestAgent != awsgatetest.DefaultECSAgentRelease {
-					t.Errorf("latest agent %q, want the emulator's %s", d.LatestAgent, awsgatetest.DefaultECSAgentRelease)
+				if img.ECS.AgentVersion == "" && d.LatestAgent != awssim.DefaultECSAgentRelease {
+					t.Errorf("latest agent %q, want the emulator's %s", d.LatestAgent, awssim.DefaultECSAgentRelease)
 				}
 				if d.Released.Parameter != source.Parameter(img) || d.Released.AMI != tc.param {
 					t.Errorf("released %+v, want parameter %s holding %q", d.Released, source.Parameter(img), tc.param)
@@ -342,8 +342,8 @@ func TestCheckEmulated(t *testing.T) {
 func TestCheckEmulatedSeveral(t *testing.T) {
 	armOld := marketplace("ami-0a000000000000001", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.0.0 arm", 40)
 	armOld.Architecture = "arm64"
-	o := awsgatetest.Options{Images: append(slices.Clone(decoys), baseOld, baseNew, armOld)}
-	emulated(t, o, func(t *testing.T, front *awsgatetest.Server, c source.Checker, ssmc *ssm.Client) {
+	o := awssim.Options{Images: append(slices.Clone(decoys), baseOld, baseNew, armOld)}
+	emulated(t, o, func(t *testing.T, front *awssim.Server, c source.Checker, ssmc *ssm.Client) {
 		x86 := parse(t, "al2023", definition("al2023", uniqueParam(t)+"-x86", ""))
 		arm := parse(t, "al2023-arm64", strings.Replace(definition("al2023-arm64", uniqueParam(t)+"-arm", pinned("1.86.3")), `"x86_64"`, `"arm64"`, 1))
 		agentless := parse(t, "al2023-old", definition("al2023-old", uniqueParam(t)+"-old", ""))

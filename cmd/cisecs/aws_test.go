@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // awsAccess are the ways the gate's AWS access can be wrong, each with
 // what the commands must say about it.
 var awsAccess = []struct {
 	name     string
-	front    awsgatetest.Options
+	front    awssim.Options
 	env      map[string]string // after IsolateEnv; AWS_ENDPOINT_URL "closed": a closed port
 	region   string
 	want     []string
@@ -24,35 +24,35 @@ var awsAccess = []struct {
 	want:   []string{"AWS credentials: none found", "set AWS_PROFILE", `run "aws configure"`, "nothing was done"},
 }, {
 	name:     "credentials refused",
-	front:    awsgatetest.Options{InvalidCredentials: true},
+	front:    awssim.Options{InvalidCredentials: true},
 	env:      map[string]string{"AWS_ACCESS_KEY_ID": "AKIDDELETED", "AWS_SECRET_ACCESS_KEY": "x"},
 	region:   "eu-west-1",
 	want:     []string{`AWS credentials: refused in region "eu-west-1"`, "InvalidClientTokenId", "set AWS_PROFILE", `run "aws configure"`},
 	stsCalls: 1,
 }, {
 	name: "no region",
-	env:  map[string]string{"AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+	env:  map[string]string{"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 	want: []string{"--region: none given, and none configured (AWS_REGION, or the profile's region); want one like eu-west-1"},
 }, {
 	name: "malformed region in the environment",
-	env:  map[string]string{"AWS_REGION": "EU_WEST_1", "AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+	env:  map[string]string{"AWS_REGION": "EU_WEST_1", "AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 	want: []string{`region "EU_WEST_1" (from AWS_REGION or the profile): not a region name; want one like eu-west-1; or give --region`},
 }, {
 	name:   "region out of reach",
-	env:    map[string]string{"AWS_ENDPOINT_URL": "closed", "AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+	env:    map[string]string{"AWS_ENDPOINT_URL": "closed", "AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 	region: "xx-nowhere-1",
 	want:   []string{`--region "xx-nowhere-1": cannot reach AWS STS there`, "connection refused", "like eu-west-1"},
 }}
 
 // setAWSAccess isolates the default chain, serves a front on it, and
 // sets env; it returns the front.
-func setAWSAccess(t *testing.T, front awsgatetest.Options, env map[string]string) *awsgatetest.Server {
+func setAWSAccess(t *testing.T, front awssim.Options, env map[string]string) *awssim.Server {
 	t.Helper()
-	awsgatetest.IsolateEnv(t)
-	s := awsgatetest.ServeTCP(t, front)
+	awssim.IsolateEnv(t)
+	s := awssim.ServeTCP(t, front)
 	for k, v := range env {
 		if k == "AWS_ENDPOINT_URL" && v == "closed" {
-			v = awsgatetest.ClosedURL(t)
+			v = awssim.ClosedURL(t)
 		}
 		t.Setenv(k, v)
 	}
@@ -126,8 +126,8 @@ func TestJanitorAWSAccess(t *testing.T) {
 		})
 	}
 	t.Run("access works", func(t *testing.T) {
-		front := setAWSAccess(t, awsgatetest.Options{}, map[string]string{
-			"AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret,
+		front := setAWSAccess(t, awssim.Options{}, map[string]string{
+			"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret,
 		})
 		code, stdout, stderr := runCmd(t, "janitor", "--region", "eu-west-1")
 		if code != 0 {

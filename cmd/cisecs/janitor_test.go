@@ -4,16 +4,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestJanitorUsage: bad flags exit 2, with every problem, before any AWS
 // call and with no counts.
 func TestJanitorUsage(t *testing.T) {
-	awsgatetest.IsolateEnv(t)
-	front := awsgatetest.ServeTCP(t, awsgatetest.Options{})
-	t.Setenv("AWS_ACCESS_KEY_ID", awsgatetest.TestKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", awsgatetest.TestSecret)
+	awssim.IsolateEnv(t)
+	front := awssim.ServeTCP(t, awssim.Options{})
+	t.Setenv("AWS_ACCESS_KEY_ID", awssim.TestKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", awssim.TestSecret)
 	t.Setenv("AWS_REGION", "eu-west-1")
 	tests := []struct {
 		name string

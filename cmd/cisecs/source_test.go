@@ -20,7 +20,7 @@ import (
 
 	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/pipeline"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // sourceDefinition is a definition of the image name on base AMIs named
@@ -49,14 +49,14 @@ type sourceRun struct {
 // runSourceEmulated starts kumo (outside the bubble), then, in a synctest
 // bubble with a front whose catalogue is catalogue, sets up the releases
 // with setup and runs cisecs source with args.
-func runSourceEmulated(t *testing.T, o awsgatetest.Options, setup func(t *testing.T, front *awsgatetest.Server, ssmc *ssm.Client), args ...string) sourceRun {
+func runSourceEmulated(t *testing.T, o awssim.Options, setup func(t *testing.T, front *awssim.Server, ssmc *ssm.Client), args ...string) sourceRun {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
 	var r sourceRun
 	synctest.Test(t, func(t *testing.T) {
 		o.Kumo = k.URL
-		front, err := awsgatetest.New(o)
+		front, err := awssim.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func runSourceEmulated(t *testing.T, o awsgatetest.Options, setup func(t *testin
 // and on several, and on the inputs it must refuse.
 func TestSourceCommand(t *testing.T) {
 	day := func(n int) time.Time { return time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -n) }
-	catalogue := []awsgatetest.Image{
+	catalogue := []awssim.Image{
 		{ID: "ami-0b000000000000001", Name: "CIS Test Linux x86_64 v1", Owner: "679593333241", OwnerAlias: "aws-marketplace", Created: day(40)},
 		{ID: "ami-0b000000000000002", Name: "CIS Test Linux x86_64 v2", Owner: "679593333241", OwnerAlias: "aws-marketplace", Created: day(10)},
 		{ID: "ami-0b000000000000003", Name: "CIS Test Linux arm64 v1", Owner: "679593333241", OwnerAlias: "aws-marketplace", Architecture: "arm64", Created: day(10)},
@@ -94,19 +94,19 @@ func TestSourceCommand(t *testing.T) {
 	alpha, beta := filepath.Join(dir, "images/alpha.hcl"), filepath.Join(dir, "images/beta.hcl")
 	// releaseAlpha makes alpha's last release, built from v2 with the
 	// definition as it is: alpha is up to date.
-	releaseAlpha := func(t *testing.T, front *awsgatetest.Server, ssmc *ssm.Client) {
+	releaseAlpha := func(t *testing.T, front *awssim.Server, ssmc *ssm.Client) {
 		t.Helper()
 		imgs, code := loadImages("test", []string{alpha}, "", os.Stderr)
 		if code != 0 {
 			t.Fatal("alpha does not load")
 		}
-		front.AddImage(awsgatetest.Image{ID: "ami-0c000000000000001", Name: "cisecs-alpha", Tags: map[string]string{
+		front.AddImage(awssim.Image{ID: "ami-0c000000000000001", Name: "cisecs-alpha", Tags: map[string]string{
 			source.TagSourceAMI:        "ami-0b000000000000002",
 			source.TagSourceAMIName:    "CIS Test Linux x86_64 v2",
 			source.TagDefinitionSHA256: imgs[0].Digest,
 			source.TagECSAgentVersion:  "newest",
 			// What the gate tags: the newest release, at the build.
-			source.TagECSAgentInstalled: awsgatetest.DefaultECSAgentRelease,
+			source.TagECSAgentInstalled: awssim.DefaultECSAgentRelease,
 		}})
 		if _, err := ssmc.PutParameter(t.Context(), &ssm.PutParameterInput{
 			Name: aws.String("/cisecs-cmd-test/" + param + "-alpha"), Value: aws.String("ami-0c000000000000001"),
@@ -118,7 +118,7 @@ func TestSourceCommand(t *testing.T) {
 
 	t.Run("one image", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "source-alpha.json")
-		r := runSourceEmulated(t, awsgatetest.Options{Images: catalogue}, releaseAlpha, "-o", out, alpha)
+		r := runSourceEmulated(t, awssim.Options{Images: catalogue}, releaseAlpha, "-o", out, alpha)
 		if r.code != 0 {
 			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 		}
@@ -150,7 +150,7 @@ func TestSourceCommand(t *testing.T) {
 	})
 
 	t.Run("several images", func(t *testing.T) {
-		r := runSourceEmulated(t, awsgatetest.Options{Images: catalogue}, releaseAlpha, "--region", "eu-central-1", beta, alpha)
+		r := runSourceEmulated(t, awssim.Options{Images: catalogue}, releaseAlpha, "--region", "eu-central-1", beta, alpha)
 		if r.code != 0 {
 			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 		}
@@ -181,21 +181,21 @@ func TestSourceCommand(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
-		o     awsgatetest.Options
+		o     awssim.Options
 		args  []string
 		wants []string
 	}{
 		{
 			name:  "no base AMI",
-			o:     awsgatetest.Options{Images: catalogue[2:]},
+			o:     awssim.Options{Images: catalogue[2:]},
 			args:  []string{beta, alpha},
 			wants: []string{`cisecs source: image "alpha": no base AMI matches in region "eu-west-1": owners ["aws-marketplace"], name "CIS Test Linux x86_64 *"`, "1 of 2 image(s) could not be checked; nothing printed"},
 		},
 		{
 			name: "AWS error",
-			o: awsgatetest.Options{Images: catalogue, Fault: func(op string, _ int) *awsgatetest.APIError {
+			o: awssim.Options{Images: catalogue, Fault: func(op string, _ int) *awssim.APIError {
 				if op == "GetParameter" {
-					return &awsgatetest.APIError{Code: "AccessDeniedException", Message: "not authorized to perform: ssm:GetParameter"}
+					return &awssim.APIError{Code: "AccessDeniedException", Message: "not authorized to perform: ssm:GetParameter"}
 				}
 				return nil
 			}},

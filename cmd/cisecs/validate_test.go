@@ -15,16 +15,16 @@ import (
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestValidateFlags: bad flags exit 2 with every problem, each naming its
 // flag, and nothing is done: no report, no AWS call.
 func TestValidateFlags(t *testing.T) {
-	awsgatetest.IsolateEnv(t)
-	front := awsgatetest.ServeTCP(t, awsgatetest.Options{})
-	t.Setenv("AWS_ACCESS_KEY_ID", awsgatetest.TestKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", awsgatetest.TestSecret)
+	awssim.IsolateEnv(t)
+	front := awssim.ServeTCP(t, awssim.Options{})
+	t.Setenv("AWS_ACCESS_KEY_ID", awssim.TestKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", awssim.TestSecret)
 	tests := []struct {
 		name string
 		args []string
@@ -270,7 +270,7 @@ func TestGateInstanceTypeDefaults(t *testing.T) {
 		if got := awsgate.DefaultInstanceType(arch); got != def {
 			t.Errorf("%s: the gate's default instance type %q, the definitions' %q", arch, got, def)
 		}
-		if got, ok := awsgatetest.InstanceTypeArchitecture(def); !ok || got != arch {
+		if got, ok := awssim.InstanceTypeArchitecture(def); !ok || got != arch {
 			t.Errorf("%s: %s is %q (known %t) to the emulated EC2", arch, def, got, ok)
 		}
 	}

@@ -6,25 +6,25 @@ import (
 	"testing"
 
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestConnect connects through the SDK's default chain, cut off from the
-// machine (awsgatetest.IsolateEnv), to a front: it names the caller when
+// machine (awssim.IsolateEnv), to a front: it names the caller when
 // the credentials work, and otherwise says, with a typed error, whether
 // the region or the credentials are wrong and what to do. A region of the
 // wrong form is refused before any call.
 func TestConnect(t *testing.T) {
 	tests := []struct {
 		name   string
-		front  awsgatetest.Options
+		front  awssim.Options
 		env    map[string]string // set after IsolateEnv; AWS_ENDPOINT_URL "closed": a closed port
 		region string
 		check  func(t *testing.T, a *awsgate.Account, err error)
 		calls  int // GetCallerIdentity calls the front must see
 	}{{
 		name:   "credentials work",
-		env:    map[string]string{"AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+		env:    map[string]string{"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		region: "eu-west-1",
 		calls:  1,
 		check: func(t *testing.T, a *awsgate.Account, err error) {
@@ -37,7 +37,7 @@ func TestConnect(t *testing.T) {
 		},
 	}, {
 		name:  "region from the environment",
-		env:   map[string]string{"AWS_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+		env:   map[string]string{"AWS_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		calls: 1,
 		check: func(t *testing.T, a *awsgate.Account, err error) {
 			if err != nil || a.Config.Region != "eu-central-1" {
@@ -56,7 +56,7 @@ func TestConnect(t *testing.T) {
 		},
 	}, {
 		name:   "credentials refused",
-		front:  awsgatetest.Options{InvalidCredentials: true},
+		front:  awssim.Options{InvalidCredentials: true},
 		env:    map[string]string{"AWS_ACCESS_KEY_ID": "AKIDDELETED", "AWS_SECRET_ACCESS_KEY": "x"},
 		region: "eu-west-1",
 		calls:  1,
@@ -80,7 +80,7 @@ func TestConnect(t *testing.T) {
 		},
 	}, {
 		name:   "malformed region",
-		env:    map[string]string{"AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+		env:    map[string]string{"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		region: "EU_WEST_1",
 		check: func(t *testing.T, _ *awsgate.Account, err error) {
 			var re *awsgate.RegionError
@@ -91,7 +91,7 @@ func TestConnect(t *testing.T) {
 		},
 	}, {
 		name: "malformed region in the environment",
-		env:  map[string]string{"AWS_REGION": "EU_WEST_1", "AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+		env:  map[string]string{"AWS_REGION": "EU_WEST_1", "AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		check: func(t *testing.T, _ *awsgate.Account, err error) {
 			var re *awsgate.RegionError
 			if !errors.As(err, &re) || !re.Configured {
@@ -101,7 +101,7 @@ func TestConnect(t *testing.T) {
 		},
 	}, {
 		name: "no region",
-		env:  map[string]string{"AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+		env:  map[string]string{"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		check: func(t *testing.T, _ *awsgate.Account, err error) {
 			var re *awsgate.RegionError
 			if !errors.As(err, &re) || re.Region != "" {
@@ -111,7 +111,7 @@ func TestConnect(t *testing.T) {
 		},
 	}, {
 		name:   "region out of reach",
-		env:    map[string]string{"AWS_ENDPOINT_URL": "closed", "AWS_ACCESS_KEY_ID": awsgatetest.TestKey, "AWS_SECRET_ACCESS_KEY": awsgatetest.TestSecret},
+		env:    map[string]string{"AWS_ENDPOINT_URL": "closed", "AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		region: "xx-nowhere-1",
 		check: func(t *testing.T, _ *awsgate.Account, err error) {
 			var re *awsgate.RegionError
@@ -123,11 +123,11 @@ func TestConnect(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			awsgatetest.IsolateEnv(t)
-			front := awsgatetest.ServeTCP(t, tt.front)
+			awssim.IsolateEnv(t)
+			front := awssim.ServeTCP(t, tt.front)
 			for k, v := range tt.env {
 				if k == "AWS_ENDPOINT_URL" && v == "closed" {
-					v = awsgatetest.ClosedURL(t)
+					v = awssim.ClosedURL(t)
 				}
 				t.Setenv(k, v)
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestCleanupAgentGone: when the instance's ECS agent is gone (dead, its
@@ -41,7 +41,7 @@ func TestCleanupAgentGone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lat := briefLatencies()
 			lat.DisconnectSeen = 30 * time.Second
-			inBubble(t, awsgatetest.Options{Latencies: lat, Probe: holdingProbe}, func(t *testing.T, e *env) {
+			inBubble(t, awssim.Options{Latencies: lat, Probe: holdingProbe}, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Task = 20 * time.Minute })
 				if err := b.Launch(t.Context()); err != nil {
 					t.Fatalf("Launch: %v", err)
@@ -75,7 +75,7 @@ func TestCleanupAgentGone(t *testing.T) {
 func TestJanitorAgentGone(t *testing.T) {
 	lat := briefLatencies()
 	lat.DisconnectSeen = 30 * time.Second
-	inBubble(t, awsgatetest.Options{Latencies: lat, Probe: holdingProbe}, func(t *testing.T, e *env) {
+	inBubble(t, awssim.Options{Latencies: lat, Probe: holdingProbe}, func(t *testing.T, e *env) {
 		b := e.backend(t, func(o *awsgate.Options) { o.TTL = time.Hour })
 		if err := b.Launch(t.Context()); err != nil {
 			t.Fatalf("Launch: %v", err)

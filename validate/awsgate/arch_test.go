@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestInstanceTypeFromArchitecture: with no instance type given, the gate
@@ -20,7 +20,7 @@ func TestInstanceTypeFromArchitecture(t *testing.T) {
 		i386AMI = "ami-0aaaaaaaaaaaaaaa3"
 		goneAMI = "ami-0aaaaaaaaaaaaaaa4"
 	)
-	catalogue := []awsgatetest.Image{
+	catalogue := []awssim.Image{
 		{ID: x86AMI, Name: "cisecs-al2023-cis-level1", Architecture: "x86_64"},
 		{ID: armAMI, Name: "cisecs-al2023-cis-level1-arm64", Architecture: "arm64"},
 		{ID: i386AMI, Name: "old", Architecture: "i386"},
@@ -43,7 +43,7 @@ func TestInstanceTypeFromArchitecture(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			inBubble(t, awsgatetest.Options{Latencies: briefLatencies(), Images: catalogue}, func(t *testing.T, e *env) {
+			inBubble(t, awssim.Options{Latencies: briefLatencies(), Images: catalogue}, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.AMI, o.InstanceType = tc.ami, tc.instanceType })
 				err := b.Launch(t.Context())
 				switch {

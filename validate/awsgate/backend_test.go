@@ -10,14 +10,14 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestBackend walks the gate's whole path on the emulator: launch, a probe
 // per mode, a held task stopped by force, a reboot, diagnostics, cleanup
 // (twice); and checks what the backend asked AWS for.
 func TestBackend(t *testing.T) {
-	o := awsgatetest.Options{Latencies: briefLatencies(), Probe: holdingProbe}
+	o := awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		b := e.backend(t, nil)

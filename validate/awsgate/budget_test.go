@@ -10,7 +10,7 @@ import (
 
 	"github.com/cisecs/cisecs/internal/budget"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // budgetEnv names a directory where TestLaunchBudget writes its figures,
@@ -27,13 +27,13 @@ type budgetFigures struct {
 // criticalPath is the longest chain of Launch's latencies: the cluster and
 // each task definition are independent of the instance, which runs, boots
 // and registers in turn.
-func criticalPath(l awsgatetest.Latencies) time.Duration {
+func criticalPath(l awssim.Latencies) time.Duration {
 	api := l.API
 	return max(api["CreateCluster"], api["RegisterTaskDefinition"], api["RunInstances"]+l.InstanceBoot+l.AgentRegister)
 }
 
 // sequentialPath is what Launch would take doing one step after another.
-func sequentialPath(l awsgatetest.Latencies, probes int) time.Duration {
+func sequentialPath(l awssim.Latencies, probes int) time.Duration {
 	api := l.API
 	return api["CreateCluster"] + time.Duration(probes)*api["RegisterTaskDefinition"] + api["RunInstances"] + l.InstanceBoot + l.AgentRegister
 }
@@ -52,7 +52,7 @@ func TestLaunchBudget(t *testing.T) {
 
 	tests := []struct {
 		name string
-		lat  awsgatetest.Latencies
+		lat  awssim.Latencies
 		poll time.Duration
 	}{
 		{name: "brief", lat: briefLatencies(), poll: awsgate.DefaultPollInterval},
@@ -61,7 +61,7 @@ func TestLaunchBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			inBubble(t, awsgatetest.Options{Latencies: tt.lat}, func(t *testing.T, e *env) {
+			inBubble(t, awssim.Options{Latencies: tt.lat}, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.PollInterval = tt.poll })
 				start := time.Now()
 				if err := b.Launch(t.Context()); err != nil {

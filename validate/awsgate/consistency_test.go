@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestCleanupRightAfterLaunch: EC2 is eventually consistent, and for a
@@ -18,7 +18,7 @@ import (
 func TestCleanupRightAfterLaunch(t *testing.T) {
 	lat := briefLatencies()
 	lat.InstanceVisible = 20 * time.Second
-	o := awsgatetest.Options{Latencies: lat, Fault: failOnce("CreateCluster", "AccessDeniedException")}
+	o := awssim.Options{Latencies: lat, Fault: failOnce("CreateCluster", "AccessDeniedException")}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
 		if err := b.Launch(t.Context()); err == nil || !strings.Contains(err.Error(), "AccessDeniedException") {
@@ -47,7 +47,7 @@ func TestCleanupRightAfterLaunch(t *testing.T) {
 func TestLaunchInstanceNotYetShown(t *testing.T) {
 	lat := briefLatencies()
 	lat.InstanceVisible = 20 * time.Second
-	inBubble(t, awsgatetest.Options{Latencies: lat}, func(t *testing.T, e *env) {
+	inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
 		start := time.Now()
 		if err := b.Launch(t.Context()); err != nil {

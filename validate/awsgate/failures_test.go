@@ -11,14 +11,14 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // failOnce makes the first call of op answer code.
-func failOnce(op, code string) func(string, int) *awsgatetest.APIError {
-	return func(o string, n int) *awsgatetest.APIError {
+func failOnce(op, code string) func(string, int) *awssim.APIError {
+	return func(o string, n int) *awssim.APIError {
 		if o == op && n == 1 {
-			return &awsgatetest.APIError{Code: code, Message: "scripted failure of " + op}
+			return &awssim.APIError{Code: code, Message: "scripted failure of " + op}
 		}
 		return nil
 	}
@@ -29,13 +29,13 @@ func failOnce(op, code string) func(string, int) *awsgatetest.APIError {
 // fresh context) still removes everything.
 func TestLaunchFailures(t *testing.T) {
 	never := briefLatencies()
-	never.AgentRegister = awsgatetest.Never
+	never.AgentRegister = awssim.Never
 
 	tests := []struct {
 		name string
-		lat  awsgatetest.Latencies
+		lat  awssim.Latencies
 		// fault and handled get the run's cancel func.
-		fault   func(cancel context.CancelFunc) func(string, int) *awsgatetest.APIError
+		fault   func(cancel context.CancelFunc) func(string, int) *awssim.APIError
 		handled func(cancel context.CancelFunc) func(string, int)
 		drop    func(string, int) bool
 		// cancelAfter cancels Launch's context after this long (fake).
@@ -59,7 +59,7 @@ func TestLaunchFailures(t *testing.T) {
 	}, {
 		name: "register task definition fails",
 		lat:  briefLatencies(),
-		fault: func(context.CancelFunc) func(string, int) *awsgatetest.APIError {
+		fault: func(context.CancelFunc) func(string, int) *awssim.APIError {
 			return failOnce("RegisterTaskDefinition", "AccessDeniedException")
 		},
 		check: func(t *testing.T, err error) {
@@ -72,7 +72,7 @@ func TestLaunchFailures(t *testing.T) {
 	}, {
 		name: "run instances fails",
 		lat:  briefLatencies(),
-		fault: func(context.CancelFunc) func(string, int) *awsgatetest.APIError {
+		fault: func(context.CancelFunc) func(string, int) *awssim.APIError {
 			return failOnce("RunInstances", "InsufficientInstanceCapacity")
 		},
 		check: func(t *testing.T, err error) {
@@ -113,7 +113,7 @@ func TestLaunchFailures(t *testing.T) {
 		// EC2 lists the instance under its tag only 20 s after it
 		// started: Cleanup looks again until it does.
 		name: "ctrl-c as RunInstances answers, answer lost, instance not yet shown",
-		lat: func() awsgatetest.Latencies {
+		lat: func() awssim.Latencies {
 			l := briefLatencies()
 			l.InstanceVisible = 20 * time.Second
 			return l
@@ -156,7 +156,7 @@ func TestLaunchFailures(t *testing.T) {
 			// reach its cancel func through this variable.
 			var cancel context.CancelFunc
 			cancelRun := func() { cancel() }
-			o := awsgatetest.Options{Latencies: tt.lat, Probe: holdingProbe}
+			o := awssim.Options{Latencies: tt.lat, Probe: holdingProbe}
 			if tt.fault != nil {
 				o.Fault = tt.fault(cancelRun)
 			}
@@ -203,28 +203,28 @@ func TestLaunchFailures(t *testing.T) {
 func TestProbeOutcomes(t *testing.T) {
 	tests := []struct {
 		name       string
-		run        awsgatetest.Run
+		run        awssim.Run
 		wantExit   int
 		wantReason []string
 	}{{
 		name:       "pass",
-		run:        awsgatetest.Run{ExitCode: awsgatetest.Exit(0)},
+		run:        awssim.Run{ExitCode: awssim.Exit(0)},
 		wantExit:   0,
 		wantReason: []string{"Essential container in task exited"},
 	}, {
 		name:       "credentials for another role",
-		run:        awsgatetest.Run{ExitCode: awsgatetest.Exit(11), Reason: "cisecs-probe: FAIL: credentials for role x"},
+		run:        awssim.Run{ExitCode: awssim.Exit(11), Reason: "cisecs-probe: FAIL: credentials for role x"},
 		wantExit:   11,
 		wantReason: []string{"Essential container in task exited", "container: cisecs-probe: FAIL: credentials for role x"},
 	}, {
 		name:       "image pull fails",
-		run:        awsgatetest.Run{NeverStarts: true, For: 20 * time.Second, Reason: "CannotPullContainerError: pull access denied", StoppedReason: "Task failed to start"},
+		run:        awssim.Run{NeverStarts: true, For: 20 * time.Second, Reason: "CannotPullContainerError: pull access denied", StoppedReason: "Task failed to start"},
 		wantExit:   -1,
 		wantReason: []string{"Task failed to start", "container: CannotPullContainerError: pull access denied", "stop code TaskFailedToStart"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := awsgatetest.Options{Latencies: briefLatencies(), Probe: func(awsgatetest.TaskDefinition) awsgatetest.Run { return tt.run }}
+			o := awssim.Options{Latencies: briefLatencies(), Probe: func(awssim.TaskDefinition) awssim.Run { return tt.run }}
 			inBubble(t, o, func(t *testing.T, e *env) {
 				b := e.backend(t, nil)
 				if err := b.Launch(t.Context()); err != nil {
@@ -257,12 +257,12 @@ func TestTaskFailures(t *testing.T) {
 	held := validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}
 	tests := []struct {
 		name string
-		run  awsgatetest.Run
+		run  awssim.Run
 		do   func(ctx context.Context, b *awsgate.Backend) error
 		want func(t *testing.T, err error)
 	}{{
 		name: "held probe exits at once",
-		run:  awsgatetest.Run{ExitCode: awsgatetest.Exit(10), For: time.Second},
+		run:  awssim.Run{ExitCode: awssim.Exit(10), For: time.Second},
 		do: func(ctx context.Context, b *awsgate.Backend) error {
 			_, err := b.StartTask(ctx, held)
 			return err
@@ -274,7 +274,7 @@ func TestTaskFailures(t *testing.T) {
 		},
 	}, {
 		name: "probe never stops",
-		run:  awsgatetest.Run{Hold: true},
+		run:  awssim.Run{Hold: true},
 		do: func(ctx context.Context, b *awsgate.Backend) error {
 			_, err := b.RunProbe(ctx, probes[1])
 			return err
@@ -286,7 +286,7 @@ func TestTaskFailures(t *testing.T) {
 		},
 	}, {
 		name: "ctrl-c while a probe runs",
-		run:  awsgatetest.Run{Hold: true},
+		run:  awssim.Run{Hold: true},
 		do: func(ctx context.Context, b *awsgate.Backend) error {
 			ctx, cancel := context.WithCancel(ctx)
 			go func() {
@@ -304,7 +304,7 @@ func TestTaskFailures(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := awsgatetest.Options{Latencies: briefLatencies(), Probe: func(awsgatetest.TaskDefinition) awsgatetest.Run { return tt.run }}
+			o := awssim.Options{Latencies: briefLatencies(), Probe: func(awssim.TaskDefinition) awssim.Run { return tt.run }}
 			inBubble(t, o, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Task = 3 * time.Minute })
 				if err := b.Launch(t.Context()); err != nil {
@@ -340,13 +340,13 @@ func TestCleanupRetry(t *testing.T) {
 		t.Run(tt.op, func(t *testing.T) {
 			held := validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: testRole, Hold: true}
 			var armed bool
-			o := awsgatetest.Options{
+			o := awssim.Options{
 				Latencies: briefLatencies(),
 				Probe:     holdingProbe,
-				Fault: func(op string, _ int) *awsgatetest.APIError {
+				Fault: func(op string, _ int) *awssim.APIError {
 					if armed && op == tt.op {
 						armed = false
-						return &awsgatetest.APIError{Code: tt.code, Message: "scripted failure"}
+						return &awssim.APIError{Code: tt.code, Message: "scripted failure"}
 					}
 					return nil
 				},
@@ -377,7 +377,7 @@ func TestCleanupRetry(t *testing.T) {
 // the run asked AWS to create nothing, so Cleanup makes no call at all (a
 // call that fails could only claim leftovers that do not exist).
 func TestCleanupNothing(t *testing.T) {
-	o := awsgatetest.Options{Latencies: briefLatencies(), InvalidCredentials: true}
+	o := awssim.Options{Latencies: briefLatencies(), InvalidCredentials: true}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
 		for i := range 2 {
@@ -395,7 +395,7 @@ func TestCleanupNothing(t *testing.T) {
 // and makes no call; its cleanup is done and says nothing of leftovers,
 // even with credentials AWS would refuse.
 func TestGateCreatesNothing(t *testing.T) {
-	o := awsgatetest.Options{Latencies: briefLatencies(), InvalidCredentials: true}
+	o := awssim.Options{Latencies: briefLatencies(), InvalidCredentials: true}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		var progress strings.Builder
 		r := validate.Run(t.Context(), e.backend(t, nil), validate.Options{
@@ -421,8 +421,8 @@ func TestGateCreatesNothing(t *testing.T) {
 // never changes) fails closed, with a timeout.
 func TestRebootNeverHappens(t *testing.T) {
 	lat := briefLatencies()
-	lat.RebootDown = awsgatetest.Never
-	inBubble(t, awsgatetest.Options{Latencies: lat}, func(t *testing.T, e *env) {
+	lat.RebootDown = awssim.Never
+	inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
 		b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Reboot = 4 * time.Minute })
 		if err := b.Launch(t.Context()); err != nil {
 			t.Fatalf("Launch: %v", err)
@@ -447,7 +447,7 @@ func TestRebootNeverHappens(t *testing.T) {
 // stderr; one that cannot be sent is an error, and the others' output is
 // still returned.
 func TestDiagnosticsFailures(t *testing.T) {
-	o := awsgatetest.Options{
+	o := awssim.Options{
 		Latencies: briefLatencies(),
 		Command: func(cmd string) (string, string, bool) {
 			if cmd == "nft list ruleset" {
@@ -455,9 +455,9 @@ func TestDiagnosticsFailures(t *testing.T) {
 			}
 			return "ok: " + cmd, "", true
 		},
-		Fault: func(op string, n int) *awsgatetest.APIError {
+		Fault: func(op string, n int) *awssim.APIError {
 			if op == "SendCommand" && n == 1 {
-				return &awsgatetest.APIError{Code: "InvalidInstanceId", Message: "scripted failure"}
+				return &awssim.APIError{Code: "InvalidInstanceId", Message: "scripted failure"}
 			}
 			return nil
 		},
@@ -491,7 +491,7 @@ func TestDiagnosticsFailures(t *testing.T) {
 // lost; the SDK retries with the same client token, and EC2 (the front)
 // answers with the same instance: Launch goes on with exactly one.
 func TestRunInstancesAnswerLost(t *testing.T) {
-	o := awsgatetest.Options{
+	o := awssim.Options{
 		Latencies: briefLatencies(),
 		Drop:      func(op string, n int) bool { return op == "RunInstances" && n == 1 },
 	}

@@ -17,14 +17,14 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // briefLatencies are the latencies of a realistic launch: the instance
 // takes 40 s to run, its agent 20 s more to register, a probe 10 s to run
 // and stop, a cluster 2 s to create.
-func briefLatencies() awsgatetest.Latencies {
-	return awsgatetest.Latencies{
+func briefLatencies() awssim.Latencies {
+	return awssim.Latencies{
 		API: map[string]time.Duration{
 			"CreateCluster":          2 * time.Second,
 			"RegisterTaskDefinition": 1 * time.Second,
@@ -46,7 +46,7 @@ func briefLatencies() awsgatetest.Latencies {
 // env is one test's emulated AWS: kumo behind the front, inside a synctest
 // bubble, and clients that reach it.
 type env struct {
-	front *awsgatetest.Server
+	front *awssim.Server
 	ec2   *ec2.Client
 	ecs   *ecs.Client
 	ssm   *ssm.Client
@@ -57,19 +57,19 @@ type env struct {
 // runs f in a synctest bubble with a front on it: time there is fake. The
 // front's catalogue holds testAMI (x86_64) unless o.Images gives it, and
 // testSubnet is a public subnet unless o.Networks gives it.
-func inBubble(t *testing.T, o awsgatetest.Options, f func(t *testing.T, e *env)) {
+func inBubble(t *testing.T, o awssim.Options, f func(t *testing.T, e *env)) {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
-	if !slices.ContainsFunc(o.Images, func(img awsgatetest.Image) bool { return img.ID == testAMI }) {
-		o.Images = append(slices.Clone(o.Images), awsgatetest.Image{ID: testAMI, Name: "cisecs-test", Architecture: "x86_64"})
+	if !slices.ContainsFunc(o.Images, func(img awssim.Image) bool { return img.ID == testAMI }) {
+		o.Images = append(slices.Clone(o.Images), awssim.Image{ID: testAMI, Name: "cisecs-test", Architecture: "x86_64"})
 	}
-	if !slices.ContainsFunc(o.Networks, func(n awsgatetest.Network) bool { return n.Subnet == testSubnet }) {
-		o.Networks = append(slices.Clone(o.Networks), awsgatetest.PublicNetwork(testSubnet))
+	if !slices.ContainsFunc(o.Networks, func(n awssim.Network) bool { return n.Subnet == testSubnet }) {
+		o.Networks = append(slices.Clone(o.Networks), awssim.PublicNetwork(testSubnet))
 	}
 	synctest.Test(t, func(t *testing.T) {
 		o.Kumo = k.URL
-		front, err := awsgatetest.New(o)
+		front, err := awssim.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,13 +120,13 @@ func probeScript(p validate.Probe) (string, error) {
 }
 
 // holds says whether a task definition's script holds.
-func holds(td awsgatetest.TaskDefinition) bool {
+func holds(td awssim.TaskDefinition) bool {
 	return strings.Contains(strings.Join(td.Command, " "), "hold=true")
 }
 
 // holdingProbe is the emulated behaviour of probeScript: exit 0, or hold.
-func holdingProbe(td awsgatetest.TaskDefinition) awsgatetest.Run {
-	return awsgatetest.Run{ExitCode: awsgatetest.Exit(0), Hold: holds(td)}
+func holdingProbe(td awssim.TaskDefinition) awssim.Run {
+	return awssim.Run{ExitCode: awssim.Exit(0), Hold: holds(td)}
 }
 
 func (e *env) options(t *testing.T) awsgate.Options {

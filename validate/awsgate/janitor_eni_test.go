@@ -11,7 +11,7 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestJanitorENIs: ECS tags an awsvpc task's network interface with
@@ -21,7 +21,7 @@ import (
 // deletes the expired run's available interfaces, counting them. The
 // interface of a run that has not expired stays, available or not.
 func TestJanitorENIs(t *testing.T) {
-	inBubble(t, awsgatetest.Options{Latencies: briefLatencies(), Probe: holdingProbe}, func(t *testing.T, e *env) {
+	inBubble(t, awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe}, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		base := runID(t)
 		expired := e.backend(t, func(o *awsgate.Options) { o.RunID = base + "-expired"; o.TTL = time.Hour })

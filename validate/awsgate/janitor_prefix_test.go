@@ -7,7 +7,7 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestJanitorRunIDPrefix is a cancelled CI run: two of its gate legs were
@@ -16,7 +16,7 @@ import (
 // removes both legs' resources at once and leaves the other run's alone;
 // without the prefix, the sweep removes nothing.
 func TestJanitorRunIDPrefix(t *testing.T) {
-	inBubble(t, awsgatetest.Options{Latencies: briefLatencies(), Probe: holdingProbe}, func(t *testing.T, e *env) {
+	inBubble(t, awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe}, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		base := runID(t)
 		cancelled := base + "-1-"

@@ -14,7 +14,7 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestJanitor leaves behind an expired run (instance, cluster, a held
@@ -22,7 +22,7 @@ import (
 // the gate's names but not its tags; a sweep removes only the expired run,
 // and a second sweep finds nothing more.
 func TestJanitor(t *testing.T) {
-	inBubble(t, awsgatetest.Options{Latencies: briefLatencies(), Probe: holdingProbe}, func(t *testing.T, e *env) {
+	inBubble(t, awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe}, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		base := runID(t)
 		expired := e.backend(t, func(o *awsgate.Options) { o.RunID = base + "-expired"; o.TTL = time.Hour })

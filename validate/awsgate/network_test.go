@@ -13,7 +13,7 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // privateImage is a probe image in the account's own ECR, in the front's
@@ -34,38 +34,38 @@ var allEndpoints = []string{"ecs", "ecs-agent", "ecs-telemetry", "ssm", "ssmmess
 func TestNetwork(t *testing.T) {
 	tests := []struct {
 		name    string
-		network awsgatetest.Network
+		network awssim.Network
 		image   string
 		// want are parts of the error, one per missing path; none: the
 		// gate passes.
 		want []string
 	}{
-		{name: "public subnet", network: awsgatetest.PublicNetwork(testSubnet), image: testProbeImg},
-		{name: "NAT gateway", network: awsgatetest.NATNetwork(testSubnet), image: testProbeImg},
-		{name: "endpoints only, private ECR image", network: awsgatetest.EndpointNetwork(testSubnet, allEndpoints...), image: privateImage},
-		{name: "NAT gateway, private ECR image", network: awsgatetest.NATNetwork(testSubnet), image: privateImage},
-		{name: "endpoints only, ECR Public image", network: awsgatetest.EndpointNetwork(testSubnet, allEndpoints...), image: testProbeImg, want: []string{
+		{name: "public subnet", network: awssim.PublicNetwork(testSubnet), image: testProbeImg},
+		{name: "NAT gateway", network: awssim.NATNetwork(testSubnet), image: testProbeImg},
+		{name: "endpoints only, private ECR image", network: awssim.EndpointNetwork(testSubnet, allEndpoints...), image: privateImage},
+		{name: "NAT gateway, private ECR image", network: awssim.NATNetwork(testSubnet), image: privateImage},
+		{name: "endpoints only, ECR Public image", network: awssim.EndpointNetwork(testSubnet, allEndpoints...), image: testProbeImg, want: []string{
 			"the probe image's registry (public.ecr.aws): ECR Public, which no VPC endpoint serves: needs egress",
 		}},
-		{name: "nothing", network: awsgatetest.IsolatedNetwork(testSubnet), image: testProbeImg, want: []string{
+		{name: "nothing", network: awssim.IsolatedNetwork(testSubnet), image: testProbeImg, want: []string{
 			"ECS (the agent): route table rtb-0123456789abcdef0 has no default route",
 			"lacks the endpoints ecs (interface, private DNS on), ecs-agent (interface, private DNS on), ecs-telemetry (interface, private DNS on)",
 			"SSM (Run Command)", "ssmmessages (interface, private DNS on), ec2messages",
 			"the probe image's registry (public.ecr.aws)",
 		}},
-		{name: "internet gateway, no public IP", network: awsgatetest.Network{Subnet: testSubnet, DefaultRoute: "igw-0a1b2c3d4e5f60718"}, image: testProbeImg, want: []string{
+		{name: "internet gateway, no public IP", network: awssim.Network{Subnet: testSubnet, DefaultRoute: "igw-0a1b2c3d4e5f60718"}, image: testProbeImg, want: []string{
 			"sends 0.0.0.0/0 to internet gateway igw-0a1b2c3d4e5f60718, but the subnet does not map a public IP on launch",
 		}},
-		{name: "endpoints without the s3 gateway", network: awsgatetest.EndpointNetwork(testSubnet, allEndpoints[:8]...), image: privateImage, want: []string{
+		{name: "endpoints without the s3 gateway", network: awssim.EndpointNetwork(testSubnet, allEndpoints[:8]...), image: privateImage, want: []string{
 			"lacks the endpoints s3 (gateway, in route table rtb-0123456789abcdef0)",
 		}},
-		{name: "endpoints, ECR of another region", network: awsgatetest.EndpointNetwork(testSubnet, allEndpoints...), image: "000000000000.dkr.ecr.eu-west-1.amazonaws.com/cisecs/probe:2023", want: []string{
+		{name: "endpoints, ECR of another region", network: awssim.EndpointNetwork(testSubnet, allEndpoints...), image: "000000000000.dkr.ecr.eu-west-1.amazonaws.com/cisecs/probe:2023", want: []string{
 			"ECR in eu-west-1, not this region's endpoints: needs egress",
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := awsgatetest.Options{Latencies: briefLatencies(), Probe: holdingProbe, Networks: []awsgatetest.Network{tc.network}}
+			o := awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe, Networks: []awssim.Network{tc.network}}
 			inBubble(t, o, func(t *testing.T, e *env) {
 				var progress strings.Builder
 				b := e.backend(t, func(o *awsgate.Options) { o.ProbeImage = tc.image })
@@ -102,7 +102,7 @@ func TestNetwork(t *testing.T) {
 // TestCheckNetworkAllAtOnce: a subnet that reaches nothing gets one
 // error naming the three paths, as a *NetworkError.
 func TestCheckNetworkAllAtOnce(t *testing.T) {
-	o := awsgatetest.Options{Networks: []awsgatetest.Network{awsgatetest.IsolatedNetwork(testSubnet)}}
+	o := awssim.Options{Networks: []awssim.Network{awssim.IsolatedNetwork(testSubnet)}}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		s, err := awsgate.CheckNetwork(context.Background(), e.ec2, testSubnet, privateImage, "us-east-1")
 		var ne *awsgate.NetworkError
@@ -118,7 +118,7 @@ func TestCheckNetworkAllAtOnce(t *testing.T) {
 // TestCheckNetworkUnknownSubnet: a subnet EC2 does not know is an error
 // that names it.
 func TestCheckNetworkUnknownSubnet(t *testing.T) {
-	inBubble(t, awsgatetest.Options{}, func(t *testing.T, e *env) {
+	inBubble(t, awssim.Options{}, func(t *testing.T, e *env) {
 		_, err := awsgate.CheckNetwork(context.Background(), e.ec2, "subnet-0fedcba9876543210", testProbeImg, "us-east-1")
 		if err == nil || !strings.Contains(err.Error(), `subnet "subnet-0fedcba9876543210"`) || !strings.Contains(err.Error(), "InvalidSubnetID.NotFound") {
 			t.Errorf("CheckNetwork: %v, want the subnet named, not found", err)

@@ -9,7 +9,7 @@ import (
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestValidatorPolicyCoversRecordedCalls runs what the validator role
@@ -20,8 +20,8 @@ import (
 // be an action the validator policy allows (STS GetCallerIdentity needs
 // none).
 func TestValidatorPolicyCoversRecordedCalls(t *testing.T) {
-	o := awsgatetest.Options{Latencies: briefLatencies(), Probe: holdingProbe, NoECSServiceLinkedRole: true,
-		Images: []awsgatetest.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: map[string]string{"cisecs:image": "al2023-cis-level1"}}}}
+	o := awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe, NoECSServiceLinkedRole: true,
+		Images: []awssim.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: map[string]string{"cisecs:image": "al2023-cis-level1"}}}}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		pub, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: e.ssm, EC2: e.ec2, RunID: runID(t),
 			ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.105.1"})

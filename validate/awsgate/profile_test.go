@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestRunInstancesProfileJustMade: IAM is eventually consistent, and for
@@ -16,7 +16,7 @@ import (
 func TestRunInstancesProfileJustMade(t *testing.T) {
 	lat := briefLatencies()
 	lat.ProfileVisible = 10 * time.Second
-	inBubble(t, awsgatetest.Options{Latencies: lat}, func(t *testing.T, e *env) {
+	inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
 		e.front.CreateInstanceProfile("cisecs-gate-instance")
 		b := e.backend(t, nil)
 		start := time.Now()
@@ -49,8 +49,8 @@ func TestRunInstancesProfileJustMade(t *testing.T) {
 // awsgate.ProfileRetry, saying so.
 func TestRunInstancesProfileNeverUsable(t *testing.T) {
 	lat := briefLatencies()
-	lat.ProfileVisible = awsgatetest.Never
-	inBubble(t, awsgatetest.Options{Latencies: lat}, func(t *testing.T, e *env) {
+	lat.ProfileVisible = awssim.Never
+	inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
 		e.front.CreateInstanceProfile("cisecs-gate-instance")
 		b := e.backend(t, nil)
 		start := time.Now()

@@ -14,7 +14,7 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestPublishCopies: an image copied to two other regions is published
@@ -117,10 +117,10 @@ func TestPublishCopiesEmulated(t *testing.T) {
 	built := map[string]string{"cisecs:image": "al2023-cis-level1", "SourceAMI": "ami-0bbbbbbbbbbbbbbb2"}
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
-	o := awsgatetest.Options{Latencies: briefLatencies(), Images: []awsgatetest.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: built}}}
+	o := awssim.Options{Latencies: briefLatencies(), Images: []awssim.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: built}}}
 	inBubble(t, o, func(t *testing.T, e *env) {
-		eu, err := awsgatetest.New(awsgatetest.Options{Kumo: k.URL, Latencies: briefLatencies(),
-			Images: []awsgatetest.Image{{ID: euCopy, Name: "cisecs-al2023-1", Tags: built}}})
+		eu, err := awssim.New(awssim.Options{Kumo: k.URL, Latencies: briefLatencies(),
+			Images: []awssim.Image{{ID: euCopy, Name: "cisecs-al2023-1", Tags: built}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +145,7 @@ func TestPublishCopiesEmulated(t *testing.T) {
 		}
 		for _, r := range []struct {
 			name  string
-			front *awsgatetest.Server
+			front *awssim.Server
 			ec2   *ec2.Client
 			image string
 		}{{"us-east-1", e.front, e.ec2, testAMI}, {"eu-west-1", eu, euEC2, euCopy}} {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestPublisherKumo publishes twice to kumo's Parameter Store and reads
@@ -273,7 +273,7 @@ func TestNewPublisherRefuses(t *testing.T) {
 // refused before the parameter is touched.
 func TestPublisherProvenanceEmulated(t *testing.T) {
 	const built = "ami-0aaaaaaaaaaaaaaa1"
-	o := awsgatetest.Options{Images: []awsgatetest.Image{{
+	o := awssim.Options{Images: []awssim.Image{{
 		ID:      built,
 		Name:    "cisecs-al2023-cis-level1-20000101000000",
 		Created: time.Date(1999, 12, 31, 23, 0, 0, 0, time.UTC),
@@ -528,9 +528,9 @@ func TestPublisherImageCheckEmulated(t *testing.T) {
 		check   = 8 * time.Second
 	)
 	cisecs := map[string]string{"cisecs:image": "al2023-cis-level1"}
-	o := awsgatetest.Options{
-		Latencies: awsgatetest.Latencies{ImageParameter: check},
-		Images: []awsgatetest.Image{
+	o := awssim.Options{
+		Latencies: awssim.Latencies{ImageParameter: check},
+		Images: []awssim.Image{
 			{ID: built, Name: "cisecs-al2023-1", Tags: cisecs},
 			{ID: failed, Name: "cisecs-al2023-2", State: "failed", Tags: cisecs},
 		},
@@ -647,9 +647,9 @@ func TestPublisherImageCheckEmulated(t *testing.T) {
 // did not publish, not that it did.
 func TestGatePublishRefused(t *testing.T) {
 	lat := briefLatencies()
-	lat.ImageParameter = awsgatetest.Never
-	o := awsgatetest.Options{Latencies: lat, Probe: holdingProbe,
-		Images: []awsgatetest.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: map[string]string{"cisecs:image": "al2023-cis-level1"}}}}
+	lat.ImageParameter = awssim.Never
+	o := awssim.Options{Latencies: lat, Probe: holdingProbe,
+		Images: []awssim.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: map[string]string{"cisecs:image": "al2023-cis-level1"}}}}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		pub, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: e.ssm, EC2: e.ec2, RunID: runID(t)})
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestReboot: Reboot proves the reboot by the kernel's boot id, read
@@ -24,12 +24,12 @@ func TestReboot(t *testing.T) {
 	}{
 		{"disconnect seen at once", 0},
 		{"disconnect seen late", 30 * time.Second},
-		{"disconnect never seen", awsgatetest.Never},
+		{"disconnect never seen", awssim.Never},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lat := briefLatencies()
 			lat.DisconnectSeen = tc.disconnectSeen
-			inBubble(t, awsgatetest.Options{Latencies: lat}, func(t *testing.T, e *env) {
+			inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Reboot = 5 * time.Minute })
 				if err := b.Launch(t.Context()); err != nil {
 					t.Fatalf("Launch: %v", err)
@@ -72,9 +72,9 @@ func TestReboot(t *testing.T) {
 // boot id has not changed, and Reboot fails closed, with a timeout.
 func TestRebootReconnectIsNotReboot(t *testing.T) {
 	lat := briefLatencies()
-	lat.RebootDown = awsgatetest.Never // the host never goes down
+	lat.RebootDown = awssim.Never // the host never goes down
 	var reconnect func()
-	o := awsgatetest.Options{
+	o := awssim.Options{
 		Latencies: lat,
 		Handled: func(op string, n int) {
 			if op == "RebootInstances" && n == 1 {
@@ -108,7 +108,7 @@ func TestRebootReconnectIsNotReboot(t *testing.T) {
 // (InvalidInstanceId, as before its SSM agent is online): Reboot asks
 // again for the boot id before the reboot, and goes on.
 func TestRebootSSMNotYetOnline(t *testing.T) {
-	o := awsgatetest.Options{Latencies: briefLatencies(), Fault: failOnce("SendCommand", "InvalidInstanceId")}
+	o := awssim.Options{Latencies: briefLatencies(), Fault: failOnce("SendCommand", "InvalidInstanceId")}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
 		if err := b.Launch(t.Context()); err != nil {

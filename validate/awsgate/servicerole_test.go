@@ -7,7 +7,7 @@ import (
 
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestServiceLinkedRole: in an account without the ECS service-linked
@@ -15,16 +15,16 @@ import (
 // the role before it launches anything and creates it; when IAM refuses
 // that, the gate fails before launch, with the command that creates it.
 func TestServiceLinkedRole(t *testing.T) {
-	denied := func(op string, _ int) *awsgatetest.APIError {
+	denied := func(op string, _ int) *awssim.APIError {
 		if op == "CreateServiceLinkedRole" {
-			return &awsgatetest.APIError{Code: "AccessDenied", Message: "User: arn:aws:sts::000000000000:assumed-role/cisecs-validator/ci is not authorized to perform: iam:CreateServiceLinkedRole"}
+			return &awssim.APIError{Code: "AccessDenied", Message: "User: arn:aws:sts::000000000000:assumed-role/cisecs-validator/ci is not authorized to perform: iam:CreateServiceLinkedRole"}
 		}
 		return nil
 	}
 	tests := []struct {
 		name      string
 		fresh     bool // the account lacks the role
-		fault     func(string, int) *awsgatetest.APIError
+		fault     func(string, int) *awssim.APIError
 		wantPass  bool
 		wantMade  int      // CreateServiceLinkedRole calls, answered or refused
 		wantError []string // in the launch check's message
@@ -38,7 +38,7 @@ func TestServiceLinkedRole(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := awsgatetest.Options{Latencies: briefLatencies(), Probe: holdingProbe, NoECSServiceLinkedRole: tc.fresh, Fault: tc.fault}
+			o := awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe, NoECSServiceLinkedRole: tc.fresh, Fault: tc.fault}
 			inBubble(t, o, func(t *testing.T, e *env) {
 				var progress strings.Builder
 				r := validate.Run(t.Context(), e.backend(t, nil), validate.Options{

@@ -1,4 +1,4 @@
-package awsgatetest
+package awssim
 
 import (
 	"encoding/xml"
@@ -90,7 +90,7 @@ func (s *Server) getECSServiceLinkedRole(c *call) reply {
 		Role    iamRole  `xml:"GetRoleResult>Role"`
 		ReqID   string   `xml:"ResponseMetadata>RequestId"`
 	}
-	return xmlReply(out{Role: ecsServiceLinkedRole(), ReqID: "awsgatetest"})
+	return xmlReply(out{Role: ecsServiceLinkedRole(), ReqID: "awssim"})
 }
 
 // createServiceLinkedRole answers IAM CreateServiceLinkedRole, for ECS
@@ -99,7 +99,7 @@ func (s *Server) getECSServiceLinkedRole(c *call) reply {
 func (s *Server) createServiceLinkedRole(c *call) reply {
 	svc := c.form.Get("AWSServiceName")
 	if svc != "ecs.amazonaws.com" {
-		return clientError(iamProtocol, "InvalidInput", fmt.Sprintf("awsgatetest plays the service-linked role of ecs.amazonaws.com only, not %q", svc))
+		return clientError(iamProtocol, "InvalidInput", fmt.Sprintf("awssim plays the service-linked role of ecs.amazonaws.com only, not %q", svc))
 	}
 	if s.ecsServiceLinkedRole {
 		return clientError(iamProtocol, "InvalidInput",
@@ -111,7 +111,7 @@ func (s *Server) createServiceLinkedRole(c *call) reply {
 		Role    iamRole  `xml:"CreateServiceLinkedRoleResult>Role"`
 		ReqID   string   `xml:"ResponseMetadata>RequestId"`
 	}
-	return xmlReply(out{Role: ecsServiceLinkedRole(), ReqID: "awsgatetest"})
+	return xmlReply(out{Role: ecsServiceLinkedRole(), ReqID: "awssim"})
 }
 
 // IAM is an IAM client that reaches the front.

@@ -1,4 +1,4 @@
-package awsgatetest
+package awssim
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-package awsgatetest_test
+package awssim_test
 
 import (
 	"encoding/base64"
@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestAgentGoneAndTaskENI: as ECS does, the front creates an awsvpc task's
@@ -21,16 +21,16 @@ import (
 // stops it, leaving its interface available until it is deleted.
 func TestAgentGoneAndTaskENI(t *testing.T) {
 	const subnet = "subnet-0a000000000000001"
-	o := awsgatetest.Options{
-		Images:   []awsgatetest.Image{{ID: "ami-0b00000000000a001", Architecture: "x86_64"}},
-		Networks: []awsgatetest.Network{awsgatetest.PublicNetwork(subnet)},
-		Latencies: awsgatetest.Latencies{
+	o := awssim.Options{
+		Images:   []awssim.Image{{ID: "ami-0b00000000000a001", Architecture: "x86_64"}},
+		Networks: []awssim.Network{awssim.PublicNetwork(subnet)},
+		Latencies: awssim.Latencies{
 			InstanceBoot: 40 * time.Second, AgentRegister: 20 * time.Second, TaskStart: 3 * time.Second,
 			TaskStop: 10 * time.Second, Terminate: 30 * time.Second, DisconnectSeen: 30 * time.Second,
 		},
-		Probe: func(awsgatetest.TaskDefinition) awsgatetest.Run { return awsgatetest.Run{Hold: true} },
+		Probe: func(awssim.TaskDefinition) awssim.Run { return awssim.Run{Hold: true} },
 	}
-	bubble(t, o, func(t *testing.T, s *awsgatetest.Server) {
+	bubble(t, o, func(t *testing.T, s *awssim.Server) {
 		ctx := t.Context()
 		e, c, _ := s.Clients()
 		cluster := "agent-gone-" + t.Name()

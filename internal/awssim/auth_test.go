@@ -1,4 +1,4 @@
-package awsgatetest_test
+package awssim_test
 
 import (
 	"context"
@@ -13,17 +13,17 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/sivchari/kumo"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // front starts kumo and a front on it, for the rest of t; kumoECS is a
 // client straight to kumo, past the front.
-func front(t *testing.T, o awsgatetest.Options) (s *awsgatetest.Server, kumoECS *ecs.Client) {
+func front(t *testing.T, o awssim.Options) (s *awssim.Server, kumoECS *ecs.Client) {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
 	o.Kumo = k.URL
-	s, err := awsgatetest.New(o)
+	s, err := awssim.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func front(t *testing.T, o awsgatetest.Options) (s *awsgatetest.Server, kumoECS 
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(k.URL),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: awsgatetest.TestKey, SecretAccessKey: awsgatetest.TestSecret}, nil
+			return aws.Credentials{AccessKeyID: awssim.TestKey, SecretAccessKey: awssim.TestSecret}, nil
 		}),
 	})
 }
@@ -40,7 +40,7 @@ func front(t *testing.T, o awsgatetest.Options) (s *awsgatetest.Server, kumoECS 
 // TestCallerIdentity: STS GetCallerIdentity, signed, names the emulated
 // account, as AWS names the caller's.
 func TestCallerIdentity(t *testing.T) {
-	s, _ := front(t, awsgatetest.Options{})
+	s, _ := front(t, awssim.Options{})
 	out, err := sts.NewFromConfig(s.Config()).GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{})
 	if err != nil {
 		t.Fatalf("GetCallerIdentity: %v", err)
@@ -67,12 +67,12 @@ func TestRefusedCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, kumoECS := front(t, awsgatetest.Options{InvalidCredentials: tt.invalid})
+			s, kumoECS := front(t, awssim.Options{InvalidCredentials: tt.invalid})
 			cfg := s.Config()
 			if !tt.signed {
 				cfg.Credentials = aws.AnonymousCredentials{}
 			}
-			cluster := "awsgatetest-refused-" + map[bool]string{true: "invalid", false: "unsigned"}[tt.invalid]
+			cluster := "awssim-refused-" + map[bool]string{true: "invalid", false: "unsigned"}[tt.invalid]
 			_, stsErr := sts.NewFromConfig(cfg).GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{})
 			_, ec2Err := ec2.NewFromConfig(cfg).DescribeInstances(t.Context(), &ec2.DescribeInstancesInput{})
 			_, ecsErr := ecs.NewFromConfig(cfg).CreateCluster(t.Context(), &ecs.CreateClusterInput{ClusterName: aws.String(cluster)})

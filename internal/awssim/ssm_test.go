@@ -1,4 +1,4 @@
-package awsgatetest_test
+package awssim_test
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/sivchari/kumo"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestImageParameterCheck: as Parameter Store does, the front answers a
@@ -31,10 +31,10 @@ func TestImageParameterCheck(t *testing.T) {
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
 	synctest.Test(t, func(t *testing.T) {
-		s, err := awsgatetest.New(awsgatetest.Options{
+		s, err := awssim.New(awssim.Options{
 			Kumo:      k.URL,
-			Latencies: awsgatetest.Latencies{ImageParameter: check},
-			Images:    []awsgatetest.Image{{ID: available}, {ID: pending, State: "pending"}},
+			Latencies: awssim.Latencies{ImageParameter: check},
+			Images:    []awssim.Image{{ID: available}, {ID: pending, State: "pending"}},
 		})
 		if err != nil {
 			t.Fatal(err)

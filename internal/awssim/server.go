@@ -1,4 +1,4 @@
-// Package awsgatetest puts a small front in front of kumo, an in-process
+// Package awssim puts a small front in front of kumo, an in-process
 // AWS emulator, so that the gate's AWS backend can be tested offline.
 //
 // kumo (github.com/sivchari/kumo) stores the clusters, task definitions,
@@ -43,7 +43,7 @@
 //
 // kumo keeps its state in process-wide singletons: every kumo.NewServer in
 // a test binary shares it. Tests tell their resources apart by run id.
-package awsgatetest
+package awssim
 
 import (
 	"bytes"
@@ -349,7 +349,7 @@ func (p plainBody) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // Config is an SDK configuration whose clients reach the front.
 func (s *Server) Config() aws.Config {
-	return config("http://aws.awsgatetest", s.HTTPClient())
+	return config("http://aws.awssim", s.HTTPClient())
 }
 
 func config(endpoint string, c *http.Client) aws.Config {
@@ -358,7 +358,7 @@ func config(endpoint string, c *http.Client) aws.Config {
 		BaseEndpoint: aws.String(endpoint),
 		HTTPClient:   c,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: TestKey, SecretAccessKey: TestSecret, Source: "awsgatetest"}, nil
+			return aws.Credentials{AccessKeyID: TestKey, SecretAccessKey: TestSecret, Source: "awssim"}, nil
 		}),
 	}
 }
@@ -452,7 +452,7 @@ func errorReply(p protocol, status int, code, msg string) reply {
 			Message   string   `xml:"Error>Message"`
 			RequestID string   `xml:"RequestId"`
 		}
-		b, _ := xml.Marshal(iamError{Type: "Sender", Code: code, Message: msg, RequestID: "awsgatetest"})
+		b, _ := xml.Marshal(iamError{Type: "Sender", Code: code, Message: msg, RequestID: "awssim"})
 		return reply{status: status, ctype: "text/xml", body: append([]byte(xml.Header), b...)}
 	}
 	type xmlError struct {
@@ -464,7 +464,7 @@ func errorReply(p protocol, status int, code, msg string) reply {
 		Errors    []xmlError `xml:"Errors>Error"`
 		RequestID string     `xml:"RequestID"`
 	}
-	b, _ := xml.Marshal(xmlErrors{Errors: []xmlError{{Code: code, Message: msg}}, RequestID: "awsgatetest"})
+	b, _ := xml.Marshal(xmlErrors{Errors: []xmlError{{Code: code, Message: msg}}, RequestID: "awssim"})
 	return reply{status: status, ctype: "text/xml;charset=UTF-8", body: append([]byte(xml.Header), b...)}
 }
 
@@ -598,7 +598,7 @@ func (s *Server) refuse(c *call) (reply, bool) {
 
 func (s *Server) write(w http.ResponseWriter, rep reply) {
 	w.Header().Set("Content-Type", rep.ctype)
-	w.Header().Set("X-Amzn-RequestId", "awsgatetest")
+	w.Header().Set("X-Amzn-RequestId", "awssim")
 	w.WriteHeader(rep.status)
 	_, _ = w.Write(rep.body)
 }

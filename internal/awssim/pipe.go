@@ -1,4 +1,4 @@
-package awsgatetest
+package awssim
 
 import (
 	"context"
@@ -55,4 +55,4 @@ func (l *pipeListener) DialContext(ctx context.Context, _, _ string) (net.Conn, 
 type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "awsgatetest" }
+func (pipeAddr) String() string  { return "awssim" }

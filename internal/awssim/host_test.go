@@ -1,4 +1,4 @@
-package awsgatetest_test
+package awssim_test
 
 import (
 	"errors"
@@ -13,18 +13,18 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/sivchari/kumo"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // bubble runs f in a synctest bubble with a front on kumo (started outside
 // it: kumo listens on loopback).
-func bubble(t *testing.T, o awsgatetest.Options, f func(t *testing.T, s *awsgatetest.Server)) {
+func bubble(t *testing.T, o awssim.Options, f func(t *testing.T, s *awssim.Server)) {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
 	synctest.Test(t, func(t *testing.T) {
 		o.Kumo = k.URL
-		s, err := awsgatetest.New(o)
+		s, err := awssim.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,11 +44,11 @@ func apiCode(err error) string {
 // TestRunInstancesArchitecture: like EC2, the front launches an AMI only
 // on an instance type of its architecture, and only an AMI it has.
 func TestRunInstancesArchitecture(t *testing.T) {
-	o := awsgatetest.Options{Images: []awsgatetest.Image{
+	o := awssim.Options{Images: []awssim.Image{
 		{ID: "ami-0b00000000000a001", Architecture: "x86_64"},
 		{ID: "ami-0b00000000000a002", Architecture: "arm64"},
 	}}
-	bubble(t, o, func(t *testing.T, s *awsgatetest.Server) {
+	bubble(t, o, func(t *testing.T, s *awssim.Server) {
 		c, _, _ := s.Clients()
 		for _, tc := range []struct{ ami, instanceType, code string }{
 			{"ami-0b00000000000a001", "t3.small", ""},
@@ -71,9 +71,9 @@ func TestRunInstancesArchitecture(t *testing.T) {
 // TestBootID: an SSM command that reads the boot id prints one that holds
 // until the host goes down for a reboot, and a new one after it.
 func TestBootID(t *testing.T) {
-	lat := awsgatetest.Latencies{RebootDown: 5 * time.Second, Reboot: 60 * time.Second, Command: 2 * time.Second, InstanceVisible: 10 * time.Second}
-	o := awsgatetest.Options{Latencies: lat, Images: []awsgatetest.Image{{ID: "ami-0b00000000000b001"}}}
-	bubble(t, o, func(t *testing.T, s *awsgatetest.Server) {
+	lat := awssim.Latencies{RebootDown: 5 * time.Second, Reboot: 60 * time.Second, Command: 2 * time.Second, InstanceVisible: 10 * time.Second}
+	o := awssim.Options{Latencies: lat, Images: []awssim.Image{{ID: "ami-0b00000000000b001"}}}
+	bubble(t, o, func(t *testing.T, s *awssim.Server) {
 		ctx := t.Context()
 		ec2c, _, ssmc := s.Clients()
 		run, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0b00000000000b001"), InstanceType: "t3.small", MinCount: aws.Int32(1), MaxCount: aws.Int32(1)})
@@ -92,7 +92,7 @@ func TestBootID(t *testing.T) {
 			t.Helper()
 			sent, err := ssmc.SendCommand(ctx, &ssm.SendCommandInput{
 				DocumentName: aws.String("AWS-RunShellScript"), InstanceIds: []string{id},
-				Parameters: map[string][]string{"commands": {"cat " + awsgatetest.BootIDFile}},
+				Parameters: map[string][]string{"commands": {"cat " + awssim.BootIDFile}},
 			})
 			if err != nil {
 				t.Fatalf("SendCommand: %v", err)

@@ -1,4 +1,4 @@
-package awsgatetest_test
+package awssim_test
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/sivchari/kumo"
 
-	"github.com/cisecs/cisecs/validate/awsgate/awsgatetest"
+	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestECSServiceLinkedRole: in a fresh account, IAM GetRole answers
@@ -22,10 +22,10 @@ func TestECSServiceLinkedRole(t *testing.T) {
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
 	synctest.Test(t, func(t *testing.T) {
-		s, err := awsgatetest.New(awsgatetest.Options{Kumo: k.URL, NoECSServiceLinkedRole: true,
-			Fault: func(op string, n int) *awsgatetest.APIError {
+		s, err := awssim.New(awssim.Options{Kumo: k.URL, NoECSServiceLinkedRole: true,
+			Fault: func(op string, n int) *awssim.APIError {
 				if op == "CreateServiceLinkedRole" && n == 1 {
-					return &awsgatetest.APIError{Code: "AccessDenied", Message: "not authorized"}
+					return &awssim.APIError{Code: "AccessDenied", Message: "not authorized"}
 				}
 				return nil
 			}})
@@ -34,7 +34,7 @@ func TestECSServiceLinkedRole(t *testing.T) {
 		}
 		defer s.Close()
 		c, ctx := s.IAM(), t.Context()
-		get := &iam.GetRoleInput{RoleName: aws.String(awsgatetest.ECSServiceLinkedRoleName)}
+		get := &iam.GetRoleInput{RoleName: aws.String(awssim.ECSServiceLinkedRoleName)}
 		create := &iam.CreateServiceLinkedRoleInput{AWSServiceName: aws.String("ecs.amazonaws.com")}
 
 		var nse *iamtypes.NoSuchEntityException
@@ -46,7 +46,7 @@ func TestECSServiceLinkedRole(t *testing.T) {
 			t.Fatalf("CreateServiceLinkedRole, faulted: %v, want AccessDenied", err)
 		}
 		out, err := c.CreateServiceLinkedRole(ctx, create)
-		if err != nil || aws.ToString(out.Role.Path) != awsgatetest.ECSServiceLinkedRolePath || aws.ToString(out.Role.RoleName) != awsgatetest.ECSServiceLinkedRoleName {
+		if err != nil || aws.ToString(out.Role.Path) != awssim.ECSServiceLinkedRolePath || aws.ToString(out.Role.RoleName) != awssim.ECSServiceLinkedRoleName {
 			t.Fatalf("CreateServiceLinkedRole: %+v, %v; want the ECS role", out, err)
 		}
 		if got, err := c.GetRole(ctx, get); err != nil || aws.ToString(got.Role.Arn) != "arn:aws:iam::000000000000:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS" {

@@ -1,4 +1,4 @@
-package awsgatetest
+package awssim
 
 import (
 	"encoding/xml"
@@ -180,7 +180,7 @@ func (s *Server) describeNetworkInterfaces(c *call) reply {
 		}
 		items = append(items, x)
 	}
-	return xmlReply(out{NS: ec2NS, ReqID: "awsgatetest", Items: items})
+	return xmlReply(out{NS: ec2NS, ReqID: "awssim", Items: items})
 }
 
 // deleteNetworkInterface deletes an available interface; one in use is
@@ -201,7 +201,7 @@ func (s *Server) deleteNetworkInterface(c *call) reply {
 		RequestID string   `xml:"requestId"`
 		Return    bool     `xml:"return"`
 	}
-	return xmlReply(resp{NS: ec2NS, RequestID: "awsgatetest", Return: true})
+	return xmlReply(resp{NS: ec2NS, RequestID: "awssim", Return: true})
 }
 
 // ENIs lists the interfaces of run's tasks that exist at now, as

@@ -1,4 +1,4 @@
-package awsgatetest
+package awssim
 
 import (
 	"encoding/xml"
@@ -157,7 +157,7 @@ func (s *Server) describeImages(c *call) reply {
 		RequestID string     `xml:"requestId"`
 		Images    []xmlImage `xml:"imagesSet>item"`
 	}
-	return xmlReply(describeImagesResponse{NS: ec2NS, RequestID: "awsgatetest", Images: out})
+	return xmlReply(describeImagesResponse{NS: ec2NS, RequestID: "awssim", Images: out})
 }
 
 // ownedBy says whether owner (an account id or an alias) owns img.
@@ -339,5 +339,5 @@ func (s *Server) createTags(c *call) reply {
 		RequestID string   `xml:"requestId"`
 		Return    bool     `xml:"return"`
 	}
-	return xmlReply(createTagsResponse{NS: ec2NS, RequestID: "awsgatetest", Return: true})
+	return xmlReply(createTagsResponse{NS: ec2NS, RequestID: "awssim", Return: true})
 }

@@ -1,4 +1,4 @@
-package awsgatetest
+package awssim
 
 import (
 	"encoding/xml"
@@ -134,7 +134,7 @@ func (s *Server) describeSubnets(c *call) reply {
 			items = append(items, item{ID: n.Subnet, VPC: n.VPC, State: "available", MapPublic: n.MapPublicIPOnLaunch})
 		}
 	}
-	return xmlReply(out{NS: ec2NS, ReqID: "awsgatetest", Items: items})
+	return xmlReply(out{NS: ec2NS, ReqID: "awssim", Items: items})
 }
 
 // describeRouteTables answers from the Networks, by the filters
@@ -194,7 +194,7 @@ func (s *Server) describeRouteTables(c *call) reply {
 			tables = append(tables, t)
 		}
 	}
-	return xmlReply(out{NS: ec2NS, ReqID: "awsgatetest", Tables: tables})
+	return xmlReply(out{NS: ec2NS, ReqID: "awssim", Tables: tables})
 }
 
 // describeVpcEndpoints answers from the Networks, by the filters vpc-id
@@ -231,7 +231,7 @@ func (s *Server) describeVpcEndpoints(c *call) reply {
 			}
 		}
 	}
-	return xmlReply(out{NS: ec2NS, ReqID: "awsgatetest", Endpoints: eps})
+	return xmlReply(out{NS: ec2NS, ReqID: "awssim", Endpoints: eps})
 }
 
 // What an instance reaches out to: ECS (its agent), or an image registry

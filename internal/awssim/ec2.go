@@ -1,4 +1,4 @@
-package awsgatetest
+package awssim
 
 import (
 	"encoding/base64"
@@ -263,7 +263,7 @@ func (s *Server) runInstances(c *call) reply {
 		Instances     []xmlInstance `xml:"instancesSet>item"`
 	}
 	return xmlReply(runInstancesResponse{
-		NS: ec2NS, RequestID: "awsgatetest", ReservationID: i.reservation, OwnerID: "000000000000",
+		NS: ec2NS, RequestID: "awssim", ReservationID: i.reservation, OwnerID: "000000000000",
 		Instances: []xmlInstance{s.xmlInstance(i, c.now)},
 	})
 }
@@ -325,7 +325,7 @@ func (s *Server) describeInstances(c *call) reply {
 		RequestID    string           `xml:"requestId"`
 		Reservations []xmlReservation `xml:"reservationSet>item"`
 	}
-	return xmlReply(describeInstancesResponse{NS: ec2NS, RequestID: "awsgatetest", Reservations: res})
+	return xmlReply(describeInstancesResponse{NS: ec2NS, RequestID: "awssim", Reservations: res})
 }
 
 // foreign is a stand-in record for an instance kumo holds but this front
@@ -433,7 +433,7 @@ func (s *Server) terminateInstances(c *call) reply {
 		RequestID string           `xml:"requestId"`
 		Changes   []xmlStateChange `xml:"instancesSet>item"`
 	}
-	return xmlReply(terminateInstancesResponse{NS: ec2NS, RequestID: "awsgatetest", Changes: changes})
+	return xmlReply(terminateInstancesResponse{NS: ec2NS, RequestID: "awssim", Changes: changes})
 }
 
 // rebootInstances (kumo lacks it) reboots running instances: the host
@@ -463,7 +463,7 @@ func (s *Server) rebootInstances(c *call) reply {
 		RequestID string   `xml:"requestId"`
 		Return    bool     `xml:"return"`
 	}
-	return xmlReply(rebootInstancesResponse{NS: ec2NS, RequestID: "awsgatetest", Return: true})
+	return xmlReply(rebootInstancesResponse{NS: ec2NS, RequestID: "awssim", Return: true})
 }
 
 // visible says whether EC2's API shows the instance at now
