@@ -43,6 +43,26 @@ type Image struct {
 	Deprecated time.Time
 	// Tags are the AMI's tags.
 	Tags map[string]string
+	// RootDeviceName is the root volume's device name (/dev/xvda,
+	// /dev/sda1); default /dev/xvda.
+	RootDeviceName string
+	// BlockDevices are the AMI's block device mappings; default one
+	// 8 GiB gp3 volume from a snapshot, on RootDeviceName.
+	BlockDevices []BlockDevice
+	// Description and IMDSSupport ("v2.0": instances launched from it
+	// require IMDSv2) are the AMI's attributes.
+	Description, IMDSSupport string
+	// HostState is what the Boot hook's Host said of the instance's disk
+	// when CreateImage imaged it (a later boot can start from it).
+	HostState string
+}
+
+// BlockDevice is one of an AMI's block device mappings: an EBS volume
+// made from a snapshot.
+type BlockDevice struct {
+	DeviceName, SnapshotID, VolumeType string
+	SizeGB                             int
+	Encrypted, DeleteOnTermination     bool
 }
 
 func (img Image) withDefaults() Image {
@@ -64,6 +84,13 @@ func (img Image) withDefaults() Image {
 	img.Tags = maps.Clone(img.Tags)
 	if img.Tags == nil {
 		img.Tags = map[string]string{}
+	}
+	if img.RootDeviceName == "" {
+		img.RootDeviceName = "/dev/xvda"
+	}
+	img.BlockDevices = slices.Clone(img.BlockDevices)
+	if len(img.BlockDevices) == 0 {
+		img.BlockDevices = []BlockDevice{{DeviceName: img.RootDeviceName, SnapshotID: "snap-" + strings.TrimPrefix(img.ID, "ami-"), VolumeType: "gp3", SizeGB: 8, DeleteOnTermination: true}}
 	}
 	return img
 }
@@ -96,6 +123,7 @@ func (s *Server) Image(id string) (Image, bool) {
 	}
 	out := *img
 	out.Tags = maps.Clone(img.Tags)
+	out.BlockDevices = slices.Clone(img.BlockDevices)
 	return out, true
 }
 
@@ -258,6 +286,20 @@ type (
 		DeprecationTime    string           `xml:"deprecationTime,omitempty"`
 		ProductCodes       []xmlProductCode `xml:"productCodes>item"`
 		Tags               []xmlTag         `xml:"tagSet>item"`
+		RootDeviceName     string           `xml:"rootDeviceName"`
+		BlockDevices       []xmlImageDevice `xml:"blockDeviceMapping>item"`
+		Description        string           `xml:"description,omitempty"`
+		IMDSSupport        string           `xml:"imdsSupport,omitempty"`
+	}
+	xmlImageDevice struct {
+		DeviceName string `xml:"deviceName"`
+		EBS        struct {
+			SnapshotID          string `xml:"snapshotId"`
+			VolumeSize          int    `xml:"volumeSize"`
+			DeleteOnTermination bool   `xml:"deleteOnTermination"`
+			VolumeType          string `xml:"volumeType"`
+			Encrypted           bool   `xml:"encrypted"`
+		} `xml:"ebs"`
 	}
 )
 
@@ -273,6 +315,16 @@ func (img *Image) xml() xmlImage {
 		VirtualizationType: img.VirtualizationType,
 		RootDeviceType:     img.RootDeviceType,
 		CreationDate:       img.Created.UTC().Format("2006-01-02T15:04:05.000Z"),
+		RootDeviceName:     img.RootDeviceName,
+		Description:        img.Description,
+		IMDSSupport:        img.IMDSSupport,
+	}
+	for _, d := range img.BlockDevices {
+		var xd xmlImageDevice
+		xd.DeviceName = d.DeviceName
+		xd.EBS.SnapshotID, xd.EBS.VolumeSize, xd.EBS.VolumeType = d.SnapshotID, d.SizeGB, d.VolumeType
+		xd.EBS.DeleteOnTermination, xd.EBS.Encrypted = d.DeleteOnTermination, d.Encrypted
+		x.BlockDevices = append(x.BlockDevices, xd)
 	}
 	if !img.Deprecated.IsZero() {
 		x.DeprecationTime = img.Deprecated.UTC().Format("2006-01-02T15:04:05.000Z")

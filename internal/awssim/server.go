@@ -160,8 +160,11 @@ type APIError struct {
 
 // Request is one request the front answered.
 type Request struct {
-	Op   string
-	Time time.Time
+	Op string
+	// Service is the service the request's signature is scoped to (ec2,
+	// iam, ssm, sts, ...).
+	Service string
+	Time    time.Time
 	// Form holds an EC2 (query protocol) request's parameters.
 	Form url.Values
 	// JSON holds an ECS or SSM (JSON protocol) request's body.
@@ -219,6 +222,12 @@ type Options struct {
 	// (/aws/service/ecs/optimized-ami/.../recommended, which every region
 	// has); zero is DefaultECSAgentRelease.
 	ECSAgentRelease string
+	// Boot, when set, makes the front play the EC2, IAM and SSM a Packer
+	// amazon-ebs build calls (see packer.go): RunInstances boots a host
+	// through it.
+	Boot func(ctx context.Context, l Launch) (Host, error)
+	// NoDefaultVPC plays an account without a default VPC (with Boot).
+	NoDefaultVPC bool
 }
 
 // DefaultECSAgentRelease is the newest ECS agent release the front
@@ -257,6 +266,8 @@ type Server struct {
 	// networks are the VPCs DescribeSubnets, DescribeRouteTables and
 	// DescribeVpcEndpoints answer from.
 	networks []Network
+	// build is what a Packer build made (with Options.Boot).
+	build *buildState
 }
 
 // New starts a front for the kumo at o.Kumo, serving on an in-memory
@@ -529,7 +540,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if rep, refused := s.refuse(c); refused {
 		s.mu.Lock()
-		s.requests = append(s.requests, Request{Op: c.op, Time: s.clock.Now(), Form: c.form, JSON: c.json})
+		s.requests = append(s.requests, Request{Op: c.op, Service: service(c.r), Time: s.clock.Now(), Form: c.form, JSON: c.json})
 		s.mu.Unlock()
 		s.write(w, rep)
 		return
@@ -551,7 +562,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	c.now = s.clock.Now()
-	s.requests = append(s.requests, Request{Op: c.op, Time: c.now, Form: c.form, JSON: c.json})
+	s.requests = append(s.requests, Request{Op: c.op, Service: service(c.r), Time: c.now, Form: c.form, JSON: c.json})
 	s.advance(r.Context(), c.now)
 	rep := s.answer(c)
 	s.mu.Unlock()
@@ -605,6 +616,9 @@ func (s *Server) write(w http.ResponseWriter, rep reply) {
 
 // answer answers c; s.mu is held.
 func (s *Server) answer(c *call) reply {
+	if rep, ok := s.answerBuild(c); ok {
+		return rep
+	}
 	switch c.op {
 	// EC2
 	case "RunInstances":
