@@ -1,0 +1,620 @@
+package builder_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/internal/budget"
+	"github.com/cisecs/cisecs/internal/packertest"
+	"github.com/cisecs/cisecs/validate/twin"
+)
+
+// The rehearsal: the pinned Packer and Amazon plugin run `packer build` on
+// each shipped image's generated template against awssim, whose
+// RunInstances boots a host twin of the image's OS; Packer reaches the
+// twin's sshd through SSM Session Manager (the stand-in
+// session-manager-plugin, internal/awssim/sessionplugin), and the real
+// provisioner "cisecs" runs the host script there. Every step runs but
+// agent, which needs the OS's package repositories.
+
+var breakProfile = flag.Bool("rehearse.break-profile", false,
+	"rehearsal: the account lacks the instance profile cisecs-build-instance (every build case must go red)")
+
+// baselines maps each OS to the twin baseline of its CIS AMI: the firewall
+// the ansible-lockdown CIS roles leave enabled (firewalld on the RPM
+// distributions, ufw on Ubuntu).
+var baselines = map[string]string{
+	"al2023":     "al2023-firewalld",
+	"al2":        "al2-firewalld",
+	"rhel9":      "rhel9-firewalld",
+	"ubuntu2204": "ubuntu2204-ufw",
+}
+
+// rehearsalKit is what every case shares: the generated templates, the
+// stand-in plugin's directory, the pinned Packer.
+type rehearsalKit struct {
+	packer, plugins, templates, pathDir string
+	images                              map[string]images.Image
+}
+
+func newRehearsalKit(tb testing.TB) rehearsalKit {
+	tb.Helper()
+	packer, plugins := packertest.Tool(tb)
+	ci := os.Getenv("CI") == "true"
+	if os.Geteuid() != 0 {
+		if ci {
+			tb.Fatal("the rehearsal boots host twins, which need root, and CI=true forbids skipping")
+		}
+		tb.Skip("the rehearsal boots host twins, which need root")
+	}
+	for _, cmd := range []string{"sshd", "ssh-keygen", "useradd", "sudo"} {
+		if _, err := lookSbin(cmd); err != nil {
+			if ci {
+				tb.Fatalf("the rehearsal needs %s: %v", cmd, err)
+			}
+			tb.Skipf("the rehearsal needs %s: %v", cmd, err)
+		}
+	}
+	k := rehearsalKit{packer: packer, plugins: plugins, templates: tb.TempDir(), pathDir: tb.TempDir(), images: map[string]images.Image{}}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(k.pathDir, "session-manager-plugin"), "./internal/awssim/sessionplugin")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("build the stand-in session-manager-plugin: %v\n%s", err, out)
+	}
+	gen := exec.Command("go", "run", "./cmd/cisecs", "generate", "-o", k.templates)
+	gen.Dir = root
+	if out, err := gen.CombinedOutput(); err != nil {
+		tb.Fatalf("cisecs generate: %v\n%s", err, out)
+	}
+	paths, err := images.Files(imagesDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	imgs, err := images.Load(paths)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, img := range imgs {
+		k.images[img.Name] = img
+	}
+	return k
+}
+
+func lookSbin(cmd string) (string, error) {
+	if p, err := exec.LookPath(cmd); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if p := filepath.Join(dir, cmd); fileExists(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", cmd)
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// rehearsalCase is one build.
+type rehearsalCase struct {
+	name, image string
+	// noDefaultVPC plays an account without a default VPC; subnet is then
+	// passed as -var subnet_id.
+	noDefaultVPC bool
+	subnet       string
+	// noUnits leaves out the stand-in docker.service and ecs.service, so
+	// that the host script's services step fails.
+	noUnits bool
+	// interrupt sends SIGINT to packer once the provisioner runs.
+	interrupt bool
+	// wantErr is what packer's output must say when the build is to fail.
+	wantErr string
+}
+
+// rehearsalResult is what one build did.
+type rehearsalResult struct {
+	wall   time.Duration
+	copies int
+	err    error
+}
+
+// rehearse runs one case and returns its verdict; it fails tb only for
+// what keeps the rehearsal itself from running.
+func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCase) rehearsalResult {
+	tb.Helper()
+	start := time.Now()
+	img, ok := k.images[c.image]
+	if !ok {
+		tb.Fatalf("image %q: not shipped", c.image)
+	}
+	osInfo, ok := images.LookupOS(img.Base.OS)
+	if !ok {
+		tb.Fatalf("image %q: os %q unknown", c.image, img.Base.OS)
+	}
+	baseline, ok := baselines[osInfo.Name]
+	if !ok {
+		tb.Fatalf("image %q: no twin baseline for os %q", c.image, osInfo.Name)
+	}
+	boot := &twinBoot{baseline: baseline, user: osInfo.SSHUsername, units: !c.noUnits, dir: tb.TempDir(), log: tb.Logf}
+	front, url := awssim.ServeBuild(tb, awssim.Options{Images: awssim.CISImages(), Boot: boot.boot, NoDefaultVPC: c.noDefaultVPC})
+	if *breakProfile {
+		front.RemoveInstanceProfile(awssim.BuildInstanceProfile)
+	}
+
+	dir := filepath.Join(tb.TempDir(), c.image)
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(k.templates, c.image))); err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{"build", "-var", "iam_instance_profile=" + awssim.BuildInstanceProfile}
+	if c.subnet != "" {
+		args = append(args, "-var", "subnet_id="+c.subnet)
+	}
+	skip, err := skipAgent(filepath.Join(dir, c.image+".pkr.hcl"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	args = append(append(args, skip...), ".")
+
+	home := tb.TempDir()
+	for _, f := range []string{"config", "credentials"} {
+		if err := os.WriteFile(filepath.Join(home, f), nil, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, k.packer, args...)
+	cmd.Dir = dir
+	cmd.Env = append(withoutAWS(os.Environ()),
+		"PATH="+k.pathDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PACKER_PLUGIN_PATH="+k.plugins, "CHECKPOINT_DISABLE=1", "PACKER_NO_COLOR=1",
+		"HOME="+home, "PACKER_CONFIG_DIR="+home,
+		"AWS_ENDPOINT_URL="+url, "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID="+awssim.TestKey, "AWS_SECRET_ACCESS_KEY="+awssim.TestSecret,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE="+filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "credentials"),
+		// The emulator answers at once: poll each second, not Packer's
+		// default of two.
+		"AWS_POLL_DELAY_SECONDS=1",
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	var live io.Writer
+	if testing.Verbose() && os.Getenv("REHEARSE_LIVE") != "" {
+		live = os.Stderr
+	}
+	out, err := runPacker(cmd, c.interrupt, live)
+	tb.Logf("packer %s:\n%s", strings.Join(args, " "), out)
+	res := rehearsalResult{copies: front.Calls("CopyImage")}
+
+	verdict := func() error {
+		if c.interrupt {
+			if err == nil {
+				return errors.New("packer build finished although it was interrupted")
+			}
+			if !strings.Contains(out, "cisecs [") {
+				return errors.New("packer was interrupted before the provisioner ran")
+			}
+			return nil
+		}
+		if c.wantErr != "" {
+			if err == nil {
+				return fmt.Errorf("packer build succeeded, want it to fail with %q", c.wantErr)
+			}
+			if !strings.Contains(out, c.wantErr) {
+				return fmt.Errorf("packer build failed (%v), but without %q: %s", err, c.wantErr, packerErrors(out))
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("packer build: %v: %s", err, packerErrors(out))
+		}
+		return checkBuilt(ctx, front, dir, img, osInfo)
+	}()
+	if verdict == nil {
+		// What Packer made is the build's product: remove it, as a
+		// release would after the gate, so that only leftovers remain.
+		verdict = removeBuilt(ctx, front)
+	}
+	if verdict == nil {
+		if left := front.BuildLeftovers(); len(left) > 0 {
+			verdict = fmt.Errorf("left in the account: %s", strings.Join(left, ", "))
+		}
+	}
+	if verdict == nil {
+		if ev := front.EmptyVolumes(); len(ev) > 0 {
+			verdict = fmt.Errorf("RunInstances attached new empty volumes %+v: the launch mapping names a device the AMI does not have (its root device is %q)", ev, osInfo.RootDevice)
+		}
+	}
+	res.wall, res.err = time.Since(start), verdict
+	return res
+}
+
+// runPacker runs cmd and returns its combined output; with interrupt, it
+// sends SIGINT to packer (alone, as a terminal's Ctrl-C reaches the
+// foreground process group) once the provisioner has started the host
+// script.
+func runPacker(cmd *exec.Cmd, interrupt bool, live io.Writer) (string, error) {
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			buf.WriteString(line + "\n")
+			if live != nil {
+				fmt.Fprintln(live, line)
+			}
+			if interrupt && !sent && strings.Contains(line, "cisecs [") {
+				sent = true
+				_ = cmd.Process.Signal(os.Interrupt)
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	err := cmd.Wait()
+	pw.Close()
+	wg.Wait()
+	return buf.String(), err
+}
+
+// packerErrors are the error lines of packer's output, or its last lines.
+func packerErrors(out string) string {
+	var errs []string
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, l := range lines {
+		if strings.Contains(l, "Error") || strings.Contains(l, "error") || strings.HasPrefix(l, "==> Some builds didn't") {
+			errs = append(errs, strings.TrimSpace(l))
+		}
+	}
+	if len(errs) == 0 && len(lines) > 3 {
+		errs = lines[len(lines)-3:]
+	}
+	return strings.Join(errs, " | ")
+}
+
+// skipAgent returns the packer arguments that skip the host script's
+// agent step. The template's skip_steps variable does it; a template
+// without one (before the lead's change) gets the setting written into
+// its provisioner block, which the rehearsal then says.
+func skipAgent(tmpl string) ([]string, error) {
+	b, err := os.ReadFile(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.Contains(b, []byte(`variable "skip_steps"`)) {
+		return []string{"-var", `skip_steps=["agent"]`}, nil
+	}
+	const block = "provisioner \"cisecs\" {\n"
+	if !bytes.Contains(b, []byte(block)) {
+		return nil, fmt.Errorf("template %q: no provisioner \"cisecs\" block", tmpl)
+	}
+	b = bytes.Replace(b, []byte(block), []byte(block+"    skip_steps = [\"agent\"] # written by the rehearsal: the template has no skip_steps variable\n"), 1)
+	return nil, os.WriteFile(tmpl, b, 0o644)
+}
+
+func withoutAWS(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "PATH=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// checkBuilt checks what a successful build made: one AMI (the encrypted
+// copy; the intermediate one deregistered), available, with the
+// definition's provenance tags, IMDSv2 required, encrypted snapshots, and
+// the manifest and report beside the template.
+func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img images.Image, osInfo images.OS) error {
+	made := front.MadeImages()
+	if len(made) != 1 {
+		var ids []string
+		for _, m := range made {
+			ids = append(ids, m.ID+" "+m.Name)
+		}
+		return fmt.Errorf("the build left %d AMIs registered, want 1: %v", len(made), ids)
+	}
+	ami := made[0]
+	var problems []string
+	if ami.State != "available" {
+		problems = append(problems, "AMI state "+ami.State)
+	}
+	if ami.IMDSSupport != "v2.0" {
+		problems = append(problems, fmt.Sprintf("AMI imds support %q, want v2.0", ami.IMDSSupport))
+	}
+	if ami.Tags["cisecs:image"] != img.Name || ami.Tags["SourceAMI"] == "" || strings.Contains(ami.Tags["SourceAMI"], "{{") {
+		problems = append(problems, fmt.Sprintf("AMI tags %v", ami.Tags))
+	}
+	if ami.RootDeviceName != osInfo.RootDevice {
+		problems = append(problems, fmt.Sprintf("AMI root device %q, want %q", ami.RootDeviceName, osInfo.RootDevice))
+	}
+	for _, d := range ami.BlockDevices {
+		if !d.Encrypted {
+			problems = append(problems, "snapshot "+d.SnapshotID+" not encrypted")
+		}
+		if d.DeviceName == osInfo.RootDevice && d.SizeGB != img.Volume.SizeGB {
+			problems = append(problems, fmt.Sprintf("root volume %d GiB, want %d", d.SizeGB, img.Volume.SizeGB))
+		}
+	}
+	var manifest struct {
+		Builds []struct {
+			ArtifactID string `json:"artifact_id"`
+		} `json:"builds"`
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "manifest.json")); err != nil {
+		problems = append(problems, "no manifest: "+err.Error())
+	} else if err := json.Unmarshal(b, &manifest); err != nil || len(manifest.Builds) != 1 || manifest.Builds[0].ArtifactID != "us-east-1:"+ami.ID {
+		problems = append(problems, fmt.Sprintf("manifest %s, want artifact us-east-1:%s", b, ami.ID))
+	}
+	var rep struct {
+		Result string `json:"result"`
+		Steps  []struct {
+			Name string `json:"name"`
+		} `json:"steps"`
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "cisecs-report-"+img.Name+".json")); err != nil {
+		problems = append(problems, "no report: "+err.Error())
+	} else if err := json.Unmarshal(b, &rep); err != nil || rep.Result != "ok" {
+		problems = append(problems, fmt.Sprintf("report result %q (%v)", rep.Result, err))
+	} else {
+		var steps []string
+		for _, s := range rep.Steps {
+			steps = append(steps, s.Name)
+		}
+		if got := strings.Join(steps, " "); got != "detect config firewall persist sysctl services cleanup" {
+			problems = append(problems, "report steps "+got)
+		}
+	}
+	if ami.HostState == "" {
+		problems = append(problems, "the AMI does not record the twin's disk")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("AMI %s: %s", ami.ID, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// removeBuilt deregisters the AMIs the build made and deletes their
+// snapshots, through EC2's API.
+func removeBuilt(ctx context.Context, front *awssim.Server) error {
+	client := ec2.NewFromConfig(front.Config())
+	for _, img := range front.MadeImages() {
+		if _, err := client.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(img.ID)}); err != nil {
+			return fmt.Errorf("deregister %s: %w", img.ID, err)
+		}
+		for _, d := range img.BlockDevices {
+			if _, err := client.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(d.SnapshotID)}); err != nil {
+				return fmt.Errorf("delete snapshot %s: %w", d.SnapshotID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// twinBoot boots a host twin for each instance, prepared as cloud-init
+// and the OS packages would have left it.
+type twinBoot struct {
+	baseline, user, dir string
+	units               bool
+	log                 func(format string, args ...any)
+}
+
+// sshdDir holds sshd's own files in the twin's private /run, where the
+// host script's cleanup step (which removes the host keys under /etc/ssh)
+// does not reach.
+const sshdDir = "/run/cisecs-rehearse"
+
+func (tb *twinBoot) boot(ctx context.Context, l awssim.Launch) (awssim.Host, error) {
+	b, err := twin.LookupBaseline(tb.baseline)
+	if err != nil {
+		return awssim.Host{}, err
+	}
+	dir, err := os.MkdirTemp(tb.dir, l.InstanceID+"-")
+	if err != nil {
+		return awssim.Host{}, err
+	}
+	bctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tw, err := twin.New(bctx, twin.Options{Baseline: b, Dir: dir, IMDSHopLimit: max(l.Metadata.HopLimit, 1)})
+	if err != nil {
+		return awssim.Host{}, fmt.Errorf("boot twin %q: %w", tb.baseline, err)
+	}
+	if err := tb.prepare(bctx, ctx, tw, l); err != nil {
+		_ = tw.Close()
+		return awssim.Host{}, fmt.Errorf("twin %q of %s: %w", tb.baseline, l.InstanceID, err)
+	}
+	tb.log("instance %s: twin %s (%s) up, sshd for %s", l.InstanceID, tw.Name(), tb.baseline, tb.user)
+	var once sync.Once
+	var closeErr error
+	return awssim.Host{
+		Dial: func(ctx context.Context, port int) (net.Conn, error) {
+			return dialIn(ctx, tw.NetNS(twin.VPC), net.JoinHostPort(twin.HostAddr, strconv.Itoa(port)))
+		},
+		Close: func() error {
+			once.Do(func() { closeErr = tw.Close() })
+			return closeErr
+		},
+		State: tw.Dir(),
+	}, nil
+}
+
+// dialIn dials addr from a socket made in the network namespace nsPath.
+func dialIn(ctx context.Context, nsPath, addr string) (net.Conn, error) {
+	var conn net.Conn
+	err := ns.WithNetNSPath(nsPath, func(ns.NetNS) error {
+		var err error
+		conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp4", addr)
+		return err
+	})
+	return conn, err
+}
+
+// prepare does in the twin what the OS packages and cloud-init would have:
+// docker.service and ecs.service installed (the agent step's packages),
+// the default user with the key pair's public key and passwordless sudo,
+// and sshd running.
+// sshd runs until life ends (or the twin closes).
+func (tb *twinBoot) prepare(ctx, life context.Context, tw *twin.Twin, l awssim.Launch) error {
+	if tb.units {
+		for _, unit := range []string{"docker.service", "ecs.service"} {
+			stub := "[Unit]\nDescription=" + unit + " (stand-in for the agent step's package)\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+			if err := tw.WriteFile("/etc/systemd/system/"+unit, []byte(stub), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	if l.PublicKey == "" {
+		return errors.New("the launch has no key pair")
+	}
+	u := tb.user
+	home := "/home/" + u
+	for _, argv := range [][]string{
+		{"sh", "-c", "id -u " + u + " >/dev/null 2>&1 || useradd -m -s /bin/bash " + u},
+		{"usermod", "-p", "*", u}, // not locked: sshd without PAM refuses locked accounts
+		{"install", "-d", "-m", "0700", "-o", u, "-g", u, home + "/.ssh"},
+		{"install", "-d", "-m", "0755", "/run/sshd", sshdDir},
+		{"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", sshdDir + "/host_key"},
+	} {
+		if out, err := tw.Exec(ctx, nil, argv...); err != nil {
+			return fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, out)
+		}
+	}
+	sshdConfig := strings.Join([]string{
+		"ListenAddress " + twin.HostAddr, "Port 22",
+		"HostKey " + sshdDir + "/host_key",
+		"AuthorizedKeysFile .ssh/authorized_keys",
+		"PermitRootLogin no", "PasswordAuthentication no",
+		"KbdInteractiveAuthentication no", "UsePAM no",
+		"PidFile " + sshdDir + "/sshd.pid", "Subsystem sftp internal-sftp", "",
+	}, "\n")
+	for _, f := range []struct {
+		path string
+		data string
+		mode os.FileMode
+	}{
+		{sshdDir + "/sshd_config", sshdConfig, 0o600},
+		{home + "/.ssh/authorized_keys", l.PublicKey + "\n", 0o600},
+		{"/etc/sudoers.d/90-cloud-init-users", "# Created by cloud-init (the rehearsal's stand-in)\n" + u + " ALL=(ALL) NOPASSWD:ALL\n", 0o440},
+	} {
+		if err := tw.WriteFile(f.path, []byte(f.data), f.mode); err != nil {
+			return err
+		}
+	}
+	if out, err := tw.Exec(ctx, nil, "chown", u+":"+u, home+"/.ssh/authorized_keys"); err != nil {
+		return fmt.Errorf("chown: %w: %s", err, out)
+	}
+	sshd, err := lookSbin("sshd")
+	if err != nil {
+		return err
+	}
+	if _, err := tw.Start(life, sshd, "-D", "-e", "-f", sshdDir+"/sshd_config"); err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(twin.HostAddr, "22")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := dialIn(ctx, tw.NetNS(twin.VPC), addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sshd does not answer on %s: %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// rehearsalCases are every shipped image's build, and the builds that
+// must fail (or be cut) and leave nothing.
+func rehearsalCases(k rehearsalKit) []rehearsalCase {
+	var cases []rehearsalCase
+	for _, name := range sortedNames(k.images) {
+		cases = append(cases, rehearsalCase{name: name, image: name})
+	}
+	return append(cases,
+		rehearsalCase{name: "al2023-cis-level1:no-default-vpc-subnet", image: "al2023-cis-level1", noDefaultVPC: true, subnet: awssim.BuildSubnet},
+		rehearsalCase{name: "al2023-cis-level1:no-default-vpc", image: "al2023-cis-level1", noDefaultVPC: true, wantErr: "VPCIdNotSpecified"},
+		rehearsalCase{name: "al2023-cis-level1:provisioner-fails", image: "al2023-cis-level1", noUnits: true, wantErr: "docker.service is not installed"},
+		rehearsalCase{name: "al2023-cis-level1:interrupted", image: "al2023-cis-level1", interrupt: true},
+	)
+}
+
+func sortedNames(m map[string]images.Image) []string { return slices.Sorted(maps.Keys(m)) }
+
+// TestRehearse is `make rehearse`: one verdict line per case,
+// "rehearse: NAME: PASS (N.Ns)" or "rehearse: NAME: FAIL: reason".
+func TestRehearse(t *testing.T) {
+	k := newRehearsalKit(t)
+	fmt.Println("rehearse: every step of the host script runs but agent, which needs the OS's package repositories (stand-in docker.service and ecs.service take its place)")
+	for _, c := range rehearsalCases(k) {
+		t.Run(c.name, func(t *testing.T) {
+			r := rehearse(t.Context(), t, k, c)
+			if r.err != nil {
+				fmt.Printf("rehearse: %s: FAIL: %v\n", c.name, r.err)
+				t.Error(r.err)
+				return
+			}
+			fmt.Printf("rehearse: %s: PASS (%.1fs)\n", c.name, r.wall.Seconds())
+		})
+	}
+}
+
+// BenchmarkRehearse measures each shipped image's build: its wall time
+// and the snapshot copies (CopyImage calls) it makes.
+func BenchmarkRehearse(b *testing.B) {
+	k := newRehearsalKit(b)
+	for _, name := range sortedNames(k.images) {
+		b.Run(name, func(b *testing.B) {
+			var wall time.Duration
+			var copies int
+			for b.Loop() {
+				r := rehearse(b.Context(), b, k, rehearsalCase{name: name, image: name})
+				if r.err != nil {
+					b.Fatal(r.err)
+				}
+				wall += r.wall
+				copies += r.copies
+			}
+			n := float64(b.N)
+			budget.Max(b, "rehearse "+name+": packer build against awssim and a twin", wall.Seconds()/n, 120, "s/build")
+			// encrypt_boot copies the AMI once to encrypt it; each
+			// copy region would add one more.
+			budget.Max(b, "rehearse "+name+": snapshot copies (CopyImage)", float64(copies)/n, 1, "copies/build")
+		})
+	}
+}
