@@ -82,6 +82,10 @@ validate-templates: plugins ## packer init, fmt -check and validate every shippe
 e2e: plugins ## a real packer build with provisioner "cisecs" against the host twin (root)
 	$(PROGRESS) e2e $(GO) test -count=1 -run 'TestPackerBuildE2E' -v ./provisioner/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|_test.go:[0-9]+: |^\s+(Error|error)'
 
+.PHONY: rehearse
+rehearse: plugins ## a real packer build of every shipped image against awssim and a host twin, offline; one verdict line per image (root)
+	$(PROGRESS) rehearse $(GO) test -count=1 -run 'TestRehearse' -v ./builder/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok|rehearse: )|_test.go:[0-9]+: .*(FAIL|left|rehearse)|^\s+(Error|error)'
+
 .PHONY: test
 test: prereqs lint check-generate validate-templates ## everything CI runs: prerequisites, lint, generated files, templates, all tests (twin tests need root)
 	@echo "test: go test ./... (the twin packages take minutes each; a package prints its result when it ends)"

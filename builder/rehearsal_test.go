@@ -217,7 +217,7 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 			if err == nil {
 				return errors.New("packer build finished although it was interrupted")
 			}
-			if !strings.Contains(out, "cisecs [") {
+			if !strings.Contains(out, "cisecs: running steps") {
 				return errors.New("packer was interrupted before the provisioner ran")
 			}
 			return nil
@@ -256,9 +256,10 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 }
 
 // runPacker runs cmd and returns its combined output; with interrupt, it
-// sends SIGINT to packer (alone, as a terminal's Ctrl-C reaches the
-// foreground process group) once the provisioner has started the host
-// script.
+// sends SIGINT to packer's process group, as a terminal's Ctrl-C does,
+// once the provisioner has started the host script. (Packer re-executes
+// itself under panicwrap, whose parent ignores a SIGINT sent to it
+// alone.)
 func runPacker(cmd *exec.Cmd, interrupt bool, live io.Writer) (string, error) {
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -278,9 +279,9 @@ func runPacker(cmd *exec.Cmd, interrupt bool, live io.Writer) (string, error) {
 			if live != nil {
 				fmt.Fprintln(live, line)
 			}
-			if interrupt && !sent && strings.Contains(line, "cisecs [") {
+			if interrupt && !sent && strings.Contains(line, "cisecs: running steps") {
 				sent = true
-				_ = cmd.Process.Signal(os.Interrupt)
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 			}
 		}
 		_, _ = io.Copy(io.Discard, pr)
