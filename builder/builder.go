@@ -23,9 +23,15 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/templates"
 )
+
+// AmazonPluginVersion is the packer-plugin-amazon version the templates
+// require, exactly: the one tools/go.mod pins, which make rehearse and
+// make validate-templates run them with.
+const AmazonPluginVersion = "1.8.2"
 
 var packerTemplate = template.Must(template.New("packer.pkr.hcl.tmpl").
 	Option("missingkey=error").
@@ -57,6 +63,7 @@ type vars struct {
 	OS, Architecture          string
 	Owners                    []string
 	NamePattern, ProductCode  string
+	IncludeDeprecated         bool
 	Region                    string
 	CopyRegions               []string
 	InstanceType              string
@@ -85,6 +92,11 @@ type vars struct {
 	UserData   string
 	OSTitle    string
 	SSHTimeout string
+	// AmazonPluginVersion is the required Amazon plugin's version.
+	AmazonPluginVersion string
+	// InstanceProfile is the build instance's profile by default, and
+	// InstanceProfilePrefix what the builder policy lets it be named.
+	InstanceProfile, InstanceProfilePrefix string
 }
 
 type kv struct{ Key, Value string }
@@ -123,6 +135,7 @@ func Render(img images.Image) ([]byte, error) {
 		Owners:              img.Base.Owners,
 		NamePattern:         img.Base.NamePattern,
 		ProductCode:         img.Base.ProductCode,
+		IncludeDeprecated:   img.Base.IncludeDeprecated,
 		Region:              img.Region,
 		CopyRegions:         img.CopyRegions,
 		InstanceType:        img.InstanceType,
@@ -147,6 +160,10 @@ func Render(img images.Image) ([]byte, error) {
 		ReportFile:          ReportFile(img.Name),
 		SSHTimeout:          SSHTimeout,
 		OSTitle:             osInfo.Title,
+
+		AmazonPluginVersion:   AmazonPluginVersion,
+		InstanceProfile:       iampolicy.BuildInstanceProfile,
+		InstanceProfilePrefix: iampolicy.BuildInstanceNamePrefix,
 	}
 	if osInfo.InstallSSMAgent {
 		ud, err := ssmAgentUserData(img, osInfo)

@@ -1,9 +1,9 @@
 package iampolicy
 
-// IAM ARN patterns of Packer's temporary instance profile and its role.
+// IAM ARN patterns of the build instance's profile and its role.
 const (
-	packerRole    = "arn:aws:iam::*:role/" + PackerNamePrefix + "*"
-	packerProfile = "arn:aws:iam::*:instance-profile/" + PackerNamePrefix + "*"
+	buildRole    = "arn:aws:iam::*:role/" + BuildInstanceNamePrefix + "*"
+	buildProfile = "arn:aws:iam::*:instance-profile/" + BuildInstanceNamePrefix + "*"
 )
 
 // provenanceTag is on an AMI, and its snapshots, once Packer has finished
@@ -13,9 +13,19 @@ const provenanceTag = "cisecs:definition-sha256"
 
 // BuilderPolicy returns the policy of the builder role: what a Packer
 // amazon-ebs build of a "cisecs generate" template needs (Session Manager,
-// a temporary instance profile, encrypted volumes, encrypt_boot's copy,
-// copy_regions and sharing), and the read-only look-ups of "cisecs
-// source".
+// the build instance profile BuildInstanceProfile, encrypted volumes,
+// encrypt_boot's copy where per-region keys need it, copy_regions and
+// sharing), and the read-only look-ups of "cisecs source".
+//
+// The build passes a fixed instance profile; it does not let Packer make a
+// temporary one. packer-plugin-amazon v1.8.2 waits for a temporary profile
+// with a RunInstances dry run of a t3.nano with no subnet, security group
+// or tags (common/step_iam_instance_profile.go): that dry run is denied by
+// any policy that scopes RunInstances by tag, cannot launch an arm64 base,
+// fails in an account without a default VPC, and on failure leaves the
+// role and profile behind (cleanup meets DeleteConflict). And CreateRole,
+// PutRolePolicy and PassRole together would let the builder give an
+// instance any permission.
 //
 // Left out of packer-plugin-amazon's documented list, because these
 // templates never make Packer call them: ec2:AttachVolume, DetachVolume,
@@ -187,42 +197,19 @@ func BuilderPolicy() Policy {
 			Why: "only the sessions this role started (Session Manager's key for the caller's sessions, for assumed roles)",
 		},
 		{
-			Sid:       "BuildTemporaryProfileCreate",
-			Effect:    "Allow",
-			Action:    []string{"iam:CreateInstanceProfile", "iam:CreateRole", "iam:TagInstanceProfile", "iam:TagRole"},
-			Resource:  []string{packerProfile, packerRole},
-			Condition: requestTag(ImageTag),
-			Why:       "Packer's temporary instance profile and role (packer-UUID), created with the run tags. CreateRole, PutRolePolicy and PassRole together let this role give an instance any permission: set the template's iam_instance_profile to a fixed profile and drop the BuildTemporaryProfile statements where that is not acceptable",
-		},
-		{
-			Sid:      "BuildTemporaryProfileRead",
+			Sid:      "BuildInstanceProfileRead",
 			Effect:   "Allow",
-			Action:   []string{"iam:GetInstanceProfile", "iam:GetRole"},
-			Resource: []string{packerProfile, packerRole},
-			Why:      "reads only: Packer waits for the profile and the role to exist",
+			Action:   []string{"iam:GetInstanceProfile"},
+			Resource: []string{buildProfile},
+			Why:      "reads only: Packer checks that the build instance profile (" + BuildInstanceNamePrefix + "*) exists before it launches",
 		},
 		{
-			Sid:    "BuildTemporaryProfileManage",
-			Effect: "Allow",
-			Action: []string{
-				"iam:AddRoleToInstanceProfile",
-				"iam:DeleteInstanceProfile",
-				"iam:DeleteRole",
-				"iam:DeleteRolePolicy",
-				"iam:PutRolePolicy",
-				"iam:RemoveRoleFromInstanceProfile",
-			},
-			Resource:  []string{packerProfile, packerRole},
-			Condition: resourceTag(ImageTag),
-			Why:       "the temporary role's Session Manager policy, the profile's role, and their removal: only Packer's own, tagged",
-		},
-		{
-			Sid:       "BuildTemporaryProfilePass",
+			Sid:       "BuildInstanceProfilePass",
 			Effect:    "Allow",
 			Action:    []string{"iam:PassRole"},
-			Resource:  []string{packerRole},
+			Resource:  []string{buildRole},
 			Condition: map[string]map[string][]string{"StringEquals": {"iam:PassedToService": {"ec2.amazonaws.com"}}},
-			Why:       "the temporary role, to EC2 only",
+			Why:       "the build instance profile's role (" + BuildInstanceNamePrefix + "*, whose only permissions are Session Manager's: cisecs iam-policy build-instance), to EC2 only; no role can be created or changed",
 		},
 		{
 			Sid:      "SourceReadReleased",
