@@ -77,6 +77,9 @@ func (c Checker) Check(ctx context.Context, img images.Image) (Decision, error) 
 	if err != nil {
 		return Decision{}, err
 	}
+	if err := Fits(img, base); err != nil {
+		return Decision{}, err
+	}
 	rel, err := c.Released(ctx, img)
 	if err != nil {
 		return Decision{}, err
@@ -139,15 +142,16 @@ func describeBase(b images.Base) string {
 }
 
 // Base returns the newest AMI that matches img's base: owned by one of its
-// owners, matching its filters, available, and not deprecated (EC2 leaves
-// out deprecated AMIs unless asked, save the caller's own; Base skips
-// those whose deprecation time has passed too). The newest is the one
+// owners, matching its filters, available, and not deprecated unless the
+// base includes deprecated AMIs (EC2 leaves them out unless asked, save
+// the caller's own; Base skips those whose deprecation time has passed
+// too), as the build's data source picks it. The newest is the one
 // created last; of two created at the same time, the lower image id.
 func (c Checker) Base(ctx context.Context, img images.Image) (AMI, error) {
 	in := &ec2.DescribeImagesInput{
 		Owners:            img.Base.Owners,
 		Filters:           baseFilters(img.Base),
-		IncludeDeprecated: aws.Bool(false),
+		IncludeDeprecated: aws.Bool(img.Base.IncludeDeprecated),
 	}
 	var found []ec2types.Image
 	for p := ec2.NewDescribeImagesPaginator(c.EC2, in); p.HasMorePages(); {
@@ -157,7 +161,7 @@ func (c Checker) Base(ctx context.Context, img images.Image) (AMI, error) {
 		}
 		found = append(found, out.Images...)
 	}
-	best, deprecated, err := newest(found, c.now())
+	best, deprecated, err := newest(found, c.now(), img.Base.IncludeDeprecated)
 	if err != nil {
 		return AMI{}, fmt.Errorf("image %q: base AMI: %w", img.Name, err)
 	}
@@ -171,9 +175,10 @@ func (c Checker) Base(ctx context.Context, img images.Image) (AMI, error) {
 	return best, nil
 }
 
-// newest returns the newest of imgs that is available and not deprecated
-// at now, and how many were deprecated; an empty AMI when there is none.
-func newest(imgs []ec2types.Image, now time.Time) (AMI, int, error) {
+// newest returns the newest of imgs that is available and, unless
+// withDeprecated, not deprecated at now, and how many it skipped as
+// deprecated; an empty AMI when there is none.
+func newest(imgs []ec2types.Image, now time.Time, withDeprecated bool) (AMI, int, error) {
 	var best AMI
 	deprecated := 0
 	for _, img := range imgs {
@@ -186,7 +191,7 @@ func newest(imgs []ec2types.Image, now time.Time) (AMI, int, error) {
 			if err != nil {
 				return AMI{}, 0, fmt.Errorf("AMI %q: deprecation time %q: %w", id, dt, err)
 			}
-			if !now.Before(t) {
+			if !now.Before(t) && !withDeprecated {
 				deprecated++
 				continue
 			}
@@ -195,7 +200,15 @@ func newest(imgs []ec2types.Image, now time.Time) (AMI, int, error) {
 		if err != nil {
 			return AMI{}, 0, fmt.Errorf("AMI %q: creation date %q: %w", id, aws.ToString(img.CreationDate), err)
 		}
-		a := AMI{ID: id, Name: aws.ToString(img.Name), Created: created.UTC()}
+		a := AMI{ID: id, Name: aws.ToString(img.Name), Created: created.UTC(), ProductCodes: []string{}, RootDevice: aws.ToString(img.RootDeviceName)}
+		for _, pc := range img.ProductCodes {
+			a.ProductCodes = append(a.ProductCodes, aws.ToString(pc.ProductCodeId))
+		}
+		for _, bd := range img.BlockDeviceMappings {
+			if aws.ToString(bd.DeviceName) == a.RootDevice && bd.Ebs != nil {
+				a.RootSnapshotGB = int(aws.ToInt32(bd.Ebs.VolumeSize))
+			}
+		}
 		if best.ID == "" || a.Created.After(best.Created) || a.Created.Equal(best.Created) && a.ID < best.ID {
 			best = a
 		}

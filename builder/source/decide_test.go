@@ -3,6 +3,7 @@ package source_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -178,7 +179,7 @@ func TestDecide(t *testing.T) {
 			if tc.wantReason != "" && !strings.Contains(d.Reasons[0].Message, tc.wantReason) {
 				t.Errorf("first reason %q lacks %q", d.Reasons[0].Message, tc.wantReason)
 			}
-			if d.Image != "al2023" || d.Definition != "images/al2023.hcl" || d.Region != "us-east-1" || d.Base != base ||
+			if d.Image != "al2023" || d.Definition != "images/al2023.hcl" || d.Region != "us-east-1" || !reflect.DeepEqual(d.Base, base) ||
 				d.DefinitionSHA256 != tc.img.Digest || d.ECSAgentVersion != source.AgentVersion(tc.img) || d.Released != tc.rel {
 				t.Errorf("decision %+v does not carry its inputs", d)
 			}

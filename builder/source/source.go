@@ -87,6 +87,13 @@ type AMI struct {
 	Name string `json:"name"`
 	// Created is its creation date.
 	Created time.Time `json:"created"`
+	// ProductCodes are its AWS Marketplace product codes: the product the
+	// account must be subscribed to.
+	ProductCodes []string `json:"product_codes"`
+	// RootDevice is its root device's name, and RootSnapshotGB the size of
+	// that device's snapshot in GiB (zero if the AMI does not say).
+	RootDevice     string `json:"root_device"`
+	RootSnapshotGB int    `json:"root_snapshot_gb"`
 }
 
 // String returns "ami-... (name)".
@@ -233,6 +240,28 @@ func Decide(img images.Image, base AMI, rel Released, latestAgent string) Decisi
 		d.Message = "up to date: base " + base.String()
 	}
 	return d
+}
+
+// Fits checks that the build's launch volume of img replaces base's root
+// volume, as EC2 needs: RunInstances takes a block device mapping whose
+// name the AMI does not have for a new, empty volume (the root then keeps
+// its snapshot's size, and the empty volume is baked into the image), and
+// refuses a root volume smaller than its snapshot. The error names the
+// definition's setting to change.
+func Fits(img images.Image, base AMI) error {
+	var errs []string
+	if base.RootDevice != "" && base.RootDevice != img.Volume.DeviceName {
+		errs = append(errs, fmt.Sprintf("its root device is %s, but the build would launch its root volume as %s, which EC2 adds as a second, empty volume: set volume { device_name = %q }",
+			base.RootDevice, img.Volume.DeviceName, base.RootDevice))
+	}
+	if base.RootSnapshotGB > img.Volume.SizeGB {
+		errs = append(errs, fmt.Sprintf("its root snapshot is %d GiB, more than the build's %d GiB root volume, which EC2 refuses: set volume { size_gb = %d } or more",
+			base.RootSnapshotGB, img.Volume.SizeGB, base.RootSnapshotGB))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: image %q: base %s: %s", img.File, img.Name, base, strings.Join(errs, "; "))
 }
 
 // olderVersion says whether version a (like 1.86.3) is older than b. A
