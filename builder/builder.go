@@ -97,6 +97,8 @@ type vars struct {
 	// InstanceProfile is the build instance's profile by default, and
 	// InstanceProfilePrefix what the builder policy lets it be named.
 	InstanceProfile, InstanceProfilePrefix string
+	// BuildStartedTag is TagBuildStarted.
+	BuildStartedTag string
 }
 
 type kv struct{ Key, Value string }
@@ -110,6 +112,13 @@ const ManifestFile = "manifest.json"
 // host script's report of the image name to, beside the template. The
 // manifest names it too, relative to itself.
 func ReportFile(name string) string { return "cisecs-report-" + name + ".json" }
+
+// TagBuildStarted is a tag of the template's run tags, on everything a
+// build creates (instance, volumes, key pair, security group, and the AMI
+// and snapshots from their creation): when the build started, as Packer's
+// timestamp() prints it (RFC 3339, UTC). What a killed build left is found
+// by it (builder/leftovers).
+const TagBuildStarted = "cisecs:build-started-at"
 
 // NewestAgent is the agent version tag of an image that does not pin one:
 // the provisioner installs the newest the OS family's channel offers.
@@ -164,6 +173,7 @@ func Render(img images.Image) ([]byte, error) {
 		AmazonPluginVersion:   AmazonPluginVersion,
 		InstanceProfile:       iampolicy.BuildInstanceProfile,
 		InstanceProfilePrefix: iampolicy.BuildInstanceNamePrefix,
+		BuildStartedTag:       TagBuildStarted,
 	}
 	if osInfo.InstallSSMAgent {
 		ud, err := ssmAgentUserData(img, osInfo)

@@ -46,6 +46,7 @@ func BuilderPolicy() Policy {
 				"ec2:DescribeInstanceStatus",
 				"ec2:DescribeInstanceTypeOfferings",
 				"ec2:DescribeInstances",
+				"ec2:DescribeKeyPairs",
 				"ec2:DescribeRegions",
 				"ec2:DescribeSecurityGroups",
 				"ec2:DescribeSnapshots",
@@ -55,7 +56,7 @@ func BuilderPolicy() Policy {
 				"ec2:DescribeVpcs",
 			},
 			Resource: []string{"*"},
-			Why:      "EC2's Describe actions have no resource-level permissions (Resource must be *) and change nothing: the base AMI look-up, the waiters, the network checks",
+			Why:      "EC2's Describe actions have no resource-level permissions (Resource must be *) and change nothing: the base AMI look-up, the waiters, the network checks, cisecs janitor --builds",
 		},
 		{
 			Sid:       "BuildLaunchTagged",
