@@ -20,9 +20,9 @@ import (
 type account struct {
 	instances, keyPairs, groups, volumes, images, snapshots map[string][]ec2types.Tag
 	// fail makes the deletion of an id fail.
-	fail    map[string]bool
-	calls   []string
-	waited  []string
+	fail   map[string]bool
+	calls  []string
+	waited []string
 	// usedBy names the instance that uses a security group: EC2 refuses
 	// to delete the group while it exists.
 	usedBy map[string]string

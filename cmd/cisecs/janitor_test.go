@@ -43,4 +43,3 @@ func TestJanitorUsage(t *testing.T) {
 		t.Errorf("bad flags called AWS: %v", ops)
 	}
 }
-
