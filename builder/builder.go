@@ -25,6 +25,7 @@ import (
 
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/templates"
 )
 
@@ -97,8 +98,24 @@ type vars struct {
 	// InstanceProfile is the build instance's profile by default, and
 	// InstanceProfilePrefix what the builder policy lets it be named.
 	InstanceProfile, InstanceProfilePrefix string
-	// BuildStartedTag is TagBuildStarted.
-	BuildStartedTag string
+	// Tag names the tag keys (release's).
+	Tag tagKeys
+}
+
+// tagKeys are the tag keys the template writes.
+type tagKeys struct {
+	SourceAMI, SourceAMIName, Image, DefinitionSHA256, OS, ECSAgentVersion, SSMParameter, BuildStarted string
+}
+
+var releaseTags = tagKeys{
+	SourceAMI:        release.TagSourceAMI,
+	SourceAMIName:    release.TagSourceAMIName,
+	Image:            release.TagImage,
+	DefinitionSHA256: release.TagDefinitionSHA256,
+	OS:               release.TagOS,
+	ECSAgentVersion:  release.TagECSAgentVersion,
+	SSMParameter:     release.TagSSMParameter,
+	BuildStarted:     release.TagBuildStarted,
 }
 
 type kv struct{ Key, Value string }
@@ -112,17 +129,6 @@ const ManifestFile = "manifest.json"
 // host script's report of the image name to, beside the template. The
 // manifest names it too, relative to itself.
 func ReportFile(name string) string { return "cisecs-report-" + name + ".json" }
-
-// TagBuildStarted is a tag of the template's run tags, on everything a
-// build creates (instance, volumes, key pair, security group, and the AMI
-// and snapshots from their creation): when the build started, as Packer's
-// timestamp() prints it (RFC 3339, UTC). What a killed build left is found
-// by it (builder/leftovers).
-const TagBuildStarted = "cisecs:build-started-at"
-
-// NewestAgent is the agent version tag of an image that does not pin one:
-// the provisioner installs the newest the OS family's channel offers.
-const NewestAgent = "newest"
 
 var digestRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -173,7 +179,7 @@ func Render(img images.Image) ([]byte, error) {
 		AmazonPluginVersion:   AmazonPluginVersion,
 		InstanceProfile:       iampolicy.BuildInstanceProfile,
 		InstanceProfilePrefix: iampolicy.BuildInstanceNamePrefix,
-		BuildStartedTag:       TagBuildStarted,
+		Tag:                   releaseTags,
 	}
 	if osInfo.InstallSSMAgent {
 		ud, err := ssmAgentUserData(img, osInfo)
@@ -186,7 +192,7 @@ func Render(img images.Image) ([]byte, error) {
 		v.DeviceName = osInfo.RootDevice
 	}
 	if v.AgentVersionTag == "" {
-		v.AgentVersionTag = NewestAgent
+		v.AgentVersionTag = release.NewestAgent
 	}
 	if v.Description == "" {
 		v.Description = images.DefaultDescription(img)

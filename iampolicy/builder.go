@@ -1,15 +1,12 @@
 package iampolicy
 
+import "github.com/cisecs/cisecs/release"
+
 // IAM ARN patterns of the build instance's profile and its role.
 const (
 	buildRole    = "arn:aws:iam::*:role/" + BuildInstanceNamePrefix + "*"
 	buildProfile = "arn:aws:iam::*:instance-profile/" + BuildInstanceNamePrefix + "*"
 )
-
-// provenanceTag is on an AMI, and its snapshots, once Packer has finished
-// it (the template's provenance tags): an AMI without it is one the build
-// itself is still making, or the intermediate copy it discards.
-const provenanceTag = "cisecs:definition-sha256"
 
 // BuilderPolicy returns the policy of the builder role: what a Packer
 // amazon-ebs build of a "cisecs generate" template needs (Session Manager,
@@ -63,7 +60,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:RunInstances"},
 			Resource:  []string{ec2Instance, ec2NetworkInterface, ec2Volume},
-			Condition: requestTag(ImageTag),
+			Condition: requestTag(release.TagImage),
 			Why:       "the build instance, its volumes and its network interface are created with the run tags",
 		},
 		{
@@ -71,7 +68,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:RunInstances"},
 			Resource:  []string{ec2KeyPair, ec2SecurityGroup},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "the instance uses the temporary security group and key pair the build created, tagged",
 		},
 		{
@@ -86,7 +83,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:CreateKeyPair", "ec2:CreateSecurityGroup"},
 			Resource:  []string{ec2KeyPair, ec2SecurityGroup},
-			Condition: requestTag(ImageTag),
+			Condition: requestTag(release.TagImage),
 			Why:       "the temporary key pair and security group are created with the run tags",
 		},
 		{
@@ -101,7 +98,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:CreateImage"},
 			Resource:  []string{ec2Image, ec2Snapshot},
-			Condition: requestTag(ImageTag),
+			Condition: requestTag(release.TagImage),
 			Why:       "the AMI and its snapshots are created with the run tags",
 		},
 		{
@@ -109,7 +106,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:CreateImage"},
 			Resource:  []string{ec2Instance},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "only the build's own instance is imaged",
 		},
 		{
@@ -134,7 +131,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:CreateTags"},
 			Resource:  []string{ec2Image, ec2Snapshot},
-			Condition: requestTag(ImageTag),
+			Condition: requestTag(release.TagImage),
 			Why:       "the provenance tags on the finished AMI and its snapshots, added after they exist; they include cisecs:image",
 		},
 		{
@@ -142,7 +139,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:StopInstances", "ec2:TerminateInstances"},
 			Resource:  []string{ec2Instance},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "only the build's own instance",
 		},
 		{
@@ -150,7 +147,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:DeleteVolume"},
 			Resource:  []string{ec2KeyPair, ec2SecurityGroup, ec2Volume},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "the temporary key pair and security group, and volumes left after the instance",
 		},
 		{
@@ -159,8 +156,8 @@ func BuilderPolicy() Policy {
 			Action:   []string{"ec2:DeleteSnapshot", "ec2:DeregisterImage"},
 			Resource: []string{ec2Image, ec2Snapshot},
 			Condition: map[string]map[string][]string{"Null": {
-				"aws:ResourceTag/" + ImageTag:      {"false"},
-				"aws:ResourceTag/" + provenanceTag: {"true"},
+				"aws:ResourceTag/" + release.TagImage:            {"false"},
+				"aws:ResourceTag/" + release.TagDefinitionSHA256: {"true"},
 			}},
 			Why: "the intermediate AMI encrypt_boot discards, and an AMI a failed build leaves, with their snapshots: tagged cisecs:image but not yet with the provenance a finished AMI has, so a released AMI cannot be deleted",
 		},
@@ -169,7 +166,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:ModifyImageAttribute"},
 			Resource:  []string{ec2Image},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "description, IMDSv2 and the share's launch permissions on the build's own AMIs",
 		},
 		{
@@ -177,7 +174,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ssm:StartSession"},
 			Resource:  []string{ec2Instance},
-			Condition: ssmResourceTag(ImageTag),
+			Condition: ssmResourceTag(release.TagImage),
 			Why:       "Packer's Session Manager tunnel, only to the build's own instance",
 		},
 		{

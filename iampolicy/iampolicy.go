@@ -44,29 +44,6 @@ import (
 // Version is the IAM policy language version of every document.
 const Version = "2012-10-17"
 
-// Tags the conditions name.
-const (
-	// RunTag is the tag the gate puts on everything it creates
-	// (awsgate.TagRunID).
-	RunTag = "cisecs:run-id"
-	// ExpiresTag is the gate's other tag, the time after which the
-	// janitor removes what carries it (awsgate.TagExpiresAt).
-	ExpiresTag = "cisecs:expires-at"
-	// ImageTag is the tag every Packer build puts on its instance,
-	// volumes, network interface, temporary security group, key pair,
-	// role and instance profile, and on the AMI and its snapshots (the
-	// template's run tags and provenance).
-	ImageTag = "cisecs:image"
-	// GateRunIDTag, ProvisionReportTag and AgentInstalledTag are the
-	// provenance tags the gate's publisher adds to the AMI it releases
-	// (awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256,
-	// awsgate.TagECSAgentInstalled): the only tags the validator may put on
-	// an existing AMI.
-	GateRunIDTag       = "cisecs:gate-run-id"
-	ProvisionReportTag = "cisecs:provision-report-sha256"
-	AgentInstalledTag  = "cisecs:ecs-agent-installed"
-)
-
 // Names the resources are scoped by.
 const (
 	// GateNamePrefix starts the gate's cluster names and task definition

@@ -5,11 +5,11 @@
 //
 // Packer removes all of these itself when a build fails or is cancelled;
 // what it leaves is a build killed outright (SIGKILL, a lost runner). The
-// template tags each of them with the image (TagImage) and the time the
-// build started (TagBuildStarted); a build that started more than MaxBuild
+// template tags each of them with the image (release.TagImage) and the time the
+// build started (release.TagBuildStarted); a build that started more than MaxBuild
 // ago is over, since the builder role's sessions last 2 hours. An AMI or
 // snapshot counts as unfinished only while it lacks the provenance tag the
-// build adds last (TagProvenance): a finished AMI, released or not, is
+// build adds last (release.TagDefinitionSHA256): a finished AMI, released or not, is
 // never touched, and the builder policy's DeregisterImage and
 // DeleteSnapshot are scoped by the same two tags.
 package leftovers
@@ -25,20 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/cisecs/cisecs/builder"
-	"github.com/cisecs/cisecs/builder/source"
-	"github.com/cisecs/cisecs/iampolicy"
-)
-
-// Tags the sweep selects by.
-const (
-	// TagImage is on everything a build creates: the image's name.
-	TagImage = iampolicy.ImageTag
-	// TagBuildStarted is on everything a build creates: when it started.
-	TagBuildStarted = builder.TagBuildStarted
-	// TagProvenance is the tag a build puts on its AMI and snapshots last:
-	// an AMI without it is unfinished.
-	TagProvenance = source.TagDefinitionSHA256
+	"github.com/cisecs/cisecs/release"
 )
 
 // MaxBuild is how long a build may run: one that started longer ago is
@@ -92,8 +79,8 @@ func (s Sweeper) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 	}
 	due := func(tags []ec2types.Tag) bool { return Due(tags, now) }
 	filters := []ec2types.Filter{
-		{Name: aws.String("tag-key"), Values: []string{TagImage}},
-		{Name: aws.String("tag-key"), Values: []string{TagBuildStarted}},
+		{Name: aws.String("tag-key"), Values: []string{release.TagImage}},
+		{Name: aws.String("tag-key"), Values: []string{release.TagBuildStarted}},
 	}
 
 	// Instances first: their security groups and volumes are theirs until
@@ -232,16 +219,16 @@ func (s Sweeper) terminated(ctx context.Context, ids []string) error {
 }
 
 // Due says whether a resource with tags is a build's whose time is over at
-// now: it carries TagImage and a TagBuildStarted before now-MaxBuild. A
+// now: it carries release.TagImage and a release.TagBuildStarted before now-MaxBuild. A
 // start time that does not parse is not due: the resource is not one the
 // template tagged.
 func Due(tags []ec2types.Tag, now time.Time) bool {
 	var image, started string
 	for _, t := range tags {
 		switch aws.ToString(t.Key) {
-		case TagImage:
+		case release.TagImage:
 			image = aws.ToString(t.Value)
-		case TagBuildStarted:
+		case release.TagBuildStarted:
 			started = aws.ToString(t.Value)
 		}
 	}
@@ -255,5 +242,5 @@ func Due(tags []ec2types.Tag, now time.Time) bool {
 // Finished says whether an AMI or snapshot with tags carries the
 // provenance a build adds last.
 func Finished(tags []ec2types.Tag) bool {
-	return slices.ContainsFunc(tags, func(t ec2types.Tag) bool { return aws.ToString(t.Key) == TagProvenance })
+	return slices.ContainsFunc(tags, func(t ec2types.Tag) bool { return aws.ToString(t.Key) == release.TagDefinitionSHA256 })
 }

@@ -13,6 +13,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/cisecs/cisecs/builder/leftovers"
+	"github.com/cisecs/cisecs/release"
 )
 
 // account is a fake EC2 account: what exists, by kind and id, with tags;
@@ -46,8 +47,8 @@ func hasFilters(t *testing.T, fs []ec2types.Filter) {
 			keys = append(keys, f.Values...)
 		}
 	}
-	if !slices.Contains(keys, leftovers.TagImage) || !slices.Contains(keys, leftovers.TagBuildStarted) {
-		t.Errorf("look-up filters %v lack the tag-key filters of %s and %s", keys, leftovers.TagImage, leftovers.TagBuildStarted)
+	if !slices.Contains(keys, release.TagImage) || !slices.Contains(keys, release.TagBuildStarted) {
+		t.Errorf("look-up filters %v lack the tag-key filters of %s and %s", keys, release.TagImage, release.TagBuildStarted)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/release"
 )
 
 // ImagesAPI is the part of EC2 the Checker uses: it finds base AMIs and
@@ -255,15 +256,15 @@ func (c Checker) Released(ctx context.Context, img images.Image) (Released, erro
 	for _, t := range ami.Tags {
 		v := aws.ToString(t.Value)
 		switch aws.ToString(t.Key) {
-		case TagSourceAMI:
+		case release.TagSourceAMI:
 			rel.SourceAMI = v
-		case TagSourceAMIName:
+		case release.TagSourceAMIName:
 			rel.SourceAMIName = v
-		case TagDefinitionSHA256:
+		case release.TagDefinitionSHA256:
 			rel.DefinitionSHA256 = v
-		case TagECSAgentVersion:
+		case release.TagECSAgentVersion:
 			rel.ECSAgentVersion = v
-		case TagECSAgentInstalled:
+		case release.TagECSAgentInstalled:
 			rel.ECSAgentInstalled = v
 		}
 	}

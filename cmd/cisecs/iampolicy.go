@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cisecs/cisecs/iampolicy"
+	"github.com/cisecs/cisecs/release"
 )
 
 func runIAMPolicy(args []string, stdout, stderr io.Writer) int {
@@ -25,8 +26,8 @@ func runIAMPolicy(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(fs.Output(), "  builder         the source and build jobs: a Packer amazon-ebs build with\n")
 		fmt.Fprintf(fs.Output(), "                  Session Manager and the build instance profile, and cisecs source\n")
 		fmt.Fprintf(fs.Output(), "  validator       the validate job: the release gate, publishing, the janitor\n")
-		fmt.Fprintf(fs.Output(), "Changes and deletions are scoped by the tags the build (%s) and the gate\n", iampolicy.ImageTag)
-		fmt.Fprintf(fs.Output(), "(%s) put on what they create, wherever IAM can test a tag.\n\nflags:\n", iampolicy.RunTag)
+		fmt.Fprintf(fs.Output(), "Changes and deletions are scoped by the tags the build (%s) and the gate\n", release.TagImage)
+		fmt.Fprintf(fs.Output(), "(%s) put on what they create, wherever IAM can test a tag.\n\nflags:\n", release.TagRunID)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {

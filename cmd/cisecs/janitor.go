@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/cisecs/cisecs/builder/leftovers"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
@@ -29,7 +30,7 @@ func runJanitor(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	region := fs.String("region", "", "AWS region, like eu-west-1 (default: the AWS configuration's: AWS_REGION, the profile)")
 	timeout := fs.Duration("timeout", 15*time.Minute, "how long the sweep may take")
-	builds := fs.Bool("builds", false, "remove instead what killed Packer builds left (with the builder role): instances, volumes, key pairs, security groups and unfinished AMIs and snapshots tagged "+leftovers.TagImage+" and "+leftovers.TagBuildStarted+", once the build started more than "+leftovers.MaxBuild.String()+" ago")
+	builds := fs.Bool("builds", false, "remove instead what killed Packer builds left (with the builder role): instances, volumes, key pairs, security groups and unfinished AMIs and snapshots tagged "+release.TagImage+" and "+release.TagBuildStarted+", once the build started more than "+leftovers.MaxBuild.String()+" ago")
 	prefix := fs.String("run-id-prefix", "", "also remove, expired or not, the resources of the runs whose id starts with this (runs known to be over, such as a cancelled CI run's: gh-RUN_ID-)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cisecs janitor [flags]
@@ -50,7 +51,7 @@ security group, and an AMI and its snapshots the build never finished (no
 build started more than %s ago. Run it with the builder role.
 
 flags:
-`, awsgate.TagRunID, awsgate.TagExpiresAt, leftovers.TagProvenance, leftovers.MaxBuild)
+`, awsgate.TagRunID, awsgate.TagExpiresAt, release.TagDefinitionSHA256, leftovers.MaxBuild)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
