@@ -43,6 +43,16 @@
 //   - Condition key names are case-insensitive, their values are not
 //     ("IAM JSON policy elements: Condition", reference_policies_elements_condition).
 //
+// The pages, under https://docs.aws.amazon.com/IAM/latest/UserGuide/:
+// reference_policies_evaluation-logic.html,
+// reference_policies_elements_condition_operators.html,
+// reference_policies_multi-value-conditions.html,
+// reference_policies_variables.html and
+// reference_policies_elements_condition.html; Expand's models follow
+// https://docs.aws.amazon.com/service-authorization/latest/reference/
+// (list_amazonec2.html, list_awsidentityandaccessmanagementiam.html,
+// list_awssystemsmanager.html, list_amazonelasticcontainerservice.html).
+//
 // Not modelled: the Numeric, Date, IpAddress and Binary operators (an
 // unknown operator makes its statement match nothing, and Decision.Reason
 // says so), Principal and NotPrincipal (identity policies have none), and

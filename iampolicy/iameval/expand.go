@@ -63,8 +63,8 @@ func Expand(r Request, s State) ([]Check, error) {
 		if r.Operation != "GetCallerIdentity" {
 			return nil, e.unmodelled()
 		}
-		// GetCallerIdentity needs no permission (IAM User Guide, "sts
-		// GetCallerIdentity"): an explicit deny does not stop it.
+		// GetCallerIdentity needs no permission, and an explicit deny
+		// does not stop it (STS API Reference, GetCallerIdentity).
 		return nil, nil
 	case "ec2":
 		err = e.ec2()
