@@ -219,6 +219,10 @@ type Options struct {
 	// (/aws/service/ecs/optimized-ami/.../recommended, which every region
 	// has); zero is DefaultECSAgentRelease.
 	ECSAgentRelease string
+	// Authorize, if set, sees each request the front answers itself
+	// (not those refused or failed by Fault), before it answers, with the
+	// resources as they stand (see Authorization). The front is locked.
+	Authorize func(Authorization)
 }
 
 // DefaultECSAgentRelease is the newest ECS agent release the front
@@ -553,6 +557,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.now = s.clock.Now()
 	s.requests = append(s.requests, Request{Op: c.op, Time: c.now, Form: c.form, JSON: c.json})
 	s.advance(r.Context(), c.now)
+	s.authorize(c)
 	rep := s.answer(c)
 	s.mu.Unlock()
 
