@@ -23,9 +23,16 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/templates"
 )
+
+// AmazonPluginVersion is the packer-plugin-amazon version the templates
+// require, exactly: the one tools/go.mod pins, which make rehearse and
+// make validate-templates run them with.
+const AmazonPluginVersion = "1.8.2"
 
 var packerTemplate = template.Must(template.New("packer.pkr.hcl.tmpl").
 	Option("missingkey=error").
@@ -57,6 +64,7 @@ type vars struct {
 	OS, Architecture          string
 	Owners                    []string
 	NamePattern, ProductCode  string
+	IncludeDeprecated         bool
 	Region                    string
 	CopyRegions               []string
 	InstanceType              string
@@ -85,6 +93,29 @@ type vars struct {
 	UserData   string
 	OSTitle    string
 	SSHTimeout string
+	// AmazonPluginVersion is the required Amazon plugin's version.
+	AmazonPluginVersion string
+	// InstanceProfile is the build instance's profile by default, and
+	// InstanceProfilePrefix what the builder policy lets it be named.
+	InstanceProfile, InstanceProfilePrefix string
+	// Tag names the tag keys (release's).
+	Tag tagKeys
+}
+
+// tagKeys are the tag keys the template writes.
+type tagKeys struct {
+	SourceAMI, SourceAMIName, Image, DefinitionSHA256, OS, ECSAgentVersion, SSMParameter, BuildStarted string
+}
+
+var releaseTags = tagKeys{
+	SourceAMI:        release.TagSourceAMI,
+	SourceAMIName:    release.TagSourceAMIName,
+	Image:            release.TagImage,
+	DefinitionSHA256: release.TagDefinitionSHA256,
+	OS:               release.TagOS,
+	ECSAgentVersion:  release.TagECSAgentVersion,
+	SSMParameter:     release.TagSSMParameter,
+	BuildStarted:     release.TagBuildStarted,
 }
 
 type kv struct{ Key, Value string }
@@ -98,10 +129,6 @@ const ManifestFile = "manifest.json"
 // host script's report of the image name to, beside the template. The
 // manifest names it too, relative to itself.
 func ReportFile(name string) string { return "cisecs-report-" + name + ".json" }
-
-// NewestAgent is the agent version tag of an image that does not pin one:
-// the provisioner installs the newest the OS family's channel offers.
-const NewestAgent = "newest"
 
 var digestRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -123,6 +150,7 @@ func Render(img images.Image) ([]byte, error) {
 		Owners:              img.Base.Owners,
 		NamePattern:         img.Base.NamePattern,
 		ProductCode:         img.Base.ProductCode,
+		IncludeDeprecated:   img.Base.IncludeDeprecated,
 		Region:              img.Region,
 		CopyRegions:         img.CopyRegions,
 		InstanceType:        img.InstanceType,
@@ -147,6 +175,11 @@ func Render(img images.Image) ([]byte, error) {
 		ReportFile:          ReportFile(img.Name),
 		SSHTimeout:          SSHTimeout,
 		OSTitle:             osInfo.Title,
+
+		AmazonPluginVersion:   AmazonPluginVersion,
+		InstanceProfile:       iampolicy.BuildInstanceProfile,
+		InstanceProfilePrefix: iampolicy.BuildInstanceNamePrefix,
+		Tag:                   releaseTags,
 	}
 	if osInfo.InstallSSMAgent {
 		ud, err := ssmAgentUserData(img, osInfo)
@@ -159,7 +192,7 @@ func Render(img images.Image) ([]byte, error) {
 		v.DeviceName = osInfo.RootDevice
 	}
 	if v.AgentVersionTag == "" {
-		v.AgentVersionTag = NewestAgent
+		v.AgentVersionTag = release.NewestAgent
 	}
 	if v.Description == "" {
 		v.Description = images.DefaultDescription(img)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cisecs/cisecs/builder"
+	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/budget"
 )
@@ -369,7 +371,7 @@ func TestRenderSafeByDefault(t *testing.T) {
 	out := render(t, img)
 	f := parse(t, out)
 	source := attrsOf(t, f, []string{"source", "amazon-ebs", "min"})
-	for _, absent := range []string{"ami_users", "ami_groups", "ami_org_arns", "ami_ou_arns", "ami_regions", "kms_key_id", "region_kms_key_ids", "ssh_password", "temporary_security_group_source_cidrs", "associate_public_ip_address"} {
+	for _, absent := range []string{"ami_users", "ami_groups", "ami_org_arns", "ami_ou_arns", "ami_regions", "kms_key_id", "region_kms_key_ids", "encrypt_boot", "ssh_password", "temporary_security_group_source_cidrs", "associate_public_ip_address"} {
 		if _, ok := source[absent]; ok {
 			t.Errorf("source sets %s", absent)
 		}
@@ -382,7 +384,6 @@ func TestRenderSafeByDefault(t *testing.T) {
 		{[]string{"source", "amazon-ebs", "min"}, "ssh_username", cty.StringVal("ec2-user")},
 		{[]string{"source", "amazon-ebs", "min"}, "ssh_interface", cty.StringVal("session_manager")},
 		{[]string{"source", "amazon-ebs", "min"}, "imds_support", cty.StringVal("v2.0")},
-		{[]string{"source", "amazon-ebs", "min"}, "encrypt_boot", cty.True},
 		{[]string{"source", "amazon-ebs", "min", "metadata_options"}, "http_tokens", cty.StringVal("required")},
 		{[]string{"source", "amazon-ebs", "min", "metadata_options"}, "http_put_response_hop_limit", cty.NumberIntVal(1)},
 		{[]string{"source", "amazon-ebs", "min", "launch_block_device_mappings"}, "device_name", cty.StringVal("/dev/sda1")},
@@ -391,10 +392,14 @@ func TestRenderSafeByDefault(t *testing.T) {
 		{[]string{"build", "provisioner", "cisecs"}, "network_modes", strs("awsvpc", "bridge")},
 		{[]string{"build", "provisioner", "cisecs"}, "awsvpc_block_imds", cty.True},
 		{[]string{"variable", "instance_type"}, "default", cty.StringVal("t3.medium")},
+		{[]string{"variable", "iam_instance_profile"}, "default", cty.StringVal(iampolicy.BuildInstanceProfile)},
 	} {
 		if got := literal(t, f, tc.block, tc.attr); !got.RawEquals(tc.want) {
 			t.Errorf("%s %s = %#v, want %#v", strings.Join(tc.block, "."), tc.attr, got, tc.want)
 		}
+	}
+	if bytes.Contains(out, []byte("temporary_iam_instance_profile_policy_document")) {
+		t.Error("a temporary instance profile: packer-plugin-amazon 1.8.2's dry run for it fails under the builder policy, on arm64 and without a default VPC")
 	}
 	prov := attrsOf(t, f, []string{"build", "provisioner", "cisecs"})
 	if _, ok := prov["agent_version"]; ok {
@@ -557,4 +562,70 @@ func strs(ss ...string) cty.Value {
 		vals[i] = cty.StringVal(s)
 	}
 	return cty.TupleVal(vals)
+}
+
+// TestEncryptBootOnlyForRegionKeys: encrypt_boot makes the Amazon plugin
+// copy the AMI once more and delete the first, so the template sets it
+// only where the plugin needs it, for the copy regions' own keys; the
+// launch volume's encryption is what the AMI's snapshots keep otherwise.
+func TestEncryptBootOnlyForRegionKeys(t *testing.T) {
+	const key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, tt := range []struct {
+		name, volume string
+		wantEncrypt  bool
+	}{
+		{"aws managed key", "", false},
+		{"customer managed key", "kms_key_id = \"" + key + "\"", false},
+		{"copy regions with keys", "kms_key_id = \"" + key + "\"\n    region_kms_key_ids = { \"eu-west-1\" = \"alias/cisecs\" }", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "image \"enc\" {\n  base {\n    owners = [\"aws-marketplace\"]\n    name = \"CIS*\"\n    architecture = \"x86_64\"\n    os = \"al2023\"\n  }\n  region = \"us-east-1\"\n  copy_regions = [\"eu-west-1\"]\n  volume {\n    " + tt.volume + "\n  }\n}\n"
+			img, err := images.Parse("enc.hcl", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := parse(t, render(t, img))
+			source := attrsOf(t, f, []string{"source", "amazon-ebs", "enc"})
+			_, encrypt := source["encrypt_boot"]
+			_, amiKey := source["kms_key_id"]
+			if encrypt != tt.wantEncrypt || amiKey != (tt.wantEncrypt && strings.Contains(tt.volume, "kms_key_id")) {
+				t.Errorf("encrypt_boot set: %v, AMI kms_key_id set: %v; want encrypt_boot %v", encrypt, amiKey, tt.wantEncrypt)
+			}
+			if got := literal(t, f, []string{"source", "amazon-ebs", "enc", "launch_block_device_mappings"}, "encrypted"); !got.RawEquals(cty.True) {
+				t.Errorf("launch volume encrypted = %#v, want true", got)
+			}
+		})
+	}
+}
+
+// TestIncludeDeprecated: a base that may be deprecated is looked up with
+// include_deprecated, which EC2 needs to list a deprecated AMI of another
+// account; by default it is not.
+func TestIncludeDeprecated(t *testing.T) {
+	for _, want := range []bool{false, true} {
+		src := fmt.Sprintf("image \"dep\" {\n  base {\n    owners = [\"aws-marketplace\"]\n    name = \"CIS*\"\n    architecture = \"x86_64\"\n    os = \"al2\"\n    include_deprecated = %v\n  }\n  region = \"us-east-1\"\n}\n", want)
+		img, err := images.Parse("dep.hcl", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := attrsOf(t, parse(t, render(t, img)), []string{"data", "amazon-ami", "cis"})
+		if _, got := data["include_deprecated"]; got != want {
+			t.Errorf("include_deprecated = %v in the definition: data source sets it: %v", want, got)
+		}
+	}
+}
+
+// TestAmazonPluginPinned: the templates require exactly the Amazon plugin
+// that tools/go.mod pins, the one make rehearse and make
+// validate-templates run them with, so a local packer init installs what
+// CI tested.
+func TestAmazonPluginPinned(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "tools", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "github.com/hashicorp/packer-plugin-amazon v" + builder.AmazonPluginVersion
+	if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(want) + `(\s|$)`).Match(b) {
+		t.Errorf("tools/go.mod does not require %s: builder.AmazonPluginVersion and the pinned tool disagree", want)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/packertest"
+	"github.com/cisecs/cisecs/internal/testenv"
 )
 
 // minimal returns a definition of an image on os and arch, built in
@@ -95,12 +96,7 @@ func TestSSMAgentUserData(t *testing.T) {
 // OS and architecture that gets one, as Packer reads it from the rendered
 // template.
 func TestSSMAgentUserDataShellcheck(t *testing.T) {
-	if _, err := exec.LookPath("shellcheck"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("shellcheck is not installed (CI must install it)")
-		}
-		t.Skip("shellcheck is not installed")
-	}
+	testenv.Tool(t, "shellcheck", "./run test installs it")
 	for _, o := range images.OSes() {
 		if !o.InstallSSMAgent {
 			continue

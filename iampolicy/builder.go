@@ -1,21 +1,28 @@
 package iampolicy
 
-// IAM ARN patterns of Packer's temporary instance profile and its role.
-const (
-	packerRole    = "arn:aws:iam::*:role/" + PackerNamePrefix + "*"
-	packerProfile = "arn:aws:iam::*:instance-profile/" + PackerNamePrefix + "*"
-)
+import "github.com/cisecs/cisecs/release"
 
-// provenanceTag is on an AMI, and its snapshots, once Packer has finished
-// it (the template's provenance tags): an AMI without it is one the build
-// itself is still making, or the intermediate copy it discards.
-const provenanceTag = "cisecs:definition-sha256"
+// IAM ARN patterns of the build instance's profile and its role.
+const (
+	buildRole    = "arn:aws:iam::*:role/" + BuildInstanceNamePrefix + "*"
+	buildProfile = "arn:aws:iam::*:instance-profile/" + BuildInstanceNamePrefix + "*"
+)
 
 // BuilderPolicy returns the policy of the builder role: what a Packer
 // amazon-ebs build of a "cisecs generate" template needs (Session Manager,
-// a temporary instance profile, encrypted volumes, encrypt_boot's copy,
-// copy_regions and sharing), and the read-only look-ups of "cisecs
-// source".
+// the build instance profile BuildInstanceProfile, encrypted volumes,
+// encrypt_boot's copy where per-region keys need it, copy_regions and
+// sharing), and the read-only look-ups of "cisecs source".
+//
+// The build passes a fixed instance profile; it does not let Packer make a
+// temporary one. packer-plugin-amazon v1.8.2 waits for a temporary profile
+// with a RunInstances dry run of a t3.nano with no subnet, security group
+// or tags (common/step_iam_instance_profile.go): that dry run is denied by
+// any policy that scopes RunInstances by tag, cannot launch an arm64 base,
+// fails in an account without a default VPC, and on failure leaves the
+// role and profile behind (cleanup meets DeleteConflict). And CreateRole,
+// PutRolePolicy and PassRole together would let the builder give an
+// instance any permission.
 //
 // Left out of packer-plugin-amazon's documented list, because these
 // templates never make Packer call them: ec2:AttachVolume, DetachVolume,
@@ -36,6 +43,7 @@ func BuilderPolicy() Policy {
 				"ec2:DescribeInstanceStatus",
 				"ec2:DescribeInstanceTypeOfferings",
 				"ec2:DescribeInstances",
+				"ec2:DescribeKeyPairs",
 				"ec2:DescribeRegions",
 				"ec2:DescribeSecurityGroups",
 				"ec2:DescribeSnapshots",
@@ -45,14 +53,14 @@ func BuilderPolicy() Policy {
 				"ec2:DescribeVpcs",
 			},
 			Resource: []string{"*"},
-			Why:      "EC2's Describe actions have no resource-level permissions (Resource must be *) and change nothing: the base AMI look-up, the waiters, the network checks",
+			Why:      "EC2's Describe actions have no resource-level permissions (Resource must be *) and change nothing: the base AMI look-up, the waiters, the network checks, cisecs janitor --builds",
 		},
 		{
 			Sid:       "BuildLaunchTagged",
 			Effect:    "Allow",
 			Action:    []string{"ec2:RunInstances"},
 			Resource:  []string{ec2Instance, ec2NetworkInterface, ec2Volume},
-			Condition: requestTag(ImageTag),
+			Condition: requestTag(release.TagImage),
 			Why:       "the build instance, its volumes and its network interface are created with the run tags",
 		},
 		{
@@ -60,7 +68,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:RunInstances"},
 			Resource:  []string{ec2KeyPair, ec2SecurityGroup},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "the instance uses the temporary security group and key pair the build created, tagged",
 		},
 		{
@@ -75,7 +83,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:CreateKeyPair", "ec2:CreateSecurityGroup"},
 			Resource:  []string{ec2KeyPair, ec2SecurityGroup},
-			Condition: requestTag(ImageTag),
+			Condition: requestTag(release.TagImage),
 			Why:       "the temporary key pair and security group are created with the run tags",
 		},
 		{
@@ -90,7 +98,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:CreateImage"},
 			Resource:  []string{ec2Image, ec2Snapshot},
-			Condition: requestTag(ImageTag),
+			Condition: requestTag(release.TagImage),
 			Why:       "the AMI and its snapshots are created with the run tags",
 		},
 		{
@@ -98,7 +106,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:CreateImage"},
 			Resource:  []string{ec2Instance},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "only the build's own instance is imaged",
 		},
 		{
@@ -123,7 +131,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:CreateTags"},
 			Resource:  []string{ec2Image, ec2Snapshot},
-			Condition: requestTag(ImageTag),
+			Condition: requestTag(release.TagImage),
 			Why:       "the provenance tags on the finished AMI and its snapshots, added after they exist; they include cisecs:image",
 		},
 		{
@@ -131,7 +139,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:StopInstances", "ec2:TerminateInstances"},
 			Resource:  []string{ec2Instance},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "only the build's own instance",
 		},
 		{
@@ -139,7 +147,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:DeleteVolume"},
 			Resource:  []string{ec2KeyPair, ec2SecurityGroup, ec2Volume},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "the temporary key pair and security group, and volumes left after the instance",
 		},
 		{
@@ -148,8 +156,8 @@ func BuilderPolicy() Policy {
 			Action:   []string{"ec2:DeleteSnapshot", "ec2:DeregisterImage"},
 			Resource: []string{ec2Image, ec2Snapshot},
 			Condition: map[string]map[string][]string{"Null": {
-				"aws:ResourceTag/" + ImageTag:      {"false"},
-				"aws:ResourceTag/" + provenanceTag: {"true"},
+				"aws:ResourceTag/" + release.TagImage:            {"false"},
+				"aws:ResourceTag/" + release.TagDefinitionSHA256: {"true"},
 			}},
 			Why: "the intermediate AMI encrypt_boot discards, and an AMI a failed build leaves, with their snapshots: tagged cisecs:image but not yet with the provenance a finished AMI has, so a released AMI cannot be deleted",
 		},
@@ -158,7 +166,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:ModifyImageAttribute"},
 			Resource:  []string{ec2Image},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "description, IMDSv2 and the share's launch permissions on the build's own AMIs",
 		},
 		{
@@ -166,7 +174,7 @@ func BuilderPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ssm:StartSession"},
 			Resource:  []string{ec2Instance},
-			Condition: ssmResourceTag(ImageTag),
+			Condition: ssmResourceTag(release.TagImage),
 			Why:       "Packer's Session Manager tunnel, only to the build's own instance",
 		},
 		{
@@ -187,42 +195,19 @@ func BuilderPolicy() Policy {
 			Why: "only the sessions this role started (Session Manager's key for the caller's sessions, for assumed roles)",
 		},
 		{
-			Sid:       "BuildTemporaryProfileCreate",
-			Effect:    "Allow",
-			Action:    []string{"iam:CreateInstanceProfile", "iam:CreateRole", "iam:TagInstanceProfile", "iam:TagRole"},
-			Resource:  []string{packerProfile, packerRole},
-			Condition: requestTag(ImageTag),
-			Why:       "Packer's temporary instance profile and role (packer-UUID), created with the run tags. CreateRole, PutRolePolicy and PassRole together let this role give an instance any permission: set the template's iam_instance_profile to a fixed profile and drop the BuildTemporaryProfile statements where that is not acceptable",
-		},
-		{
-			Sid:      "BuildTemporaryProfileRead",
+			Sid:      "BuildInstanceProfileRead",
 			Effect:   "Allow",
-			Action:   []string{"iam:GetInstanceProfile", "iam:GetRole"},
-			Resource: []string{packerProfile, packerRole},
-			Why:      "reads only: Packer waits for the profile and the role to exist",
+			Action:   []string{"iam:GetInstanceProfile"},
+			Resource: []string{buildProfile},
+			Why:      "reads only: Packer checks that the build instance profile (" + BuildInstanceNamePrefix + "*) exists before it launches",
 		},
 		{
-			Sid:    "BuildTemporaryProfileManage",
-			Effect: "Allow",
-			Action: []string{
-				"iam:AddRoleToInstanceProfile",
-				"iam:DeleteInstanceProfile",
-				"iam:DeleteRole",
-				"iam:DeleteRolePolicy",
-				"iam:PutRolePolicy",
-				"iam:RemoveRoleFromInstanceProfile",
-			},
-			Resource:  []string{packerProfile, packerRole},
-			Condition: resourceTag(ImageTag),
-			Why:       "the temporary role's Session Manager policy, the profile's role, and their removal: only Packer's own, tagged",
-		},
-		{
-			Sid:       "BuildTemporaryProfilePass",
+			Sid:       "BuildInstanceProfilePass",
 			Effect:    "Allow",
 			Action:    []string{"iam:PassRole"},
-			Resource:  []string{packerRole},
+			Resource:  []string{buildRole},
 			Condition: map[string]map[string][]string{"StringEquals": {"iam:PassedToService": {"ec2.amazonaws.com"}}},
-			Why:       "the temporary role, to EC2 only",
+			Why:       "the build instance profile's role (" + BuildInstanceNamePrefix + "*, whose only permissions are Session Manager's: cisecs iam-policy build-instance), to EC2 only; no role can be created or changed",
 		},
 		{
 			Sid:      "SourceReadReleased",

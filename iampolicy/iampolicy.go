@@ -44,37 +44,18 @@ import (
 // Version is the IAM policy language version of every document.
 const Version = "2012-10-17"
 
-// Tags the conditions name.
-const (
-	// RunTag is the tag the gate puts on everything it creates
-	// (awsgate.TagRunID).
-	RunTag = "cisecs:run-id"
-	// ExpiresTag is the gate's other tag, the time after which the
-	// janitor removes what carries it (awsgate.TagExpiresAt).
-	ExpiresTag = "cisecs:expires-at"
-	// ImageTag is the tag every Packer build puts on its instance,
-	// volumes, network interface, temporary security group, key pair,
-	// role and instance profile, and on the AMI and its snapshots (the
-	// template's run tags and provenance).
-	ImageTag = "cisecs:image"
-	// GateRunIDTag, ProvisionReportTag and AgentInstalledTag are the
-	// provenance tags the gate's publisher adds to the AMI it releases
-	// (awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256,
-	// awsgate.TagECSAgentInstalled): the only tags the validator may put on
-	// an existing AMI.
-	GateRunIDTag       = "cisecs:gate-run-id"
-	ProvisionReportTag = "cisecs:provision-report-sha256"
-	AgentInstalledTag  = "cisecs:ecs-agent-installed"
-)
-
 // Names the resources are scoped by.
 const (
 	// GateNamePrefix starts the gate's cluster names and task definition
 	// families (awsgate.NamePrefix).
 	GateNamePrefix = "cisecs-gate-"
-	// PackerNamePrefix starts the names of the temporary role and instance
-	// profile Packer creates ("packer-" and a UUID).
-	PackerNamePrefix = "packer-"
+	// BuildInstanceProfile is the instance profile of the build instance,
+	// and the name of its role (BuildInstancePolicy), that generated
+	// templates pass by default (their iam_instance_profile variable).
+	BuildInstanceProfile = BuildInstanceNamePrefix + "instance"
+	// BuildInstanceNamePrefix starts the names of the build instance
+	// profiles and roles the builder may pass.
+	BuildInstanceNamePrefix = "cisecs-build-"
 	// RoleNamePrefix starts the names of the roles the gate passes: the
 	// instance profile's role, the probe task role and the task execution
 	// role must be named cisecs-*.
@@ -127,10 +108,13 @@ const (
 	// Validator is the role of the validate job (gate, publication,
 	// janitor).
 	Validator Role = "validator"
+	// BuildInstance is the role of the build instance's profile
+	// (BuildInstanceProfile), which the builder passes to EC2.
+	BuildInstance Role = "build-instance"
 )
 
 // Roles returns the roles, in name order.
-func Roles() []Role { return []Role{Builder, Validator} }
+func Roles() []Role { return []Role{BuildInstance, Builder, Validator} }
 
 // For returns the policy of role.
 func For(role Role) (Policy, error) {
@@ -139,8 +123,31 @@ func For(role Role) (Policy, error) {
 		return BuilderPolicy(), nil
 	case Validator:
 		return ValidatorPolicy(), nil
+	case BuildInstance:
+		return BuildInstancePolicy(), nil
 	}
-	return Policy{}, fmt.Errorf("role %q: want builder or validator", role)
+	return Policy{}, fmt.Errorf("role %q: want %s, %s or %s", role, Builder, Validator, BuildInstance)
+}
+
+// BuildInstancePolicy returns the policy of the build instance's role:
+// what the SSM agent needs to register the instance and carry Packer's
+// Session Manager tunnel, and nothing else (a subset of AWS's
+// AmazonSSMManagedInstanceCore). The role trusts ec2.amazonaws.com, and
+// its instance profile has its name, BuildInstanceProfile.
+func BuildInstancePolicy() Policy {
+	return Policy{Version: Version, Statement: []Statement{{
+		Sid:    "SessionManagerTunnel",
+		Effect: "Allow",
+		Action: []string{
+			"ssm:UpdateInstanceInformation",
+			"ssmmessages:CreateControlChannel",
+			"ssmmessages:CreateDataChannel",
+			"ssmmessages:OpenControlChannel",
+			"ssmmessages:OpenDataChannel",
+		},
+		Resource: []string{"*"},
+		Why:      "the SSM agent registers the build instance and opens Session Manager's channels, which carry Packer's SSH; the ssmmessages actions have no resource types, so Resource must be *",
+	}}}
 }
 
 // ARN patterns, any region and account in the aws partition.

@@ -15,6 +15,7 @@ import (
 	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
@@ -202,7 +203,7 @@ func strings1(t *testing.T, sid, what string, v any) []string {
 // action that changes or removes what exists is conditioned, on the role's
 // tag where it names one, save the statements IAM allows no condition on.
 func TestLeastPrivilege(t *testing.T) {
-	tag := map[iampolicy.Role]string{iampolicy.Builder: iampolicy.ImageTag, iampolicy.Validator: iampolicy.RunTag}
+	tag := map[iampolicy.Role]string{iampolicy.Builder: release.TagImage, iampolicy.Validator: release.TagRunID}
 	for _, role := range iampolicy.Roles() {
 		t.Run(string(role), func(t *testing.T) {
 			p, err := iampolicy.For(role)
@@ -333,8 +334,8 @@ func TestBuilderCoversSource(t *testing.T) {
 // TestPublisherTags checks that the validator may add exactly the tags
 // the publisher adds to a released AMI, and only to a cisecs AMI.
 func TestPublisherTags(t *testing.T) {
-	if iampolicy.GateRunIDTag != awsgate.TagGateRunID || iampolicy.ProvisionReportTag != awsgate.TagProvisionReportSHA256 || iampolicy.AgentInstalledTag != awsgate.TagECSAgentInstalled {
-		t.Errorf("tags %s, %s, %s; the publisher writes %s, %s, %s", iampolicy.GateRunIDTag, iampolicy.ProvisionReportTag, iampolicy.AgentInstalledTag,
+	if release.TagGateRunID != awsgate.TagGateRunID || release.TagProvisionReportSHA256 != awsgate.TagProvisionReportSHA256 || release.TagECSAgentInstalled != awsgate.TagECSAgentInstalled {
+		t.Errorf("tags %s, %s, %s; the publisher writes %s, %s, %s", release.TagGateRunID, release.TagProvisionReportSHA256, release.TagECSAgentInstalled,
 			awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256, awsgate.TagECSAgentInstalled)
 	}
 	var found bool
@@ -347,8 +348,8 @@ func TestPublisherTags(t *testing.T) {
 		if !slices.Equal(keys, []string{awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256, awsgate.TagECSAgentInstalled}) {
 			t.Errorf("%s: tag keys %q, want the publisher's three", s.Sid, keys)
 		}
-		if null := s.Condition["Null"]; !slices.Equal(null["aws:ResourceTag/"+iampolicy.ImageTag], []string{"false"}) || !slices.Equal(null["aws:TagKeys"], []string{"false"}) {
-			t.Errorf("%s: Null %v, want the image tagged %s and tag keys present", s.Sid, null, iampolicy.ImageTag)
+		if null := s.Condition["Null"]; !slices.Equal(null["aws:ResourceTag/"+release.TagImage], []string{"false"}) || !slices.Equal(null["aws:TagKeys"], []string{"false"}) {
+			t.Errorf("%s: Null %v, want the image tagged %s and tag keys present", s.Sid, null, release.TagImage)
 		}
 	}
 	if !found {

@@ -1,5 +1,7 @@
 package iampolicy
 
+import "github.com/cisecs/cisecs/release"
+
 // ECS ARN patterns of the gate's clusters, task definitions, tasks and
 // container instances (their ARNs name the cluster).
 const (
@@ -70,7 +72,7 @@ func ValidatorPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:RunInstances"},
 			Resource:  []string{ec2Image},
-			Condition: resourceTag(ImageTag),
+			Condition: resourceTag(release.TagImage),
 			Why:       "only AMIs a cisecs build made (they carry cisecs:image)",
 		},
 		{
@@ -85,7 +87,7 @@ func ValidatorPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:RunInstances"},
 			Resource:  []string{ec2Instance, ec2Volume},
-			Condition: requestTag(RunTag),
+			Condition: requestTag(release.TagRunID),
 			Why:       "the instance and its volumes are created with the run's tags",
 		},
 		{
@@ -103,10 +105,10 @@ func ValidatorPolicy() Policy {
 			Resource: []string{ec2NetworkInterface},
 			Condition: map[string]map[string][]string{
 				"Null": {
-					"aws:RequestTag/" + RunTag:  {"false"},
-					"aws:ResourceTag/" + RunTag: {"true"},
+					"aws:RequestTag/" + release.TagRunID:  {"false"},
+					"aws:ResourceTag/" + release.TagRunID: {"true"},
 				},
-				"ForAllValues:StringEquals": {"aws:TagKeys": {RunTag, ExpiresTag}},
+				"ForAllValues:StringEquals": {"aws:TagKeys": {release.TagRunID, release.TagExpiresAt}},
 			},
 			Why: "ECS tags an awsvpc task's network interface with nothing (aws/containers-roadmap#567); the gate tags it with the run's two tags, and only an interface no run has tagged yet",
 		},
@@ -115,7 +117,7 @@ func ValidatorPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:DeleteNetworkInterface"},
 			Resource:  []string{ec2NetworkInterface},
-			Condition: resourceTag(RunTag),
+			Condition: resourceTag(release.TagRunID),
 			Why:       "only interfaces a gate run tagged: the awsvpc tasks' interfaces ECS left available (cleanup, the janitor)",
 		},
 		{
@@ -123,7 +125,7 @@ func ValidatorPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ec2:RebootInstances", "ec2:TerminateInstances"},
 			Resource:  []string{ec2Instance},
-			Condition: resourceTag(RunTag),
+			Condition: resourceTag(release.TagRunID),
 			Why:       "only instances a gate run launched (the gate's reboot and cleanup, the janitor)",
 		},
 		{
@@ -156,7 +158,7 @@ func ValidatorPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ecs:CreateCluster"},
 			Resource:  []string{gateCluster},
-			Condition: requestTag(RunTag),
+			Condition: requestTag(release.TagRunID),
 			Why:       "the run's cluster, cisecs-gate-RUN, created with the run's tags",
 		},
 		{
@@ -164,7 +166,7 @@ func ValidatorPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ecs:RegisterTaskDefinition"},
 			Resource:  []string{"*"},
-			Condition: requestTag(RunTag),
+			Condition: requestTag(release.TagRunID),
 			Why:       "RegisterTaskDefinition has no resource-level permission (Resource must be *); the request tag scopes it",
 		},
 		{
@@ -174,7 +176,7 @@ func ValidatorPolicy() Policy {
 			Resource: []string{gateTaskDefinition},
 			Condition: map[string]map[string][]string{
 				"ArnLike": {"ecs:cluster": {gateCluster}},
-				"Null":    {"aws:RequestTag/" + RunTag: {"false"}},
+				"Null":    {"aws:RequestTag/" + release.TagRunID: {"false"}},
 			},
 			Why: "the gate's task definitions, in the gate's clusters, started with the run's tags",
 		},
@@ -193,7 +195,7 @@ func ValidatorPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ecs:DeleteCluster", "ecs:DeregisterContainerInstance", "ecs:StopTask"},
 			Resource:  []string{gateCluster, gateTask},
-			Condition: resourceTag(RunTag),
+			Condition: resourceTag(release.TagRunID),
 			Why:       "only the gate's clusters and tasks, tagged by their run (the gate's cleanup, the janitor)",
 		},
 		{
@@ -208,7 +210,7 @@ func ValidatorPolicy() Policy {
 			Effect:    "Allow",
 			Action:    []string{"ssm:SendCommand"},
 			Resource:  []string{ec2Instance},
-			Condition: ssmResourceTag(RunTag),
+			Condition: ssmResourceTag(release.TagRunID),
 			Why:       "Run Command diagnostics, only on the gate's instances",
 		},
 		{
@@ -225,10 +227,10 @@ func ValidatorPolicy() Policy {
 			Resource: []string{ec2Image},
 			Condition: map[string]map[string][]string{
 				"Null": {
-					"aws:ResourceTag/" + ImageTag: {"false"},
-					"aws:TagKeys":                 {"false"},
+					"aws:ResourceTag/" + release.TagImage: {"false"},
+					"aws:TagKeys":                         {"false"},
 				},
-				"ForAllValues:StringEquals": {"aws:TagKeys": {GateRunIDTag, ProvisionReportTag, AgentInstalledTag}},
+				"ForAllValues:StringEquals": {"aws:TagKeys": {release.TagGateRunID, release.TagProvisionReportSHA256, release.TagECSAgentInstalled}},
 			},
 			Why: "the publisher's provenance on the AMI it releases (the gate's run id, the provision report's SHA-256, the ECS agent the build installed): only AMIs a cisecs build made (they carry cisecs:image), and only those three tag keys, so the build's provenance tags cannot be overwritten",
 		},

@@ -14,6 +14,7 @@
 //	    owners       = ["aws-marketplace"]  # required: account ids, amazon, aws-marketplace, self
 //	    name         = "CIS ... - Level 1*" # an AMI name pattern; name, product_code or both
 //	    product_code = "..."                # an AWS Marketplace product code
+//	    include_deprecated = false          # let the base be a deprecated AMI
 //	    architecture = "x86_64"             # required: x86_64, arm64
 //	    os           = "al2023"             # required: al2023, al2, rhel9, rhel8, ubuntu2204, ubuntu2404
 //	  }
@@ -106,6 +107,11 @@ type Base struct {
 	Architecture string
 	// OS is one of the names OSes lists.
 	OS string
+	// IncludeDeprecated lets the base be a deprecated AMI. EC2 hides
+	// deprecated AMIs of other accounts unless asked for them, and the AMIs
+	// of an OS past its end of life get deprecated (Amazon Linux 2's end of
+	// life was 2026-06-30).
+	IncludeDeprecated bool
 }
 
 // Volume is the root volume of the build instance and of the AMI.

@@ -21,7 +21,7 @@ import (
 var (
 	imageAttrs  = []string{"description", "instance_type", "gate_instance_type", "region", "copy_regions", "tags", "ssm_parameter"}
 	imageBlocks = []string{"base", "volume", "share", "ecs"}
-	baseAttrs   = []string{"owners", "product_code", "name", "architecture", "os"}
+	baseAttrs   = []string{"owners", "product_code", "name", "architecture", "os", "include_deprecated"}
 	volumeAttrs = []string{"size_gb", "type", "encrypted", "kms_key_id", "region_kms_key_ids", "device_name"}
 	shareAttrs  = []string{"accounts", "organizations", "organizational_units"}
 	ecsAttrs    = []string{"agent_version", "network_modes", "awsvpc_block_imds", "config"}
@@ -310,6 +310,11 @@ func (d *decoder) base(b *hclsyntax.Block) Base {
 				d.addf(a.Expr.Range().Start, "base.name: %d characters, more than the %d an AMI name may have", n, maxNamePattern)
 			}
 			base.NamePattern = s
+		}
+	}
+	if a := c.attrs["include_deprecated"]; a != nil {
+		if b, ok := d.boolean(a, "base.include_deprecated"); ok {
+			base.IncludeDeprecated = b
 		}
 	}
 	if c.attrs["name"] == nil && c.attrs["product_code"] == nil {

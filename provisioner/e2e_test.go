@@ -2,7 +2,6 @@ package provisioner_test
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cisecs/cisecs/internal/budget"
 	"github.com/cisecs/cisecs/internal/packertest"
+	"github.com/cisecs/cisecs/provisioner/hostscript"
 	"github.com/cisecs/cisecs/validate/twin"
 	"github.com/cisecs/cisecs/validate/twin/twintest"
 )
@@ -106,26 +106,15 @@ func runE2E(ctx context.Context, tb testing.TB, baseline string) e2eResult {
 	}
 
 	// The report came back through the plugin's download.
-	var rep struct {
-		Result string `json:"result"`
-		Steps  []struct {
-			Name string `json:"name"`
-		} `json:"steps"`
-		Deviations []struct {
-			ID string `json:"id"`
-		} `json:"deviations"`
-	}
 	b, err := os.ReadFile(filepath.Join(dir, "cisecs-report.json"))
 	if err != nil {
 		tb.Fatalf("report not downloaded: %v", err)
 	}
-	if err := json.Unmarshal(b, &rep); err != nil {
+	rep, err := hostscript.ParseReport(b)
+	if err != nil {
 		tb.Fatalf("report: %v\n%s", err, b)
 	}
-	var steps []string
-	for _, s := range rep.Steps {
-		steps = append(steps, s.Name)
-	}
+	steps := rep.StepNames()
 	if rep.Result != "ok" || strings.Join(steps, " ") != "detect config firewall persist sysctl services cleanup" {
 		tb.Errorf("report: result %q, steps %v", rep.Result, steps)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cisecs/cisecs/internal/testenv"
 )
 
 const testRole = "arn:aws:iam::111122223333:role/cisecs-gate-probe"
@@ -22,12 +24,7 @@ const testRole = "arn:aws:iam::111122223333:role/cisecs-gate-probe"
 // CI=true, where a gate must never pass by skipping.
 func needTool(t *testing.T, name string) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed (CI must install it)", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
+	testenv.Tool(t, name, "./run test installs it")
 }
 
 func TestProbeScriptDeterministic(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/release"
 )
 
 // ImagesAPI is the part of EC2 the Checker uses: it finds base AMIs and
@@ -75,6 +76,9 @@ func New(ctx context.Context, region string) (Checker, error) {
 func (c Checker) Check(ctx context.Context, img images.Image) (Decision, error) {
 	base, err := c.Base(ctx, img)
 	if err != nil {
+		return Decision{}, err
+	}
+	if err := Fits(img, base); err != nil {
 		return Decision{}, err
 	}
 	rel, err := c.Released(ctx, img)
@@ -139,15 +143,16 @@ func describeBase(b images.Base) string {
 }
 
 // Base returns the newest AMI that matches img's base: owned by one of its
-// owners, matching its filters, available, and not deprecated (EC2 leaves
-// out deprecated AMIs unless asked, save the caller's own; Base skips
-// those whose deprecation time has passed too). The newest is the one
+// owners, matching its filters, available, and not deprecated unless the
+// base includes deprecated AMIs (EC2 leaves them out unless asked, save
+// the caller's own; Base skips those whose deprecation time has passed
+// too), as the build's data source picks it. The newest is the one
 // created last; of two created at the same time, the lower image id.
 func (c Checker) Base(ctx context.Context, img images.Image) (AMI, error) {
 	in := &ec2.DescribeImagesInput{
 		Owners:            img.Base.Owners,
 		Filters:           baseFilters(img.Base),
-		IncludeDeprecated: aws.Bool(false),
+		IncludeDeprecated: aws.Bool(img.Base.IncludeDeprecated),
 	}
 	var found []ec2types.Image
 	for p := ec2.NewDescribeImagesPaginator(c.EC2, in); p.HasMorePages(); {
@@ -157,7 +162,7 @@ func (c Checker) Base(ctx context.Context, img images.Image) (AMI, error) {
 		}
 		found = append(found, out.Images...)
 	}
-	best, deprecated, err := newest(found, c.now())
+	best, deprecated, err := newest(found, c.now(), img.Base.IncludeDeprecated)
 	if err != nil {
 		return AMI{}, fmt.Errorf("image %q: base AMI: %w", img.Name, err)
 	}
@@ -171,9 +176,10 @@ func (c Checker) Base(ctx context.Context, img images.Image) (AMI, error) {
 	return best, nil
 }
 
-// newest returns the newest of imgs that is available and not deprecated
-// at now, and how many were deprecated; an empty AMI when there is none.
-func newest(imgs []ec2types.Image, now time.Time) (AMI, int, error) {
+// newest returns the newest of imgs that is available and, unless
+// withDeprecated, not deprecated at now, and how many it skipped as
+// deprecated; an empty AMI when there is none.
+func newest(imgs []ec2types.Image, now time.Time, withDeprecated bool) (AMI, int, error) {
 	var best AMI
 	deprecated := 0
 	for _, img := range imgs {
@@ -186,7 +192,7 @@ func newest(imgs []ec2types.Image, now time.Time) (AMI, int, error) {
 			if err != nil {
 				return AMI{}, 0, fmt.Errorf("AMI %q: deprecation time %q: %w", id, dt, err)
 			}
-			if !now.Before(t) {
+			if !now.Before(t) && !withDeprecated {
 				deprecated++
 				continue
 			}
@@ -195,7 +201,15 @@ func newest(imgs []ec2types.Image, now time.Time) (AMI, int, error) {
 		if err != nil {
 			return AMI{}, 0, fmt.Errorf("AMI %q: creation date %q: %w", id, aws.ToString(img.CreationDate), err)
 		}
-		a := AMI{ID: id, Name: aws.ToString(img.Name), Created: created.UTC()}
+		a := AMI{ID: id, Name: aws.ToString(img.Name), Created: created.UTC(), ProductCodes: []string{}, RootDevice: aws.ToString(img.RootDeviceName)}
+		for _, pc := range img.ProductCodes {
+			a.ProductCodes = append(a.ProductCodes, aws.ToString(pc.ProductCodeId))
+		}
+		for _, bd := range img.BlockDeviceMappings {
+			if aws.ToString(bd.DeviceName) == a.RootDevice && bd.Ebs != nil {
+				a.RootSnapshotGB = int(aws.ToInt32(bd.Ebs.VolumeSize))
+			}
+		}
 		if best.ID == "" || a.Created.After(best.Created) || a.Created.Equal(best.Created) && a.ID < best.ID {
 			best = a
 		}
@@ -242,15 +256,15 @@ func (c Checker) Released(ctx context.Context, img images.Image) (Released, erro
 	for _, t := range ami.Tags {
 		v := aws.ToString(t.Value)
 		switch aws.ToString(t.Key) {
-		case TagSourceAMI:
+		case release.TagSourceAMI:
 			rel.SourceAMI = v
-		case TagSourceAMIName:
+		case release.TagSourceAMIName:
 			rel.SourceAMIName = v
-		case TagDefinitionSHA256:
+		case release.TagDefinitionSHA256:
 			rel.DefinitionSHA256 = v
-		case TagECSAgentVersion:
+		case release.TagECSAgentVersion:
 			rel.ECSAgentVersion = v
-		case TagECSAgentInstalled:
+		case release.TagECSAgentInstalled:
 			rel.ECSAgentInstalled = v
 		}
 	}

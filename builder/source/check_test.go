@@ -15,8 +15,8 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/builder/source"
+	"github.com/cisecs/cisecs/release"
 )
 
 // Hand-written fakes: a func field per operation; an operation whose func
@@ -85,10 +85,10 @@ func TestCheckWithFakes(t *testing.T) {
 		return ec2types.Image{
 			ImageId: aws.String(released), Name: aws.String("cisecs-al2023"), State: ec2types.ImageStateAvailable,
 			Tags: []ec2types.Tag{
-				{Key: aws.String(source.TagSourceAMI), Value: aws.String(base)},
-				{Key: aws.String(source.TagDefinitionSHA256), Value: aws.String(img.Digest)},
-				{Key: aws.String(source.TagECSAgentVersion), Value: aws.String(builder.NewestAgent)},
-				{Key: aws.String(source.TagECSAgentInstalled), Value: aws.String("1.86.3")},
+				{Key: aws.String(release.TagSourceAMI), Value: aws.String(base)},
+				{Key: aws.String(release.TagDefinitionSHA256), Value: aws.String(img.Digest)},
+				{Key: aws.String(release.TagECSAgentVersion), Value: aws.String(release.NewestAgent)},
+				{Key: aws.String(release.TagECSAgentInstalled), Value: aws.String("1.86.3")},
 			},
 		}
 	}

@@ -3,6 +3,7 @@ package source_test
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/pipeline"
+	"github.com/cisecs/cisecs/release"
 )
 
 // definition returns the source of a definition of the image name whose
@@ -118,12 +120,12 @@ func TestDecide(t *testing.T) {
 		{
 			name: "agent unpinned since the release", img: unpinned,
 			rel:  with(func(r *source.Released) { r.DefinitionSHA256 = unpinned.Digest }),
-			want: []source.Code{source.AgentVersionChanged}, wantOld: []string{"1.86.3"}, wantNew: []string{builder.NewestAgent},
+			want: []source.Code{source.AgentVersionChanged}, wantOld: []string{"1.86.3"}, wantNew: []string{release.NewestAgent},
 			wantMessage: "due: agent-version-changed", wantReason: "the definition takes the newest",
 		},
 		{
 			name: "unpinned and released with the newest", img: unpinned,
-			rel:         with(func(r *source.Released) { r.DefinitionSHA256, r.ECSAgentVersion = unpinned.Digest, builder.NewestAgent }),
+			rel:         with(func(r *source.Released) { r.DefinitionSHA256, r.ECSAgentVersion = unpinned.Digest, release.NewestAgent }),
 			wantMessage: "up to date: base ami-0b000000000000002",
 		},
 		{
@@ -178,7 +180,7 @@ func TestDecide(t *testing.T) {
 			if tc.wantReason != "" && !strings.Contains(d.Reasons[0].Message, tc.wantReason) {
 				t.Errorf("first reason %q lacks %q", d.Reasons[0].Message, tc.wantReason)
 			}
-			if d.Image != "al2023" || d.Definition != "images/al2023.hcl" || d.Region != "us-east-1" || d.Base != base ||
+			if d.Image != "al2023" || d.Definition != "images/al2023.hcl" || d.Region != "us-east-1" || !reflect.DeepEqual(d.Base, base) ||
 				d.DefinitionSHA256 != tc.img.Digest || d.ECSAgentVersion != source.AgentVersion(tc.img) || d.Released != tc.rel {
 				t.Errorf("decision %+v does not carry its inputs", d)
 			}
@@ -199,7 +201,7 @@ func TestDecisionJSON(t *testing.T) {
 	}{
 		{"due", source.Released{Parameter: "/p"}, true},
 		{"not due", source.Released{Parameter: "/p", AMI: "ami-0c000000000000001", Exists: true, SourceAMI: base.ID,
-			DefinitionSHA256: img.Digest, ECSAgentVersion: builder.NewestAgent}, false},
+			DefinitionSHA256: img.Digest, ECSAgentVersion: release.NewestAgent}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := json.Marshal(source.Decide(img, base, tc.rel, ""))
@@ -237,10 +239,10 @@ func TestTagsAreTheBuilds(t *testing.T) {
 		}
 		tmpl := string(b)
 		for key, value := range map[string]string{
-			source.TagSourceAMI:        `"{{ .SourceAMI }}"`,
-			source.TagSourceAMIName:    `"{{ .SourceAMIName }}"`,
-			source.TagDefinitionSHA256: fmt.Sprintf("%q", img.Digest),
-			source.TagECSAgentVersion:  fmt.Sprintf("%q", source.AgentVersion(img)),
+			release.TagSourceAMI:        `"{{ .SourceAMI }}"`,
+			release.TagSourceAMIName:    `"{{ .SourceAMIName }}"`,
+			release.TagDefinitionSHA256: fmt.Sprintf("%q", img.Digest),
+			release.TagECSAgentVersion:  fmt.Sprintf("%q", source.AgentVersion(img)),
 		} {
 			k := key
 			if strings.Contains(k, ":") {

@@ -13,10 +13,10 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/sivchari/kumo"
 
-	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 )
 
 // The emulated catalogue. Time in a synctest bubble starts at midnight,
@@ -59,21 +59,21 @@ var (
 func releasedAMI(id string, img images.Image, base awssim.Image, edit func(tags map[string]string)) awssim.Image {
 	tags := map[string]string{
 		"Name":                           "cisecs-" + img.Name,
-		source.TagSourceAMI:              base.ID,
-		source.TagSourceAMIName:          base.Name,
+		release.TagSourceAMI:             base.ID,
+		release.TagSourceAMIName:         base.Name,
 		"cisecs:image":                   img.Name,
-		source.TagDefinitionSHA256:       img.Digest,
+		release.TagDefinitionSHA256:      img.Digest,
 		"cisecs:os":                      img.Base.OS,
-		source.TagECSAgentVersion:        source.AgentVersion(img),
+		release.TagECSAgentVersion:       source.AgentVersion(img),
 		"cisecs:ssm-parameter":           source.Parameter(img),
 		"cisecs:gate-run-id":             "gh-1-1-0",
 		"cisecs:provision-report-sha256": strings.Repeat("0", 64),
 	}
 	if img.ECS.AgentVersion == "" {
 		// The gate tags the agent the build installed: the newest then.
-		tags[source.TagECSAgentInstalled] = awssim.DefaultECSAgentRelease
+		tags[release.TagECSAgentInstalled] = awssim.DefaultECSAgentRelease
 	} else {
-		tags[source.TagECSAgentInstalled] = img.ECS.AgentVersion
+		tags[release.TagECSAgentInstalled] = img.ECS.AgentVersion
 	}
 	if edit != nil {
 		edit(tags)
@@ -205,7 +205,7 @@ func TestCheckEmulated(t *testing.T) {
 			body:      pinned("1.86.3"),
 			catalogue: []awssim.Image{baseOld, baseNew},
 			released: func(img images.Image) awssim.Image {
-				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[source.TagECSAgentVersion] = "1.85.0" })
+				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[release.TagECSAgentVersion] = "1.85.0" })
 			},
 			param:    releasedID,
 			wantBase: baseNew.ID, want: []source.Code{source.AgentVersionChanged},
@@ -215,7 +215,7 @@ func TestCheckEmulated(t *testing.T) {
 			name:      "new agent release",
 			catalogue: []awssim.Image{baseOld, baseNew},
 			released: func(img images.Image) awssim.Image {
-				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[source.TagECSAgentInstalled] = "1.99.0" })
+				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[release.TagECSAgentInstalled] = "1.99.0" })
 			},
 			param:    releasedID,
 			wantBase: baseNew.ID, want: []source.Code{source.NewAgentRelease},
@@ -225,7 +225,7 @@ func TestCheckEmulated(t *testing.T) {
 			name:      "installed agent not tagged",
 			catalogue: []awssim.Image{baseOld, baseNew},
 			released: func(img images.Image) awssim.Image {
-				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { delete(tags, source.TagECSAgentInstalled) })
+				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { delete(tags, release.TagECSAgentInstalled) })
 			},
 			param:    releasedID,
 			wantBase: baseNew.ID, want: []source.Code{source.NewAgentRelease},
@@ -247,7 +247,7 @@ func TestCheckEmulated(t *testing.T) {
 			catalogue: []awssim.Image{baseOld, baseNew},
 			released: func(img images.Image) awssim.Image {
 				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) {
-					tags[source.TagDefinitionSHA256] = strings.Repeat("e", 64)
+					tags[release.TagDefinitionSHA256] = strings.Repeat("e", 64)
 				})
 			},
 			param:    releasedID,
@@ -350,7 +350,7 @@ func TestCheckEmulatedSeveral(t *testing.T) {
 		front.AddImage(releasedAMI("ami-0c000000000000001", x86, baseNew, nil))
 		publish(t, ssmc, x86, "ami-0c000000000000001")
 		front.AddImage(releasedAMI("ami-0c000000000000002", agentless, baseOld, func(tags map[string]string) {
-			delete(tags, source.TagECSAgentVersion)
+			delete(tags, release.TagECSAgentVersion)
 		}))
 		publish(t, ssmc, agentless, "ami-0c000000000000002")
 
@@ -372,12 +372,12 @@ func TestCheckEmulatedSeveral(t *testing.T) {
 			if d.Image != img.Name || d.Base.ID != w.base || !slices.Equal(codes(d), w.codes) {
 				t.Errorf("%s: base %s, reasons %q; want %s, %q", img.Name, d.Base, codes(d), w.base, w.codes)
 			}
-			if img.Name == "al2023-old" && !strings.Contains(d.Reasons[1].Message, "no "+source.TagECSAgentVersion+" tag") {
+			if img.Name == "al2023-old" && !strings.Contains(d.Reasons[1].Message, "no "+release.TagECSAgentVersion+" tag") {
 				t.Errorf("%s: %q does not say the tag is missing", img.Name, d.Reasons[1].Message)
 			}
 		}
-		if d, err := c.Check(t.Context(), x86); err != nil || d.ECSAgentVersion != builder.NewestAgent {
-			t.Errorf("unpinned image: agent %q (%v), want %s", d.ECSAgentVersion, err, builder.NewestAgent)
+		if d, err := c.Check(t.Context(), x86); err != nil || d.ECSAgentVersion != release.NewestAgent {
+			t.Errorf("unpinned image: agent %q (%v), want %s", d.ECSAgentVersion, err, release.NewestAgent)
 		}
 	})
 }

@@ -18,27 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/images"
-)
-
-// Provenance tags the build puts on every AMI it makes
-// (templates/packer.pkr.hcl.tmpl), which Decide compares.
-const (
-	// TagSourceAMI holds the id of the base AMI the image was built from.
-	TagSourceAMI = "SourceAMI"
-	// TagSourceAMIName holds that base AMI's name.
-	TagSourceAMIName = "SourceAMIName"
-	// TagDefinitionSHA256 holds the SHA-256 of the definition file
-	// (images.Image.Digest).
-	TagDefinitionSHA256 = "cisecs:definition-sha256"
-	// TagECSAgentVersion holds the pinned ECS agent version, or
-	// builder.NewestAgent.
-	TagECSAgentVersion = "cisecs:ecs-agent-version"
-	// TagECSAgentInstalled holds the version of the agent the build
-	// installed, tagged by the gate's publisher from the provision report
-	// (awsgate.TagECSAgentInstalled).
-	TagECSAgentInstalled = "cisecs:ecs-agent-installed"
+	"github.com/cisecs/cisecs/release"
 )
 
 // Code names why an image is due. The codes are stable: scripts may match
@@ -87,6 +68,13 @@ type AMI struct {
 	Name string `json:"name"`
 	// Created is its creation date.
 	Created time.Time `json:"created"`
+	// ProductCodes are its AWS Marketplace product codes: the product the
+	// account must be subscribed to.
+	ProductCodes []string `json:"product_codes"`
+	// RootDevice is its root device's name, and RootSnapshotGB the size of
+	// that device's snapshot in GiB (zero if the AMI does not say).
+	RootDevice     string `json:"root_device"`
+	RootSnapshotGB int    `json:"root_snapshot_gb"`
 }
 
 // String returns "ami-... (name)".
@@ -136,7 +124,7 @@ type Decision struct {
 	// DefinitionSHA256 is the definition file's digest now.
 	DefinitionSHA256 string `json:"definition_sha256"`
 	// ECSAgentVersion is the agent version the definition pins, or
-	// builder.NewestAgent.
+	// release.NewestAgent.
 	ECSAgentVersion string `json:"ecs_agent_version"`
 	// LatestAgent is the newest ECS agent release, looked up only when
 	// the definition takes the newest.
@@ -146,10 +134,10 @@ type Decision struct {
 }
 
 // AgentVersion is the agent version tag a build of img writes: the pinned
-// version, or builder.NewestAgent.
+// version, or release.NewestAgent.
 func AgentVersion(img images.Image) string {
 	if img.ECS.AgentVersion == "" {
-		return builder.NewestAgent
+		return release.NewestAgent
 	}
 	return img.ECS.AgentVersion
 }
@@ -194,24 +182,24 @@ func Decide(img images.Image, base AMI, rel Released, latestAgent string) Decisi
 	default:
 		if rel.SourceAMI != base.ID {
 			if rel.SourceAMI == "" {
-				add(NewBaseAMI, "", base.ID, "released AMI %s has no %s tag; base is now %s", rel.AMI, TagSourceAMI, base)
+				add(NewBaseAMI, "", base.ID, "released AMI %s has no %s tag; base is now %s", rel.AMI, release.TagSourceAMI, base)
 			} else {
 				add(NewBaseAMI, rel.SourceAMI, base.ID, "new base AMI: %s (%s) -> %s", rel.SourceAMI, orUnknown(rel.SourceAMIName), base)
 			}
 		}
 		if v := d.ECSAgentVersion; rel.ECSAgentVersion != v {
 			wants := "pins " + v
-			if v == builder.NewestAgent {
+			if v == release.NewestAgent {
 				wants = "takes the newest"
 			}
 			add(AgentVersionChanged, rel.ECSAgentVersion, v, "ECS agent version: released AMI %s has %s, the definition %s",
-				rel.AMI, orNoTag(rel.ECSAgentVersion, TagECSAgentVersion), wants)
+				rel.AMI, orNoTag(rel.ECSAgentVersion, release.TagECSAgentVersion), wants)
 		}
-		if latestAgent != "" && d.ECSAgentVersion == builder.NewestAgent && rel.ECSAgentVersion == builder.NewestAgent {
+		if latestAgent != "" && d.ECSAgentVersion == release.NewestAgent && rel.ECSAgentVersion == release.NewestAgent {
 			switch {
 			case rel.ECSAgentInstalled == "":
 				add(NewAgentRelease, "", latestAgent, "ECS agent: released AMI %s has no %s tag; the newest release is %s",
-					rel.AMI, TagECSAgentInstalled, latestAgent)
+					rel.AMI, release.TagECSAgentInstalled, latestAgent)
 			case olderVersion(rel.ECSAgentInstalled, latestAgent):
 				add(NewAgentRelease, rel.ECSAgentInstalled, latestAgent, "new ECS agent release: released AMI %s has %s, the newest is %s",
 					rel.AMI, rel.ECSAgentInstalled, latestAgent)
@@ -219,7 +207,7 @@ func Decide(img images.Image, base AMI, rel Released, latestAgent string) Decisi
 		}
 		if rel.DefinitionSHA256 != img.Digest {
 			add(DefinitionChanged, rel.DefinitionSHA256, img.Digest, "definition %s changed: sha256 %s (released AMI %s) -> %s",
-				img.File, orNoTag(short(rel.DefinitionSHA256), TagDefinitionSHA256), rel.AMI, short(img.Digest))
+				img.File, orNoTag(short(rel.DefinitionSHA256), release.TagDefinitionSHA256), rel.AMI, short(img.Digest))
 		}
 	}
 	d.Due = len(d.Reasons) > 0
@@ -233,6 +221,28 @@ func Decide(img images.Image, base AMI, rel Released, latestAgent string) Decisi
 		d.Message = "up to date: base " + base.String()
 	}
 	return d
+}
+
+// Fits checks that the build's launch volume of img replaces base's root
+// volume, as EC2 needs: RunInstances takes a block device mapping whose
+// name the AMI does not have for a new, empty volume (the root then keeps
+// its snapshot's size, and the empty volume is baked into the image), and
+// refuses a root volume smaller than its snapshot. The error names the
+// definition's setting to change.
+func Fits(img images.Image, base AMI) error {
+	var errs []string
+	if base.RootDevice != "" && base.RootDevice != img.Volume.DeviceName {
+		errs = append(errs, fmt.Sprintf("its root device is %s, but the build would launch its root volume as %s, which EC2 adds as a second, empty volume: set volume { device_name = %q }",
+			base.RootDevice, img.Volume.DeviceName, base.RootDevice))
+	}
+	if base.RootSnapshotGB > img.Volume.SizeGB {
+		errs = append(errs, fmt.Sprintf("its root snapshot is %d GiB, more than the build's %d GiB root volume, which EC2 refuses: set volume { size_gb = %d } or more",
+			base.RootSnapshotGB, img.Volume.SizeGB, base.RootSnapshotGB))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: image %q: base %s: %s", img.File, img.Name, base, strings.Join(errs, "; "))
 }
 
 // olderVersion says whether version a (like 1.86.3) is older than b. A

@@ -12,6 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/cisecs/cisecs/builder/leftovers"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
@@ -26,6 +30,7 @@ func runJanitor(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	region := fs.String("region", "", "AWS region, like eu-west-1 (default: the AWS configuration's: AWS_REGION, the profile)")
 	timeout := fs.Duration("timeout", 15*time.Minute, "how long the sweep may take")
+	builds := fs.Bool("builds", false, "remove instead what killed Packer builds left (with the builder role): instances, volumes, key pairs, security groups and unfinished AMIs and snapshots tagged "+release.TagImage+" and "+release.TagBuildStarted+", once the build started more than "+leftovers.MaxBuild.String()+" ago")
 	prefix := fs.String("run-id-prefix", "", "also remove, expired or not, the resources of the runs whose id starts with this (runs known to be over, such as a cancelled CI run's: gh-RUN_ID-)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cisecs janitor [flags]
@@ -38,8 +43,15 @@ credentials are checked before it looks. Exit status: 0 swept, 1 some removal fa
 counts say what was removed), 2 bad flags, or no working region or
 credentials (no counts then).
 
+With --builds it removes instead what killed Packer builds of cisecs
+templates left (Packer removes it itself when a build fails or is
+cancelled): the build instance, its volumes, the temporary key pair and
+security group, and an AMI and its snapshots the build never finished (no
+%s tag yet), all tagged by the template, and only once their
+build started more than %s ago. Run it with the builder role.
+
 flags:
-`, awsgate.TagRunID, awsgate.TagExpiresAt)
+`, awsgate.TagRunID, awsgate.TagExpiresAt, release.TagDefinitionSHA256, leftovers.MaxBuild)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
@@ -58,6 +70,9 @@ flags:
 	if *timeout <= 0 {
 		bad = append(bad, fmt.Sprintf("--timeout %s: not positive; want a duration like 15m", *timeout))
 	}
+	if *builds && *prefix != "" {
+		bad = append(bad, "--builds and --run-id-prefix: choose one; --run-id-prefix names gate runs, --builds sweeps builds")
+	}
 	if len(bad) > 0 {
 		fmt.Fprintf(stderr, "cisecs janitor: %s\n", badFlags(bad))
 		return 2
@@ -73,6 +88,9 @@ flags:
 		fmt.Fprintf(stderr, "cisecs janitor: %v\n", err)
 		return 2
 	}
+	if *builds {
+		return sweepBuilds(ctx, acct, stdout, stderr)
+	}
 	j := awsgate.NewJanitor(acct)
 	j.RunIDPrefix = *prefix
 	swept, err := j.Sweep(ctx, time.Now())
@@ -85,6 +103,30 @@ flags:
 		{"deleted clusters", swept.Clusters},
 		{"deregistered task definitions", swept.TaskDefinitions},
 		{"deleted network interfaces", swept.NetworkInterfaces},
+	} {
+		fmt.Fprintf(stdout, "janitor: %s: %d %s\n", r.what, len(r.ids), strings.Join(r.ids, " "))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "cisecs janitor: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// sweepBuilds removes what killed builds left, and prints a count of each
+// kind.
+func sweepBuilds(ctx context.Context, acct *awsgate.Account, stdout, stderr io.Writer) int {
+	swept, err := leftovers.Sweeper{EC2: ec2.NewFromConfig(acct.Config)}.Sweep(ctx, time.Now())
+	for _, r := range []struct {
+		what string
+		ids  []string
+	}{
+		{"terminated build instances", swept.Instances},
+		{"deleted build volumes", swept.Volumes},
+		{"deleted build key pairs", swept.KeyPairs},
+		{"deleted build security groups", swept.SecurityGroups},
+		{"deregistered unfinished AMIs", swept.Images},
+		{"deleted unfinished snapshots", swept.Snapshots},
 	} {
 		fmt.Fprintf(stdout, "janitor: %s: %d %s\n", r.what, len(r.ids), strings.Join(r.ids, " "))
 	}

@@ -24,6 +24,7 @@ func TestJanitorUsage(t *testing.T) {
 		{"bad timeout", []string{"--timeout", "0s"}, "--timeout 0s: not positive; want a duration like 15m"},
 		{"unknown flag", []string{"--dry-run"}, "flag provided but not defined: -dry-run"},
 		{"bad run id prefix", []string{"--run-id-prefix", "gh_1*"}, `--run-id-prefix "gh_1*": not the start of a run id`},
+		{"builds and a run id prefix", []string{"--builds", "--run-id-prefix", "gh-1-"}, "--builds and --run-id-prefix: choose one"},
 		{"bad region", []string{"--region", "EU_WEST_1"}, `--region "EU_WEST_1": not a region name; want one like eu-west-1`},
 		{"all at once", []string{"--region", "eu_west_1", "--timeout", "-1m", "now"}, "cisecs janitor: 3 problem(s) in the command line; nothing was done:\n" +
 			"  unexpected argument \"now\"\n" +

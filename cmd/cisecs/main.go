@@ -26,7 +26,7 @@ func commands() map[string]command {
 
 		// The nightly pipeline: its CI workflow and the IAM policies of its roles.
 		"pipeline":   {"print the CI workflow that rebuilds, validates and publishes the images nightly", runPipeline},
-		"iam-policy": {"print the IAM policy of the pipeline's builder or validator role", runIAMPolicy},
+		"iam-policy": {"print the IAM policy of a pipeline role: build-instance, builder or validator", runIAMPolicy},
 	}
 }
 

@@ -193,9 +193,9 @@ func TestIAMPolicyUsageErrors(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{"no role", []string{"iam-policy"}, "cisecs iam-policy: want one role: builder or validator\n"},
-		{"two roles", []string{"iam-policy", "builder", "validator"}, "cisecs iam-policy: want one role: builder or validator\n"},
-		{"unknown role", []string{"iam-policy", "admin"}, "cisecs iam-policy: role \"admin\": want builder or validator\n"},
+		{"no role", []string{"iam-policy"}, "cisecs iam-policy: want one role: build-instance, builder, validator\n"},
+		{"two roles", []string{"iam-policy", "builder", "validator"}, "cisecs iam-policy: want one role: build-instance, builder, validator\n"},
+		{"unknown role", []string{"iam-policy", "admin"}, "cisecs iam-policy: role \"admin\": want builder, validator or build-instance\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCmd(t, tc.args...)

@@ -19,8 +19,9 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/builder/source"
-	"github.com/cisecs/cisecs/pipeline"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/pipeline"
+	"github.com/cisecs/cisecs/release"
 )
 
 // sourceDefinition is a definition of the image name on base AMIs named
@@ -101,12 +102,12 @@ func TestSourceCommand(t *testing.T) {
 			t.Fatal("alpha does not load")
 		}
 		front.AddImage(awssim.Image{ID: "ami-0c000000000000001", Name: "cisecs-alpha", Tags: map[string]string{
-			source.TagSourceAMI:        "ami-0b000000000000002",
-			source.TagSourceAMIName:    "CIS Test Linux x86_64 v2",
-			source.TagDefinitionSHA256: imgs[0].Digest,
-			source.TagECSAgentVersion:  "newest",
+			release.TagSourceAMI:        "ami-0b000000000000002",
+			release.TagSourceAMIName:    "CIS Test Linux x86_64 v2",
+			release.TagDefinitionSHA256: imgs[0].Digest,
+			release.TagECSAgentVersion:  "newest",
 			// What the gate tags: the newest release, at the build.
-			source.TagECSAgentInstalled: awssim.DefaultECSAgentRelease,
+			release.TagECSAgentInstalled: awssim.DefaultECSAgentRelease,
 		}})
 		if _, err := ssmc.PutParameter(t.Context(), &ssm.PutParameterInput{
 			Name: aws.String("/cisecs-cmd-test/" + param + "-alpha"), Value: aws.String("ami-0c000000000000001"),

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/cisecs/cisecs/provisioner/hostscript"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -149,17 +149,9 @@ func readProvisionReport(path string) (provisionReport, error) {
 	if err != nil {
 		return provisionReport{}, fmt.Errorf("provision report %q: %w", path, err)
 	}
-	if len(b) == 0 {
-		return provisionReport{}, fmt.Errorf("provision report %q: empty", path)
-	}
-	var r struct {
-		Schema   string `json:"schema"`
-		ECSAgent struct {
-			Version string `json:"version"`
-		} `json:"ecs_agent"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil || r.Schema != "cisecs.report/v1" {
-		return provisionReport{}, fmt.Errorf("provision report %q: not a cisecs report (JSON of schema cisecs.report/v1)", path)
+	r, err := hostscript.ParseReport(b)
+	if err != nil {
+		return provisionReport{}, fmt.Errorf("provision report %q: %w", path, err)
 	}
 	sum := sha256.Sum256(b)
 	version, _, _ := strings.Cut(r.ECSAgent.Version, "-")

@@ -13,9 +13,10 @@ import (
 	"testing"
 
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/internal/testenv"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestValidateFlags: bad flags exit 2 with every problem, each naming its
@@ -151,12 +152,7 @@ func TestReadProvisionReport(t *testing.T) {
 // TestValidateTwin is the README's demo: the whole gate offline on the
 // default baseline passes, and fails on an unprovisioned CIS host.
 func TestValidateTwin(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("host twin needs root, and CI=true forbids skipping")
-		}
-		t.Skip("host twin needs root")
-	}
+	testenv.Root(t, "host twin")
 	tests := []struct {
 		name       string
 		args       []string

@@ -222,6 +222,10 @@ type Options struct {
 	// (/aws/service/ecs/optimized-ami/.../recommended, which every region
 	// has); zero is DefaultECSAgentRelease.
 	ECSAgentRelease string
+	// Authorize, if set, sees each request the front answers itself
+	// (not those refused or failed by Fault), before it answers, with the
+	// resources as they stand (see Authorization). The front is locked.
+	Authorize func(Authorization)
 	// Boot, when set, makes the front play the EC2, IAM and SSM a Packer
 	// amazon-ebs build calls (see packer.go): RunInstances boots a host
 	// through it.
@@ -564,6 +568,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.now = s.clock.Now()
 	s.requests = append(s.requests, Request{Op: c.op, Service: service(c.r), Time: c.now, Form: c.form, JSON: c.json})
 	s.advance(r.Context(), c.now)
+	s.authorize(c)
 	rep := s.answer(c)
 	s.mu.Unlock()
 

@@ -92,7 +92,7 @@ func TestReportNamesTheInstalledAgent(t *testing.T) {
 			if err := json.Unmarshal(b, &r); err != nil {
 				t.Fatalf("report is not JSON: %v\n%s", err, b)
 			}
-			if r.Schema != "cisecs.report/v1" || r.ECSAgent == nil || r.ECSAgent.Version != tc.want {
+			if r.Schema != ReportSchema || r.ECSAgent == nil || r.ECSAgent.Version != tc.want {
 				t.Errorf("report %s: want schema cisecs.report/v1 and ecs_agent.version %q", b, tc.want)
 			}
 		})

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cisecs/cisecs/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -84,12 +86,7 @@ func TestRenderSettings(t *testing.T) {
 }
 
 func TestShellcheck(t *testing.T) {
-	if _, err := exec.LookPath("shellcheck"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("shellcheck is not installed (CI must install it)")
-		}
-		t.Skip("shellcheck is not installed")
-	}
+	testenv.Tool(t, "shellcheck", "./run test installs it")
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := Render(tc.opts)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cisecs/cisecs/internal/budget"
+	"github.com/cisecs/cisecs/internal/testenv"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/twin"
 	"github.com/cisecs/cisecs/validate/twin/twintest"
@@ -488,12 +489,7 @@ func TestWithoutTwin(t *testing.T) {
 // skip without root, unless CI=true.
 func needTwin(tb testing.TB) {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("host twin needs root, and CI=true forbids skipping")
-		}
-		tb.Skip("host twin needs root")
-	}
+	testenv.Root(tb, "host twin")
 }
 
 // BenchmarkTwinGate measures one full gate run on the default baseline:

@@ -5,10 +5,10 @@ package twintest
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/internal/testenv"
 	"github.com/cisecs/cisecs/validate/twin"
 )
 
@@ -25,13 +25,7 @@ func New(t testing.TB, baselineName string) *twin.Twin {
 // directory are New's).
 func NewWith(t testing.TB, baselineName string, opts twin.Options) *twin.Twin {
 	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	if os.Geteuid() != 0 {
-		if ci {
-			t.Fatal("host twin needs root, and CI=true forbids skipping")
-		}
-		t.Skip("host twin needs root")
-	}
+	testenv.Root(t, "host twin")
 	b, err := twin.LookupBaseline(baselineName)
 	if err != nil {
 		t.Fatal(err)
@@ -40,8 +34,8 @@ func NewWith(t testing.TB, baselineName string, opts twin.Options) *twin.Twin {
 	defer cancel()
 	opts.Baseline, opts.Dir = b, t.TempDir()
 	tw, err := twin.New(ctx, opts)
-	if errors.Is(err, twin.ErrUnsupported) && !ci {
-		t.Skip(err)
+	if errors.Is(err, twin.ErrUnsupported) {
+		testenv.Lacks(t, err.Error())
 	}
 	if err != nil {
 		t.Fatal(err)
