@@ -26,10 +26,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/internal/budget"
 	"github.com/cisecs/cisecs/internal/packertest"
+	"github.com/cisecs/cisecs/internal/testenv"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate/twin"
 )
 
@@ -64,20 +67,15 @@ type rehearsalKit struct {
 func newRehearsalKit(tb testing.TB) rehearsalKit {
 	tb.Helper()
 	packer, plugins := packertest.Tool(tb)
-	ci := os.Getenv("CI") == "true"
-	if os.Geteuid() != 0 {
-		if ci {
-			tb.Fatal("the rehearsal boots host twins, which need root, and CI=true forbids skipping")
-		}
-		tb.Skip("the rehearsal boots host twins, which need root")
-	}
+	testenv.Root(tb, "the rehearsal's host twins")
 	for _, cmd := range []string{"sshd", "ssh-keygen", "useradd", "sudo"} {
 		if _, err := lookSbin(cmd); err != nil {
-			if ci {
-				tb.Fatalf("the rehearsal needs %s: %v", cmd, err)
-			}
-			tb.Skipf("the rehearsal needs %s: %v", cmd, err)
+			testenv.Lacks(tb, fmt.Sprintf("the rehearsal needs %s (apt-get install openssh-server sudo): %v", cmd, err))
 		}
+	}
+	// The account's build profile is the one the templates name.
+	if awssim.BuildInstanceProfile != iampolicy.BuildInstanceProfile {
+		tb.Fatalf("awssim's build instance profile %q is not the templates' %q", awssim.BuildInstanceProfile, iampolicy.BuildInstanceProfile)
 	}
 	k := rehearsalKit{packer: packer, plugins: plugins, templates: tb.TempDir(), pathDir: tb.TempDir(), images: map[string]images.Image{}}
 	root, err := filepath.Abs("..")
@@ -172,7 +170,7 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(k.templates, c.image))); err != nil {
 		tb.Fatal(err)
 	}
-	args := []string{"build", "-var", "iam_instance_profile=" + awssim.BuildInstanceProfile}
+	args := []string{"build"}
 	if c.subnet != "" {
 		args = append(args, "-var", "subnet_id="+c.subnet)
 	}
@@ -358,7 +356,8 @@ func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img image
 	if ami.IMDSSupport != "v2.0" {
 		problems = append(problems, fmt.Sprintf("AMI imds support %q, want v2.0", ami.IMDSSupport))
 	}
-	if ami.Tags["cisecs:image"] != img.Name || ami.Tags["SourceAMI"] == "" || strings.Contains(ami.Tags["SourceAMI"], "{{") {
+	if ami.Tags[release.TagImage] != img.Name || !strings.HasPrefix(ami.Tags[release.TagSourceAMI], "ami-") ||
+		ami.Tags[release.TagDefinitionSHA256] == "" || ami.Tags[release.TagOS] != img.Base.OS {
 		problems = append(problems, fmt.Sprintf("AMI tags %v", ami.Tags))
 	}
 	if ami.RootDeviceName != osInfo.RootDevice {
