@@ -27,6 +27,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/cisecs/cisecs/iampolicy"
+	"github.com/cisecs/cisecs/iampolicy/iameval"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/internal/budget"
@@ -141,6 +142,8 @@ type rehearsalResult struct {
 	wall   time.Duration
 	copies int
 	err    error
+	// notes are what the verdict line does not say.
+	notes []string
 }
 
 // rehearse runs one case and returns its verdict; it fails tb only for
@@ -161,7 +164,8 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 		tb.Fatalf("image %q: no twin baseline for os %q", c.image, osInfo.Name)
 	}
 	boot := &twinBoot{baseline: baseline, user: osInfo.SSHUsername, units: !c.noUnits, dir: tb.TempDir(), log: tb.Logf}
-	front, url := awssim.ServeBuild(tb, awssim.Options{Images: awssim.CISImages(), Boot: boot.boot, NoDefaultVPC: c.noDefaultVPC})
+	rec := &iamRecorder{}
+	front, url := awssim.ServeBuild(tb, awssim.Options{Images: awssim.CISImages(), Boot: boot.boot, NoDefaultVPC: c.noDefaultVPC, Authorize: rec.authorize})
 	if *breakProfile {
 		front.RemoveInstanceProfile(awssim.BuildInstanceProfile)
 	}
@@ -249,8 +253,75 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 			verdict = fmt.Errorf("RunInstances attached new empty volumes %+v: the launch mapping names a device the AMI does not have (its root device is %q)", ev, osInfo.RootDevice)
 		}
 	}
+	if verdict == nil {
+		// Every call the build made, as IAM checks it, under the builder
+		// policy (cisecs iam-policy builder).
+		denied, unexpanded := rec.denied(iampolicy.BuilderPolicy())
+		if len(unexpanded) > 0 {
+			res.notes = append(res.notes, fmt.Sprintf("iam: %d calls the evaluator does not expand: %s", len(unexpanded), strings.Join(unexpanded, "; ")))
+		}
+		if len(denied) > 0 {
+			verdict = fmt.Errorf("the builder policy denies %d checks: %s", len(denied), strings.Join(denied, "; "))
+		}
+	}
 	res.wall, res.err = time.Since(start), verdict
 	return res
+}
+
+// iamRecorder expands each request the front answers, under the front's
+// lock (the resources as they stand then), into the checks IAM makes for
+// it.
+type iamRecorder struct {
+	mu         sync.Mutex
+	checks     []recordedCheck
+	unexpanded []string
+}
+
+type recordedCheck struct {
+	call  string
+	check iameval.Check
+}
+
+var _ iameval.State = awssim.BuildResources{}
+
+func (r *iamRecorder) authorize(a awssim.Authorization) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	req := iameval.Request{Service: a.Service, Operation: a.Op, Region: a.Region, Account: a.Account, Query: a.Form, JSON: a.JSON,
+		Caller: map[string][]string{"aws:userid": {"AROABUILDER:cisecs-build"}}}
+	call := a.Service + ":" + a.Op
+	cs, err := iameval.Expand(req, awssim.BuildResources{Resources: a.State})
+	if err != nil {
+		r.unexpanded = append(r.unexpanded, fmt.Sprintf("%s: %v", call, err))
+		return
+	}
+	for _, c := range cs {
+		r.checks = append(r.checks, recordedCheck{call, c})
+	}
+}
+
+// denied are the recorded checks p denies, each with IAM's reason, and
+// the calls that could not be expanded (each kind once).
+func (r *iamRecorder) denied(p iampolicy.Policy) (denied, unexpanded []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[string]bool{}
+	for _, rc := range r.checks {
+		if d := iameval.Evaluate(p, rc.check); !d.Allowed {
+			line := fmt.Sprintf("%s: %s: %s", rc.call, rc.check, d.Reason)
+			if !seen[line] {
+				seen[line] = true
+				denied = append(denied, line)
+			}
+		}
+	}
+	for _, u := range r.unexpanded {
+		if !seen[u] {
+			seen[u] = true
+			unexpanded = append(unexpanded, u)
+		}
+	}
+	return denied, unexpanded
 }
 
 // runPacker runs cmd and returns its combined output; with interrupt, it
@@ -584,6 +655,9 @@ func TestRehearse(t *testing.T) {
 	for _, c := range rehearsalCases(k) {
 		t.Run(c.name, func(t *testing.T) {
 			r := rehearse(t.Context(), t, k, c)
+			for _, n := range r.notes {
+				fmt.Printf("rehearse: %s: note: %s\n", c.name, n)
+			}
 			if r.err != nil {
 				fmt.Printf("rehearse: %s: FAIL: %v\n", c.name, r.err)
 				t.Error(r.err)
