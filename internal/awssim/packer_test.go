@@ -58,7 +58,6 @@ func newBuildFront(t *testing.T, noDefaultVPC bool) (*awssim.Server, *ec2.Client
 
 const al2023x86 = "ami-0a2301cafe1000000" // CISImages: Amazon Linux 2023, x86_64, v06
 
-
 // TestBuildRunInstancesRefuses: RunInstances refuses what EC2 refuses,
 // with EC2's error codes, and DryRun answers DryRunOperation.
 func TestBuildRunInstancesRefuses(t *testing.T) {
@@ -127,7 +126,7 @@ func TestBuildLifecycle(t *testing.T) {
 	run, err := client.RunInstances(ctx, &ec2.RunInstancesInput{
 		ImageId: aws.String(al2023x86), InstanceType: "t3.medium", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 		KeyName: aws.String("packer_1"), SecurityGroupIds: []string{aws.ToString(sg.GroupId)},
-		IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String(awssim.BuildInstanceProfile)},
+		IamInstanceProfile:  &ec2types.IamInstanceProfileSpecification{Name: aws.String(awssim.BuildInstanceProfile)},
 		BlockDeviceMappings: []ec2types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: &ec2types.EbsBlockDevice{VolumeSize: aws.Int32(30), DeleteOnTermination: aws.Bool(true)}}},
 		TagSpecifications:   []ec2types.TagSpecification{{ResourceType: "instance", Tags: []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String("build")}}}},
 	})
@@ -135,7 +134,10 @@ func TestBuildLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := aws.ToString(run.Instances[0].InstanceId)
-	if err := ec2.NewInstanceRunningWaiter(client, func(o *ec2.InstanceRunningWaiterOptions) { o.MinDelay = 10 * time.Millisecond; o.MaxDelay = 50 * time.Millisecond }).
+	if err := ec2.NewInstanceRunningWaiter(client, func(o *ec2.InstanceRunningWaiterOptions) {
+		o.MinDelay = 10 * time.Millisecond
+		o.MaxDelay = 50 * time.Millisecond
+	}).
 		Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,10 @@ func TestBuildLifecycle(t *testing.T) {
 	if _, err := client.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ec2.NewInstanceTerminatedWaiter(client, func(o *ec2.InstanceTerminatedWaiterOptions) { o.MinDelay = 10 * time.Millisecond; o.MaxDelay = 50 * time.Millisecond }).
+	if err := ec2.NewInstanceTerminatedWaiter(client, func(o *ec2.InstanceTerminatedWaiterOptions) {
+		o.MinDelay = 10 * time.Millisecond
+		o.MaxDelay = 50 * time.Millisecond
+	}).
 		Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
