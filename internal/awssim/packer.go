@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -102,6 +103,11 @@ type buildState struct {
 	made      map[string]bool // AMIs CreateImage and CopyImage made
 	empty     []EmptyVolume
 	ctx       context.Context // for hosts; never cancelled by a request
+	// work is the hosts' booting, stopping and closing under way; closed
+	// says closeHosts has run (a host that boots after it is closed at
+	// once).
+	work   sync.WaitGroup
+	closed bool
 }
 
 type buildInstance struct {
@@ -737,6 +743,7 @@ func (s *Server) runBuildInstance(c *call) reply {
 	if kp != nil {
 		l.PublicKey = kp.public
 	}
+	b.work.Add(1)
 	go s.bootHost(b, i, l)
 
 	type out struct {
@@ -761,10 +768,17 @@ func clone(m map[string]string) map[string]string {
 // is up, or terminates if it fails (Server.InternalError, as EC2 says of a
 // host that does not start).
 func (s *Server) bootHost(b *buildState, i *buildInstance, l Launch) {
+	defer b.work.Done()
 	h, err := s.o.Boot(b.ctx, l)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
+	case err == nil && b.closed:
+		i.host = &h
+		i.state = "terminated"
+		if h.Close != nil {
+			_ = h.Close()
+		}
 	case err != nil:
 		i.state, i.reason = "terminated", "Server.InternalError: "+err.Error()
 		s.releaseVolumes(b, i)
@@ -781,7 +795,9 @@ func (s *Server) bootHost(b *buildState, i *buildInstance, l Launch) {
 func (s *Server) terminateHost(b *buildState, i *buildInstance) {
 	h := i.host
 	s.closeSessions(b, i.id)
+	b.work.Add(1)
 	go func() {
+		defer b.work.Done()
 		if h != nil && h.Close != nil {
 			_ = h.Close()
 		}
@@ -1019,7 +1035,9 @@ func (s *Server) stopInstances(c *call) reply {
 			i.state = "stopping"
 			s.closeSessions(b, id)
 			h := i.host
+			b.work.Add(1)
 			go func() {
+				defer b.work.Done()
 				if h.Stop != nil {
 					_ = h.Stop()
 				}

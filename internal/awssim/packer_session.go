@@ -233,11 +233,17 @@ func ServeBuild(t testing.TB, o Options) (*Server, string) {
 	return front, srv.URL
 }
 
-// closeHosts closes the hosts of instances that are not terminated.
+// closeHosts closes the hosts of instances that are not terminated, and
+// those still booting once they are up.
 func (s *Server) closeHosts() {
 	s.mu.Lock()
+	b := s.buildOf()
+	b.closed = true
+	s.mu.Unlock()
+	b.work.Wait()
+	s.mu.Lock()
 	var hosts []*Host
-	for _, i := range s.buildOf().instances {
+	for _, i := range b.instances {
 		if i.host != nil && i.state != "terminated" && i.state != "shutting-down" {
 			hosts = append(hosts, i.host)
 			i.host = nil
