@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/cisecs/cisecs/provisioner/hostscript"
+	"github.com/cisecs/cisecs/release"
 )
 
 // The settings of each block, in the order the documentation gives them.
@@ -203,8 +204,8 @@ func (d *decoder) image(b *hclsyntax.Block, fileName string) Image {
 		d.addf(b.TypeRange.Start, "base: required block is missing: base { owners = [...], name = \"...\", architecture = \"...\", os = \"...\" }")
 	}
 
-	img.InstanceType = d.instanceType(c.attrs["instance_type"], "instance_type", img.Base.Architecture, DefaultInstanceType)
-	img.GateInstanceType = d.instanceType(c.attrs["gate_instance_type"], "gate_instance_type", img.Base.Architecture, DefaultGateInstanceType)
+	img.InstanceType = d.instanceType(c.attrs["instance_type"], "instance_type", img.Base.Architecture, release.BuildInstanceType)
+	img.GateInstanceType = d.instanceType(c.attrs["gate_instance_type"], "gate_instance_type", img.Base.Architecture, release.GateInstanceType)
 
 	regionOK := false
 	if a := c.attrs["region"]; a != nil {
