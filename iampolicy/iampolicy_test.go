@@ -12,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/release"
+	"github.com/cisecs/cisecs/release/due"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
@@ -297,12 +297,12 @@ func TestValidatorCoversTheGate(t *testing.T) {
 }
 
 // TestBuilderCoversSource checks that every call "cisecs source" makes,
-// the methods of builder/source's API interfaces, is an action the
+// the methods of release/due's API interfaces, is an action the
 // builder policy allows (the source job runs under the builder role).
 func TestBuilderCoversSource(t *testing.T) {
 	ifaces := map[string][]reflect.Type{
-		"ec2": {reflect.TypeFor[source.ImagesAPI]()},
-		"ssm": {reflect.TypeFor[source.ParameterAPI]()},
+		"ec2": {reflect.TypeFor[due.ImagesAPI]()},
+		"ssm": {reflect.TypeFor[due.ParameterAPI]()},
 	}
 	allowed := map[string]bool{}
 	for _, s := range iampolicy.BuilderPolicy().Statement {
@@ -324,7 +324,7 @@ func TestBuilderCoversSource(t *testing.T) {
 	for _, os := range []string{"al2", "al2023", "rhel9", "ubuntu2204"} {
 		var img images.Image
 		img.Base.OS = os
-		arn := "arn:aws:ssm:eu-west-1::parameter" + source.AgentReleaseParameter(img)
+		arn := "arn:aws:ssm:eu-west-1::parameter" + due.AgentReleaseParameter(img)
 		if ok, err := allows(iampolicy.BuilderPolicy(), "ssm:GetParameter", arn, nil); err != nil || !ok {
 			t.Errorf("the builder policy does not let cisecs source read %s (%v)", arn, err)
 		}

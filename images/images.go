@@ -57,6 +57,7 @@ import (
 	"strings"
 
 	"github.com/cisecs/cisecs/provisioner/hostscript"
+	"github.com/cisecs/cisecs/release"
 )
 
 // Image is one checked image definition, with every default filled in.
@@ -212,7 +213,7 @@ func LookupOS(name string) (OS, bool) {
 }
 
 // Architectures are the CPU architectures a definition may name.
-func Architectures() []string { return []string{"x86_64", "arm64"} }
+func Architectures() []string { return release.Architectures() }
 
 // Defaults of the settings that have one.
 const (
@@ -223,23 +224,6 @@ const (
 	// MinVolumeSizeGB and MaxVolumeSizeGB bound the root volume's size.
 	MinVolumeSizeGB, MaxVolumeSizeGB = 8, 16384
 )
-
-// DefaultInstanceType returns the build instance type for arch.
-func DefaultInstanceType(arch string) string {
-	if arch == "arm64" {
-		return "t4g.medium"
-	}
-	return "t3.medium"
-}
-
-// DefaultGateInstanceType returns the release gate's instance type for
-// arch: small, since the gate runs only its probe tasks.
-func DefaultGateInstanceType(arch string) string {
-	if arch == "arm64" {
-		return "t4g.small"
-	}
-	return "t3.small"
-}
 
 // instanceTypeArchitecture returns the CPU architecture of the EC2
 // instance type t (family.size): arm64 for the AWS Graviton families,

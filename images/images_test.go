@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/release"
 )
 
 // shipped are the image definitions this directory must hold.
@@ -71,7 +72,7 @@ func TestArchitectures(t *testing.T) {
 			}
 			// The gate launches the AMI on this type: EC2 refuses one of
 			// another architecture.
-			if want := images.DefaultGateInstanceType(tc.arch); img.GateInstanceType != want {
+			if want := release.GateInstanceType(tc.arch); img.GateInstanceType != want {
 				t.Errorf("gate instance type = %q, want %q", img.GateInstanceType, want)
 			}
 		})

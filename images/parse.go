@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/cisecs/cisecs/provisioner/hostscript"
+	"github.com/cisecs/cisecs/release"
 )
 
 // The settings of each block, in the order the documentation gives them.
@@ -29,7 +30,6 @@ var (
 
 var (
 	nameRE         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$`)
-	regionRE       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	accountRE      = regexp.MustCompile(`^[0-9]{12}$`)
 	orgARNRE       = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$`)
 	ouARNRE        = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$`)
@@ -203,8 +203,8 @@ func (d *decoder) image(b *hclsyntax.Block, fileName string) Image {
 		d.addf(b.TypeRange.Start, "base: required block is missing: base { owners = [...], name = \"...\", architecture = \"...\", os = \"...\" }")
 	}
 
-	img.InstanceType = d.instanceType(c.attrs["instance_type"], "instance_type", img.Base.Architecture, DefaultInstanceType)
-	img.GateInstanceType = d.instanceType(c.attrs["gate_instance_type"], "gate_instance_type", img.Base.Architecture, DefaultGateInstanceType)
+	img.InstanceType = d.instanceType(c.attrs["instance_type"], "instance_type", img.Base.Architecture, release.BuildInstanceType)
+	img.GateInstanceType = d.instanceType(c.attrs["gate_instance_type"], "gate_instance_type", img.Base.Architecture, release.GateInstanceType)
 
 	regionOK := false
 	if a := c.attrs["region"]; a != nil {
@@ -590,7 +590,7 @@ func unjoin(err error) []error {
 
 // region checks an AWS region name.
 func (d *decoder) region(s string, pos hcl.Pos, path string) bool {
-	if !regionRE.MatchString(s) {
+	if !release.IsRegion(s) {
 		d.addf(pos, "%s: %q is not an AWS region name such as us-east-1", path, s)
 		return false
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -18,10 +17,6 @@ import (
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
-
-// runIDPrefixRE is what the start of a run id may be (validate's run ids:
-// letters, digits and -, starting with a letter or digit, at most 64).
-var runIDPrefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 
 // runJanitor removes what killed gate runs left behind: resources tagged
 // by the gate whose expiry has passed. It never touches anything else.
@@ -64,7 +59,7 @@ flags:
 	if *region != "" {
 		bad = append(bad, flagProblems(awsgate.CheckRegion(*region), nil)...)
 	}
-	if *prefix != "" && !runIDPrefixRE.MatchString(*prefix) {
+	if *prefix != "" && !release.IsRunID(*prefix) {
 		bad = append(bad, fmt.Sprintf("--run-id-prefix %q: not the start of a run id (letters, digits and -, starting with a letter or digit); want one like gh-1234567890-", *prefix))
 	}
 	if *timeout <= 0 {

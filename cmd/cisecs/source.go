@@ -12,18 +12,18 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/pipeline"
+	"github.com/cisecs/cisecs/release/due"
 )
 
 // newChecker returns the source Checker of a region.
-type newChecker func(ctx context.Context, region string) (source.Checker, error)
+type newChecker func(ctx context.Context, region string) (due.Checker, error)
 
 // runSource says, for each image, whether it is due for a rebuild.
 func runSource(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return sourceMain(ctx, args, stdout, stderr, source.New)
+	return sourceMain(ctx, args, stdout, stderr, due.New)
 }
 
 // sourceMain is runSource with the Checkers' maker given.
@@ -40,8 +40,8 @@ func sourceMain(ctx context.Context, args []string, stdout, stderr io.Writer, ch
 		fmt.Fprintf(fs.Output(), "not deprecated, unless the base includes deprecated AMIs) and compares it,\n")
 		fmt.Fprintf(fs.Output(), "the definition's SHA-256 and the pinned ECS agent version with the\n")
 		fmt.Fprintf(fs.Output(), "provenance tags of the AMI the image's SSM parameter holds (the last\n")
-		fmt.Fprintf(fs.Output(), "release). Reasons: %s, %s,\n", source.NeverReleased, source.ReleasedAMIMissing)
-		fmt.Fprintf(fs.Output(), "%s, %s, %s, %s.\n", source.NewBaseAMI, source.AgentVersionChanged, source.DefinitionChanged, source.NewAgentRelease)
+		fmt.Fprintf(fs.Output(), "release). Reasons: %s, %s,\n", due.NeverReleased, due.ReleasedAMIMissing)
+		fmt.Fprintf(fs.Output(), "%s, %s, %s, %s.\n", due.NewBaseAMI, due.AgentVersionChanged, due.DefinitionChanged, due.NewAgentRelease)
 		fmt.Fprintf(fs.Output(), "The JSON names the base AMI it chose, its Marketplace product codes (the\n")
 		fmt.Fprintf(fs.Output(), "subscription the build needs), its root device and root snapshot size. A\n")
 		fmt.Fprintf(fs.Output(), "base whose root the build's volume would not replace (another device name,\n")
@@ -66,8 +66,8 @@ func sourceMain(ctx context.Context, args []string, stdout, stderr io.Writer, ch
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	checkers := map[string]source.Checker{}
-	var decisions []source.Decision
+	checkers := map[string]due.Checker{}
+	var decisions []due.Decision
 	failed := 0
 	for _, img := range imgs {
 		r := *region

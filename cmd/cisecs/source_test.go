@@ -18,10 +18,10 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/sivchari/kumo"
 
-	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/pipeline"
 	"github.com/cisecs/cisecs/release"
+	"github.com/cisecs/cisecs/release/due"
 )
 
 // sourceDefinition is a definition of the image name on base AMIs named
@@ -67,9 +67,9 @@ func runSourceEmulated(t *testing.T, o awssim.Options, setup func(t *testing.T, 
 			setup(t, front, ssmc)
 		}
 		var stdout, stderr bytes.Buffer
-		r.code = sourceMain(t.Context(), args, &stdout, &stderr, func(_ context.Context, region string) (source.Checker, error) {
+		r.code = sourceMain(t.Context(), args, &stdout, &stderr, func(_ context.Context, region string) (due.Checker, error) {
 			r.regions = append(r.regions, region)
-			return source.Checker{EC2: ec2c, SSM: ssmc, Region: region}, nil
+			return due.Checker{EC2: ec2c, SSM: ssmc, Region: region}, nil
 		})
 		r.stdout, r.stderr = stdout.String(), stderr.String()
 	})
@@ -132,7 +132,7 @@ func TestSourceCommand(t *testing.T) {
 		if due, ok := m[pipeline.SourceDueField].(bool); !ok || due {
 			t.Errorf("%s = %v, want false:\n%s", pipeline.SourceDueField, m[pipeline.SourceDueField], r.stdout)
 		}
-		var d source.Decision
+		var d due.Decision
 		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +155,7 @@ func TestSourceCommand(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 		}
-		var ds []source.Decision
+		var ds []due.Decision
 		if err := json.Unmarshal([]byte(r.stdout), &ds); err != nil {
 			t.Fatalf("stdout is not a JSON array: %v\n%s", err, r.stdout)
 		}

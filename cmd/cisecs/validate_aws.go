@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cisecs/cisecs/provisioner/hostscript"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -129,7 +130,7 @@ func (f awsFlags) parseCopies(o validate.Options) (map[string]string, []string) 
 			bad = append(bad, fmt.Sprintf("--publish-copies %q: %q is not REGION=AMI; want one like eu-west-1=ami-0123456789abcdef0", f.copies, pair))
 		case awsgate.CheckRegion(region) != nil:
 			bad = append(bad, fmt.Sprintf("--publish-copies: %q is not a region name; want one like eu-west-1", region))
-		case !awsgate.IsImageID(image):
+		case !release.IsImageID(image):
 			bad = append(bad, fmt.Sprintf("--publish-copies: %q (in %s) is not an AMI id; want one like ami-0123456789abcdef0", image, region))
 		case copies[region] != "":
 			bad = append(bad, fmt.Sprintf("--publish-copies: region %s is listed twice", region))

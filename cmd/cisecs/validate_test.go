@@ -15,8 +15,8 @@ import (
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/internal/testenv"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
-	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
 // TestValidateFlags: bad flags exit 2 with every problem, each naming its
@@ -256,16 +256,13 @@ func TestReportDefault(t *testing.T) {
 	})
 }
 
-// TestGateInstanceTypeDefaults: a definition's default gate instance type
-// (which the workflow passes) is the gate's own default for the
-// architecture (which a gate run by hand picks from the AMI), and the
-// emulated EC2 launches an AMI of the architecture on it.
+// TestGateInstanceTypeDefaults: the gate's default instance type for an
+// architecture (release's, which a definition's gate_instance_type and a
+// gate run by hand both take) launches an AMI of that architecture on the
+// emulated EC2.
 func TestGateInstanceTypeDefaults(t *testing.T) {
 	for _, arch := range images.Architectures() {
-		def := images.DefaultGateInstanceType(arch)
-		if got := awsgate.DefaultInstanceType(arch); got != def {
-			t.Errorf("%s: the gate's default instance type %q, the definitions' %q", arch, got, def)
-		}
+		def := release.GateInstanceType(arch)
 		if got, ok := awssim.InstanceTypeArchitecture(def); !ok || got != arch {
 			t.Errorf("%s: %s is %q (known %t) to the emulated EC2", arch, def, got, ok)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -51,15 +52,7 @@ const (
 // x86_64, t4g.small for arm64; "" for an architecture the gate has no
 // default for (EC2 refuses to launch an AMI on an instance type of another
 // architecture).
-func DefaultInstanceType(arch string) string {
-	switch arch {
-	case "x86_64":
-		return "t3.small"
-	case "arm64":
-		return "t4g.small"
-	}
-	return ""
-}
+func DefaultInstanceType(arch string) string { return release.GateInstanceType(arch) }
 
 // ForcedStopReason is the reason ForceStop gives ECS.
 const ForcedStopReason = "cisecs gate: forced stop"

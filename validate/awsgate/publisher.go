@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -180,7 +181,7 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 		if err := CheckRegion(region); err != nil {
 			return nil, fmt.Errorf("publisher: copy %s: %w", image, err)
 		}
-		if !IsImageID(image) {
+		if !release.IsImageID(image) {
 			return nil, fmt.Errorf("publisher: copy in %s: %q is not an AMI id (ami- and 8 or 17 hex digits)", region, image)
 		}
 		cs, ce := o.CopyClients(region)
@@ -226,7 +227,7 @@ func (p *Publisher) publish(ctx context.Context, parameter, imageID string) erro
 	if err := CheckParameter(parameter); err != nil {
 		return fmt.Errorf("publish image %q: %w", imageID, err)
 	}
-	if !imageIDPattern.MatchString(imageID) {
+	if !release.IsImageID(imageID) {
 		return fmt.Errorf("publish image %q to parameter %q: not an AMI id (ami- and 8 or 17 hex digits)", imageID, parameter)
 	}
 	cur, err := p.read(ctx, parameter)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -21,28 +22,24 @@ func matches(re *regexp.Regexp) func(string) bool { return re.MatchString }
 // The forms of the settings: ids as EC2 makes them (the old 8 hex digits,
 // or 17), names and ARNs as IAM allows them, in any partition.
 var (
-	regionPattern          = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$`)
-	imageIDPattern         = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	subnetPattern          = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	securityGroupPattern   = regexp.MustCompile(`^sg-[0-9a-f]{8}([0-9a-f]{9})?$`)
-	instanceProfilePattern = regexp.MustCompile(`^([A-Za-z0-9+=,.@_-]{1,128}|arn:aws[a-z-]*:iam::[0-9]{12}:instance-profile/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,128})$`)
-	roleARNPattern         = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$`)
-	instanceTypePattern    = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
-	parameterPattern       = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$|^[A-Za-z0-9_.-]+$`)
+	subnetPattern        = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	securityGroupPattern = regexp.MustCompile(`^sg-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	instanceTypePattern  = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	parameterPattern     = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$|^[A-Za-z0-9_.-]+$`)
 )
 
 var (
-	regionRule = rule{matches(regionPattern), "not a region name",
+	regionRule = rule{release.IsRegion, "not a region name",
 		"one like eu-west-1"}
-	amiRule = rule{matches(imageIDPattern), "not an AMI id",
+	amiRule = rule{release.IsImageID, "not an AMI id",
 		"ami- and 8 or 17 hex digits, like ami-0123456789abcdef0"}
 	subnetRule = rule{matches(subnetPattern), "not a subnet id",
 		"subnet- and 8 or 17 hex digits, like subnet-0123456789abcdef0"}
 	securityGroupRule = rule{matches(securityGroupPattern), "not a security group id",
 		"sg- and 8 or 17 hex digits, like sg-0123456789abcdef0"}
-	instanceProfileRule = rule{matches(instanceProfilePattern), "not an instance profile name or ARN",
+	instanceProfileRule = rule{release.IsInstanceProfile, "not an instance profile name or ARN",
 		"a name like cisecs-gate-instance, or an ARN like arn:aws:iam::123456789012:instance-profile/cisecs-gate-instance"}
-	roleRule = rule{matches(roleARNPattern), "not an IAM role ARN",
+	roleRule = rule{release.IsRoleARN, "not an IAM role ARN",
 		"one like arn:aws:iam::123456789012:role/cisecs-probe"}
 	instanceTypeRule = rule{matches(instanceTypePattern), "not an instance type",
 		"one like t3.small"}
@@ -63,10 +60,6 @@ var (
 func CheckRegion(region string) error {
 	return checkRule("Region", region, regionRule)
 }
-
-// IsImageID says whether id has the form of an AMI id: ami- and 8 or 17
-// hex digits.
-func IsImageID(id string) bool { return imageIDPattern.MatchString(id) }
 
 // CheckParameter says whether name can be the SSM parameter a Publisher
 // writes to: a *validate.SettingError (Setting "Parameter") if not.

@@ -1,4 +1,4 @@
-package source_test
+package due_test
 
 import (
 	"errors"
@@ -13,10 +13,10 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/sivchari/kumo"
 
-	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/release"
+	"github.com/cisecs/cisecs/release/due"
 )
 
 // The emulated catalogue. Time in a synctest bubble starts at midnight,
@@ -64,8 +64,8 @@ func releasedAMI(id string, img images.Image, base awssim.Image, edit func(tags 
 		"cisecs:image":                   img.Name,
 		release.TagDefinitionSHA256:      img.Digest,
 		"cisecs:os":                      img.Base.OS,
-		release.TagECSAgentVersion:       source.AgentVersion(img),
-		"cisecs:ssm-parameter":           source.Parameter(img),
+		release.TagECSAgentVersion:       due.AgentVersion(img),
+		"cisecs:ssm-parameter":           due.Parameter(img),
 		"cisecs:gate-run-id":             "gh-1-1-0",
 		"cisecs:provision-report-sha256": strings.Repeat("0", 64),
 	}
@@ -84,7 +84,7 @@ func releasedAMI(id string, img images.Image, base awssim.Image, edit func(tags 
 // emulated starts kumo (outside the bubble: it listens on loopback), then
 // runs f in a synctest bubble with a front whose catalogue is catalogue,
 // and a Checker whose clients reach it.
-func emulated(t *testing.T, o awssim.Options, f func(t *testing.T, front *awssim.Server, c source.Checker, ssmc *ssm.Client)) {
+func emulated(t *testing.T, o awssim.Options, f func(t *testing.T, front *awssim.Server, c due.Checker, ssmc *ssm.Client)) {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
@@ -96,7 +96,7 @@ func emulated(t *testing.T, o awssim.Options, f func(t *testing.T, front *awssim
 		}
 		defer front.Close()
 		ec2c, _, ssmc := front.Clients()
-		f(t, front, source.Checker{EC2: ec2c, SSM: ssmc, Region: "us-east-1"}, ssmc)
+		f(t, front, due.Checker{EC2: ec2c, SSM: ssmc, Region: "us-east-1"}, ssmc)
 	})
 }
 
@@ -117,7 +117,7 @@ func uniqueParam(t *testing.T) string {
 func publish(t *testing.T, ssmc *ssm.Client, img images.Image, ami string) {
 	t.Helper()
 	_, err := ssmc.PutParameter(t.Context(), &ssm.PutParameterInput{
-		Name: aws.String(source.Parameter(img)), Value: aws.String(ami),
+		Name: aws.String(due.Parameter(img)), Value: aws.String(ami),
 		Type: ssmtypes.ParameterTypeString, DataType: aws.String("aws:ec2:image"), Overwrite: aws.Bool(true),
 	})
 	if err != nil {
@@ -142,14 +142,14 @@ func TestCheckEmulated(t *testing.T) {
 		// deregistered deregisters the AMI param once SSM stored it.
 		deregistered bool
 		wantBase     string
-		want         []source.Code
+		want         []due.Code
 		wantMsg      string
 		wantErr      string
 	}{
 		{
 			name:      "never released",
 			catalogue: []awssim.Image{baseOld, baseNew},
-			wantBase:  baseNew.ID, want: []source.Code{source.NeverReleased},
+			wantBase:  baseNew.ID, want: []due.Code{due.NeverReleased},
 			wantMsg: "due: never-released",
 		},
 		{
@@ -165,7 +165,7 @@ func TestCheckEmulated(t *testing.T) {
 			catalogue: []awssim.Image{baseOld, baseNew},
 			released:  func(img images.Image) awssim.Image { return releasedAMI(releasedID, img, baseOld, nil) },
 			param:     releasedID,
-			wantBase:  baseNew.ID, want: []source.Code{source.NewBaseAMI},
+			wantBase:  baseNew.ID, want: []due.Code{due.NewBaseAMI},
 			wantMsg: "due: new-base-ami",
 		},
 		{
@@ -185,7 +185,7 @@ func TestCheckEmulated(t *testing.T) {
 			}()},
 			released: func(img images.Image) awssim.Image { return releasedAMI(releasedID, img, baseNew, nil) },
 			param:    releasedID,
-			wantBase: newerDeprecated.ID, want: []source.Code{source.NewBaseAMI},
+			wantBase: newerDeprecated.ID, want: []due.Code{due.NewBaseAMI},
 			wantMsg: "due: new-base-ami",
 		},
 		{
@@ -197,7 +197,7 @@ func TestCheckEmulated(t *testing.T) {
 				{ID: "ami-0e000000000000001", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - golden", Created: bubbleStart.AddDate(0, 0, -30)},
 				{ID: "ami-0e000000000000002", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - golden 2", Created: bubbleStart.AddDate(0, 0, -3), Deprecated: bubbleStart.AddDate(0, 0, -1)},
 			},
-			wantBase: "ami-0e000000000000001", want: []source.Code{source.NeverReleased},
+			wantBase: "ami-0e000000000000001", want: []due.Code{due.NeverReleased},
 			wantMsg: "due: never-released",
 		},
 		{
@@ -208,7 +208,7 @@ func TestCheckEmulated(t *testing.T) {
 				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[release.TagECSAgentVersion] = "1.85.0" })
 			},
 			param:    releasedID,
-			wantBase: baseNew.ID, want: []source.Code{source.AgentVersionChanged},
+			wantBase: baseNew.ID, want: []due.Code{due.AgentVersionChanged},
 			wantMsg: "due: agent-version-changed",
 		},
 		{
@@ -218,7 +218,7 @@ func TestCheckEmulated(t *testing.T) {
 				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { tags[release.TagECSAgentInstalled] = "1.99.0" })
 			},
 			param:    releasedID,
-			wantBase: baseNew.ID, want: []source.Code{source.NewAgentRelease},
+			wantBase: baseNew.ID, want: []due.Code{due.NewAgentRelease},
 			wantMsg: "due: new-agent-release",
 		},
 		{
@@ -228,7 +228,7 @@ func TestCheckEmulated(t *testing.T) {
 				return releasedAMI(releasedID, img, baseNew, func(tags map[string]string) { delete(tags, release.TagECSAgentInstalled) })
 			},
 			param:    releasedID,
-			wantBase: baseNew.ID, want: []source.Code{source.NewAgentRelease},
+			wantBase: baseNew.ID, want: []due.Code{due.NewAgentRelease},
 			wantMsg: "due: new-agent-release",
 		},
 		{
@@ -251,7 +251,7 @@ func TestCheckEmulated(t *testing.T) {
 				})
 			},
 			param:    releasedID,
-			wantBase: baseNew.ID, want: []source.Code{source.DefinitionChanged},
+			wantBase: baseNew.ID, want: []due.Code{due.DefinitionChanged},
 			wantMsg: "due: definition-changed",
 		},
 		{
@@ -264,7 +264,7 @@ func TestCheckEmulated(t *testing.T) {
 			},
 			param:        "ami-0dead000000000000",
 			deregistered: true,
-			wantBase:     baseNew.ID, want: []source.Code{source.ReleasedAMIMissing},
+			wantBase:     baseNew.ID, want: []due.Code{due.ReleasedAMIMissing},
 			wantMsg: "due: released-ami-missing",
 		},
 		{
@@ -276,7 +276,7 @@ func TestCheckEmulated(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := awssim.Options{Images: append(slices.Clone(decoys), tc.catalogue...)}
-			emulated(t, o, func(t *testing.T, front *awssim.Server, c source.Checker, ssmc *ssm.Client) {
+			emulated(t, o, func(t *testing.T, front *awssim.Server, c due.Checker, ssmc *ssm.Client) {
 				src := definition("al2023", uniqueParam(t), tc.body)
 				if tc.owners != "" {
 					src = strings.Replace(src, `["aws-marketplace"]`, tc.owners, 1)
@@ -290,14 +290,14 @@ func TestCheckEmulated(t *testing.T) {
 				}
 				if tc.deregistered {
 					// SSM has checked the value by the time it is read.
-					if _, err := ssmc.GetParameter(t.Context(), &ssm.GetParameterInput{Name: aws.String(source.Parameter(img))}); err != nil {
+					if _, err := ssmc.GetParameter(t.Context(), &ssm.GetParameterInput{Name: aws.String(due.Parameter(img))}); err != nil {
 						t.Fatalf("get parameter: %v", err)
 					}
 					front.DeregisterImage(tc.param)
 				}
 				d, err := c.Check(t.Context(), img)
 				if tc.wantErr != "" {
-					if err == nil || err.Error() != tc.wantErr || !errors.Is(err, source.ErrNoBaseAMI) {
+					if err == nil || err.Error() != tc.wantErr || !errors.Is(err, due.ErrNoBaseAMI) {
 						t.Fatalf("Check: %v, want %q", err, tc.wantErr)
 					}
 					return
@@ -316,7 +316,7 @@ func TestCheckEmulated(t *testing.T) {
 				}
 				looked := false
 				for _, r := range front.Requests("GetParameter") {
-					looked = looked || r.JSON["Name"] == source.AgentReleaseParameter(img)
+					looked = looked || r.JSON["Name"] == due.AgentReleaseParameter(img)
 				}
 				if unpinned := img.ECS.AgentVersion == ""; looked != unpinned {
 					t.Errorf("looked up the newest agent release: %v; want %v (the definition pins none: %v)", looked, unpinned, unpinned)
@@ -324,8 +324,8 @@ func TestCheckEmulated(t *testing.T) {
 				if img.ECS.AgentVersion == "" && d.LatestAgent != awssim.DefaultECSAgentRelease {
 					t.Errorf("latest agent %q, want the emulator's %s", d.LatestAgent, awssim.DefaultECSAgentRelease)
 				}
-				if d.Released.Parameter != source.Parameter(img) || d.Released.AMI != tc.param {
-					t.Errorf("released %+v, want parameter %s holding %q", d.Released, source.Parameter(img), tc.param)
+				if d.Released.Parameter != due.Parameter(img) || d.Released.AMI != tc.param {
+					t.Errorf("released %+v, want parameter %s holding %q", d.Released, due.Parameter(img), tc.param)
 				}
 				for _, r := range front.Requests("DescribeImages") {
 					if r.Form.Get("ImageId.1") == "" && r.Form.Get("IncludeDeprecated") != "false" {
@@ -343,7 +343,7 @@ func TestCheckEmulatedSeveral(t *testing.T) {
 	armOld := marketplace("ami-0a000000000000001", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.0.0 arm", 40)
 	armOld.Architecture = "arm64"
 	o := awssim.Options{Images: append(slices.Clone(decoys), baseOld, baseNew, armOld)}
-	emulated(t, o, func(t *testing.T, front *awssim.Server, c source.Checker, ssmc *ssm.Client) {
+	emulated(t, o, func(t *testing.T, front *awssim.Server, c due.Checker, ssmc *ssm.Client) {
 		x86 := parse(t, "al2023", definition("al2023", uniqueParam(t)+"-x86", ""))
 		arm := parse(t, "al2023-arm64", strings.Replace(definition("al2023-arm64", uniqueParam(t)+"-arm", pinned("1.86.3")), `"x86_64"`, `"arm64"`, 1))
 		agentless := parse(t, "al2023-old", definition("al2023-old", uniqueParam(t)+"-old", ""))
@@ -357,11 +357,11 @@ func TestCheckEmulatedSeveral(t *testing.T) {
 		// The arm64 decoy is the newest arm64 Level 1 AMI.
 		want := map[string]struct {
 			base  string
-			codes []source.Code
+			codes []due.Code
 		}{
 			"al2023":       {baseNew.ID, nil},
-			"al2023-arm64": {decoys[0].ID, []source.Code{source.NeverReleased}},
-			"al2023-old":   {baseNew.ID, []source.Code{source.NewBaseAMI, source.AgentVersionChanged}},
+			"al2023-arm64": {decoys[0].ID, []due.Code{due.NeverReleased}},
+			"al2023-old":   {baseNew.ID, []due.Code{due.NewBaseAMI, due.AgentVersionChanged}},
 		}
 		for _, img := range []images.Image{x86, arm, agentless} {
 			d, err := c.Check(t.Context(), img)

@@ -1,4 +1,4 @@
-// Package source decides whether an image is due for a rebuild. It finds
+// Package due decides whether an image is due for a rebuild. It finds
 // the newest CIS-hardened base AMI that matches the image's definition,
 // the same AMI the build's data "amazon-ami" source would pick, and
 // compares it, the definition's digest and the pinned ECS agent version
@@ -9,7 +9,7 @@
 // Decide is the decision alone, a pure function; Checker gathers what it
 // needs from EC2 and SSM. "cisecs source" prints the Decision as JSON, whose
 // "due" field (pipeline.SourceDueField) the nightly workflow reads.
-package source
+package due
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package source_test
+package due_test
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/release"
+	"github.com/cisecs/cisecs/release/due"
 )
 
 // Hand-written fakes: a func field per operation; an operation whose func
@@ -28,7 +28,7 @@ type fakeEC2 struct {
 	DescribeImagesFunc func(context.Context, *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error)
 }
 
-var _ source.ImagesAPI = (*fakeEC2)(nil)
+var _ due.ImagesAPI = (*fakeEC2)(nil)
 
 func (f *fakeEC2) DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
 	if f.DescribeImagesFunc == nil {
@@ -41,7 +41,7 @@ type fakeSSM struct {
 	GetParameterFunc func(context.Context, *ssm.GetParameterInput) (*ssm.GetParameterOutput, error)
 }
 
-var _ source.ParameterAPI = (*fakeSSM)(nil)
+var _ due.ParameterAPI = (*fakeSSM)(nil)
 
 func (f *fakeSSM) GetParameter(ctx context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
 	if f.GetParameterFunc == nil {
@@ -109,7 +109,7 @@ func TestCheckWithFakes(t *testing.T) {
 		released *ec2types.Image // nil: the released AMI is not found
 		relErr   error           // the released AMI look-up's error
 		wantBase string
-		want     []source.Code
+		want     []due.Code
 		wantErr  string // empty: no error
 		wantIs   error
 	}{
@@ -123,7 +123,7 @@ func TestCheckWithFakes(t *testing.T) {
 			name:     "newest across pages",
 			pages:    [][]ec2types.Image{{ami("ami-0b000000000000001", 30)}, {ami("ami-0b000000000000003", 1), ami("ami-0b000000000000002", 3)}},
 			getParam: parameter(released), released: new(releasedFrom("ami-0b000000000000002")),
-			wantBase: "ami-0b000000000000003", want: []source.Code{source.NewBaseAMI},
+			wantBase: "ami-0b000000000000003", want: []due.Code{due.NewBaseAMI},
 		},
 		{
 			name:     "tie goes to the lower id",
@@ -141,7 +141,7 @@ func TestCheckWithFakes(t *testing.T) {
 			name:     "deprecation still ahead: counts",
 			pages:    [][]ec2types.Image{{ami("ami-0b000000000000001", 30), ami("ami-0b000000000000002", 3, deprecatedBy(-10))}},
 			getParam: parameter(released), released: new(releasedFrom("ami-0b000000000000001")),
-			wantBase: "ami-0b000000000000002", want: []source.Code{source.NewBaseAMI},
+			wantBase: "ami-0b000000000000002", want: []due.Code{due.NewBaseAMI},
 		},
 		{
 			name: "not available: skipped",
@@ -157,13 +157,13 @@ func TestCheckWithFakes(t *testing.T) {
 			getParam: func(context.Context, *ssm.GetParameterInput) (*ssm.GetParameterOutput, error) {
 				return nil, notFound("ParameterNotFound")
 			},
-			wantBase: "ami-0b000000000000002", want: []source.Code{source.NeverReleased},
+			wantBase: "ami-0b000000000000002", want: []due.Code{due.NeverReleased},
 		},
 		{
 			name:     "released AMI gone",
 			pages:    [][]ec2types.Image{{ami("ami-0b000000000000002", 3)}},
 			getParam: parameter(released), relErr: notFound("InvalidAMIID.NotFound"),
-			wantBase: "ami-0b000000000000002", want: []source.Code{source.ReleasedAMIMissing},
+			wantBase: "ami-0b000000000000002", want: []due.Code{due.ReleasedAMIMissing},
 		},
 		{
 			name:     "released AMI deregistered",
@@ -174,19 +174,19 @@ func TestCheckWithFakes(t *testing.T) {
 				i.State = ec2types.ImageStateDeregistered
 				return i
 			}()),
-			wantBase: "ami-0b000000000000002", want: []source.Code{source.ReleasedAMIMissing},
+			wantBase: "ami-0b000000000000002", want: []due.Code{due.ReleasedAMIMissing},
 		},
 		{
 			name:    "no base AMI",
 			pages:   [][]ec2types.Image{{}},
 			wantErr: `image "al2023": no base AMI matches in region "us-east-1": owners ["aws-marketplace"], name "CIS Amazon Linux 2023 Benchmark - Level 1*", architecture "x86_64", virtualization-type "hvm", root-device-type "ebs", state "available", not deprecated`,
-			wantIs:  source.ErrNoBaseAMI,
+			wantIs:  due.ErrNoBaseAMI,
 		},
 		{
 			name:    "every base AMI deprecated",
 			pages:   [][]ec2types.Image{{ami("ami-0b000000000000002", 300, deprecatedBy(5))}},
 			wantErr: `not deprecated (1 matching AMI(s) deprecated)`,
-			wantIs:  source.ErrNoBaseAMI,
+			wantIs:  due.ErrNoBaseAMI,
 		},
 		{
 			name:    "describe images fails",
@@ -266,12 +266,12 @@ func TestCheckWithFakes(t *testing.T) {
 			// The newest agent release, as AWS publishes it, and the
 			// image's own parameter as the case says.
 			getParam := func(ctx context.Context, in *ssm.GetParameterInput) (*ssm.GetParameterOutput, error) {
-				if aws.ToString(in.Name) == source.AgentReleaseParameter(img) {
+				if aws.ToString(in.Name) == due.AgentReleaseParameter(img) {
 					return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Name: in.Name, Value: aws.String(`{"ecs_agent_version":"1.86.3","schema_version":1}`)}}, nil
 				}
 				return tc.getParam(ctx, in)
 			}
-			c := source.Checker{EC2: fe, SSM: &fakeSSM{GetParameterFunc: getParam}, Now: func() time.Time { return fakeNow }}
+			c := due.Checker{EC2: fe, SSM: &fakeSSM{GetParameterFunc: getParam}, Now: func() time.Time { return fakeNow }}
 			d, err := c.Check(t.Context(), img)
 			if tc.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) && !strings.HasSuffix(err.Error(), tc.wantErr) {

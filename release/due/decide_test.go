@@ -1,4 +1,4 @@
-package source_test
+package due_test
 
 import (
 	"encoding/json"
@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/cisecs/cisecs/builder"
-	"github.com/cisecs/cisecs/builder/source"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/pipeline"
 	"github.com/cisecs/cisecs/release"
+	"github.com/cisecs/cisecs/release/due"
 )
 
 // definition returns the source of a definition of the image name whose
@@ -49,8 +49,8 @@ func parse(t *testing.T, name, src string) images.Image {
 	return img
 }
 
-func codes(d source.Decision) []source.Code {
-	var out []source.Code
+func codes(d due.Decision) []due.Code {
+	var out []due.Code
 	for _, r := range d.Reasons {
 		out = append(out, r.Code)
 	}
@@ -61,9 +61,9 @@ func codes(d source.Decision) []source.Code {
 func TestDecide(t *testing.T) {
 	img := parse(t, "al2023", definition("al2023", "decide", pinned("1.86.3")))
 	unpinned := parse(t, "al2023", definition("al2023", "decide", ""))
-	base := source.AMI{ID: "ami-0b000000000000002", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0", Created: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)}
+	base := due.AMI{ID: "ami-0b000000000000002", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0", Created: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)}
 	// current is a release of img from base: up to date.
-	current := source.Released{
+	current := due.Released{
 		Parameter:        "/cisecs-test/decide/ami-id",
 		AMI:              "ami-0c000000000000001",
 		Exists:           true,
@@ -73,7 +73,7 @@ func TestDecide(t *testing.T) {
 		DefinitionSHA256: img.Digest,
 		ECSAgentVersion:  "1.86.3",
 	}
-	with := func(f func(*source.Released)) source.Released {
+	with := func(f func(*due.Released)) due.Released {
 		r := current
 		f(&r)
 		return r
@@ -81,8 +81,8 @@ func TestDecide(t *testing.T) {
 	tests := []struct {
 		name        string
 		img         images.Image
-		rel         source.Released
-		want        []source.Code
+		rel         due.Released
+		want        []due.Code
 		wantOld     []string
 		wantNew     []string
 		wantMessage string // the start of it
@@ -93,61 +93,61 @@ func TestDecide(t *testing.T) {
 			wantMessage: "up to date: base ami-0b000000000000002 (CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0)",
 		},
 		{
-			name: "never released", img: img, rel: source.Released{Parameter: "/cisecs-test/decide/ami-id"},
-			want: []source.Code{source.NeverReleased}, wantOld: []string{""}, wantNew: []string{""},
+			name: "never released", img: img, rel: due.Released{Parameter: "/cisecs-test/decide/ami-id"},
+			want: []due.Code{due.NeverReleased}, wantOld: []string{""}, wantNew: []string{""},
 			wantMessage: "due: never-released", wantReason: "parameter /cisecs-test/decide/ami-id does not exist",
 		},
 		{
-			name: "released AMI missing", img: img, rel: source.Released{Parameter: "/cisecs-test/decide/ami-id", AMI: "ami-0dead000000000000"},
-			want: []source.Code{source.ReleasedAMIMissing}, wantOld: []string{"ami-0dead000000000000"}, wantNew: []string{""},
+			name: "released AMI missing", img: img, rel: due.Released{Parameter: "/cisecs-test/decide/ami-id", AMI: "ami-0dead000000000000"},
+			want: []due.Code{due.ReleasedAMIMissing}, wantOld: []string{"ami-0dead000000000000"}, wantNew: []string{""},
 			wantMessage: "due: released-ami-missing", wantReason: "holds ami-0dead000000000000, which no longer exists",
 		},
 		{
 			name: "new base AMI", img: img,
-			rel: with(func(r *source.Released) {
+			rel: with(func(r *due.Released) {
 				r.SourceAMI, r.SourceAMIName = "ami-0b000000000000001", "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.0.0"
 			}),
-			want: []source.Code{source.NewBaseAMI}, wantOld: []string{"ami-0b000000000000001"}, wantNew: []string{base.ID},
+			want: []due.Code{due.NewBaseAMI}, wantOld: []string{"ami-0b000000000000001"}, wantNew: []string{base.ID},
 			wantMessage: "due: new-base-ami",
 			wantReason:  "new base AMI: ami-0b000000000000001 (CIS Amazon Linux 2023 Benchmark - Level 1 - v1.0.0) -> ami-0b000000000000002 (CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0)",
 		},
 		{
 			name: "agent version changed", img: img,
-			rel:  with(func(r *source.Released) { r.ECSAgentVersion = "1.85.0" }),
-			want: []source.Code{source.AgentVersionChanged}, wantOld: []string{"1.85.0"}, wantNew: []string{"1.86.3"},
+			rel:  with(func(r *due.Released) { r.ECSAgentVersion = "1.85.0" }),
+			want: []due.Code{due.AgentVersionChanged}, wantOld: []string{"1.85.0"}, wantNew: []string{"1.86.3"},
 			wantMessage: "due: agent-version-changed", wantReason: "released AMI ami-0c000000000000001 has 1.85.0, the definition pins 1.86.3",
 		},
 		{
 			name: "agent unpinned since the release", img: unpinned,
-			rel:  with(func(r *source.Released) { r.DefinitionSHA256 = unpinned.Digest }),
-			want: []source.Code{source.AgentVersionChanged}, wantOld: []string{"1.86.3"}, wantNew: []string{release.NewestAgent},
+			rel:  with(func(r *due.Released) { r.DefinitionSHA256 = unpinned.Digest }),
+			want: []due.Code{due.AgentVersionChanged}, wantOld: []string{"1.86.3"}, wantNew: []string{release.NewestAgent},
 			wantMessage: "due: agent-version-changed", wantReason: "the definition takes the newest",
 		},
 		{
 			name: "unpinned and released with the newest", img: unpinned,
-			rel:         with(func(r *source.Released) { r.DefinitionSHA256, r.ECSAgentVersion = unpinned.Digest, release.NewestAgent }),
+			rel:         with(func(r *due.Released) { r.DefinitionSHA256, r.ECSAgentVersion = unpinned.Digest, release.NewestAgent }),
 			wantMessage: "up to date: base ami-0b000000000000002",
 		},
 		{
 			name: "definition changed", img: img,
-			rel:  with(func(r *source.Released) { r.DefinitionSHA256 = strings.Repeat("a", 64) }),
-			want: []source.Code{source.DefinitionChanged}, wantOld: []string{strings.Repeat("a", 64)}, wantNew: []string{img.Digest},
+			rel:  with(func(r *due.Released) { r.DefinitionSHA256 = strings.Repeat("a", 64) }),
+			want: []due.Code{due.DefinitionChanged}, wantOld: []string{strings.Repeat("a", 64)}, wantNew: []string{img.Digest},
 			wantMessage: "due: definition-changed", wantReason: "definition images/al2023.hcl changed: sha256 aaaaaaaaaaaa (released AMI ami-0c000000000000001) -> " + img.Digest[:12],
 		},
 		{
 			name: "everything changed, in a fixed order", img: img,
-			rel: with(func(r *source.Released) {
+			rel: with(func(r *due.Released) {
 				r.SourceAMI, r.ECSAgentVersion, r.DefinitionSHA256 = "ami-0b000000000000001", "1.85.0", strings.Repeat("a", 64)
 			}),
-			want:        []source.Code{source.NewBaseAMI, source.AgentVersionChanged, source.DefinitionChanged},
+			want:        []due.Code{due.NewBaseAMI, due.AgentVersionChanged, due.DefinitionChanged},
 			wantOld:     []string{"ami-0b000000000000001", "1.85.0", strings.Repeat("a", 64)},
 			wantNew:     []string{base.ID, "1.86.3", img.Digest},
 			wantMessage: "due: new-base-ami, agent-version-changed, definition-changed",
 		},
 		{
 			name: "released AMI without provenance tags", img: img,
-			rel:         source.Released{Parameter: "/cisecs-test/decide/ami-id", AMI: "ami-0c000000000000001", Exists: true},
-			want:        []source.Code{source.NewBaseAMI, source.AgentVersionChanged, source.DefinitionChanged},
+			rel:         due.Released{Parameter: "/cisecs-test/decide/ami-id", AMI: "ami-0c000000000000001", Exists: true},
+			want:        []due.Code{due.NewBaseAMI, due.AgentVersionChanged, due.DefinitionChanged},
 			wantOld:     []string{"", "", ""},
 			wantNew:     []string{base.ID, "1.86.3", img.Digest},
 			wantMessage: "due: new-base-ami, agent-version-changed, definition-changed",
@@ -156,7 +156,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := source.Decide(tc.img, base, tc.rel, "")
+			d := due.Decide(tc.img, base, tc.rel, "")
 			if got := codes(d); !slices.Equal(got, tc.want) {
 				t.Errorf("reasons %q, want %q", got, tc.want)
 			}
@@ -181,7 +181,7 @@ func TestDecide(t *testing.T) {
 				t.Errorf("first reason %q lacks %q", d.Reasons[0].Message, tc.wantReason)
 			}
 			if d.Image != "al2023" || d.Definition != "images/al2023.hcl" || d.Region != "us-east-1" || !reflect.DeepEqual(d.Base, base) ||
-				d.DefinitionSHA256 != tc.img.Digest || d.ECSAgentVersion != source.AgentVersion(tc.img) || d.Released != tc.rel {
+				d.DefinitionSHA256 != tc.img.Digest || d.ECSAgentVersion != due.AgentVersion(tc.img) || d.Released != tc.rel {
 				t.Errorf("decision %+v does not carry its inputs", d)
 			}
 		})
@@ -193,18 +193,18 @@ func TestDecide(t *testing.T) {
 // not due.
 func TestDecisionJSON(t *testing.T) {
 	img := parse(t, "al2023", definition("al2023", "json", ""))
-	base := source.AMI{ID: "ami-0b000000000000002", Name: "base", Created: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)}
+	base := due.AMI{ID: "ami-0b000000000000002", Name: "base", Created: time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)}
 	for _, tc := range []struct {
 		name string
-		rel  source.Released
+		rel  due.Released
 		due  bool
 	}{
-		{"due", source.Released{Parameter: "/p"}, true},
-		{"not due", source.Released{Parameter: "/p", AMI: "ami-0c000000000000001", Exists: true, SourceAMI: base.ID,
+		{"due", due.Released{Parameter: "/p"}, true},
+		{"not due", due.Released{Parameter: "/p", AMI: "ami-0c000000000000001", Exists: true, SourceAMI: base.ID,
 			DefinitionSHA256: img.Digest, ECSAgentVersion: release.NewestAgent}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := json.Marshal(source.Decide(img, base, tc.rel, ""))
+			b, err := json.Marshal(due.Decide(img, base, tc.rel, ""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +242,7 @@ func TestTagsAreTheBuilds(t *testing.T) {
 			release.TagSourceAMI:        `"{{ .SourceAMI }}"`,
 			release.TagSourceAMIName:    `"{{ .SourceAMIName }}"`,
 			release.TagDefinitionSHA256: fmt.Sprintf("%q", img.Digest),
-			release.TagECSAgentVersion:  fmt.Sprintf("%q", source.AgentVersion(img)),
+			release.TagECSAgentVersion:  fmt.Sprintf("%q", due.AgentVersion(img)),
 		} {
 			k := key
 			if strings.Contains(k, ":") {
@@ -259,8 +259,8 @@ func TestTagsAreTheBuilds(t *testing.T) {
 				t.Errorf("the build's template does not set %s = %s:\n%s", k, value, tmpl)
 			}
 		}
-		if !strings.Contains(tmpl, fmt.Sprintf(`"cisecs:ssm-parameter"     = %q`, source.Parameter(img))) {
-			t.Errorf("the build's template does not name the parameter %s", source.Parameter(img))
+		if !strings.Contains(tmpl, fmt.Sprintf(`"cisecs:ssm-parameter"     = %q`, due.Parameter(img))) {
+			t.Errorf("the build's template does not name the parameter %s", due.Parameter(img))
 		}
 	}
 }
@@ -272,11 +272,11 @@ func TestTagsAreTheBuilds(t *testing.T) {
 func TestDecideAgentRelease(t *testing.T) {
 	unpinned := parse(t, "al2023", definition("al2023", "decide", ""))
 	pinnedImg := parse(t, "al2023", definition("al2023", "decide", pinned("1.86.3")))
-	base := source.AMI{ID: "ami-0b000000000000002", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0"}
-	rel := func(img images.Image, installed string) source.Released {
-		return source.Released{
+	base := due.AMI{ID: "ami-0b000000000000002", Name: "CIS Amazon Linux 2023 Benchmark - Level 1 - v1.1.0"}
+	rel := func(img images.Image, installed string) due.Released {
+		return due.Released{
 			Parameter: "/cisecs-test/decide/ami-id", AMI: "ami-0c000000000000001", Exists: true,
-			SourceAMI: base.ID, DefinitionSHA256: img.Digest, ECSAgentVersion: source.AgentVersion(img), ECSAgentInstalled: installed,
+			SourceAMI: base.ID, DefinitionSHA256: img.Digest, ECSAgentVersion: due.AgentVersion(img), ECSAgentInstalled: installed,
 		}
 	}
 	for _, tc := range []struct {
@@ -294,12 +294,12 @@ func TestDecideAgentRelease(t *testing.T) {
 		{"pinned", pinnedImg, "1.86.3", "1.105.1", false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := source.Decide(tc.img, base, rel(tc.img, tc.installed), tc.latest)
+			d := due.Decide(tc.img, base, rel(tc.img, tc.installed), tc.latest)
 			if d.Due != tc.wantDue {
 				t.Fatalf("due %v (%q), want %v", d.Due, d.Message, tc.wantDue)
 			}
-			if tc.wantDue && (len(d.Reasons) != 1 || d.Reasons[0].Code != source.NewAgentRelease || d.Reasons[0].Message != tc.wantMsg) {
-				t.Errorf("reasons %+v, want one %s: %q", d.Reasons, source.NewAgentRelease, tc.wantMsg)
+			if tc.wantDue && (len(d.Reasons) != 1 || d.Reasons[0].Code != due.NewAgentRelease || d.Reasons[0].Message != tc.wantMsg) {
+				t.Errorf("reasons %+v, want one %s: %q", d.Reasons, due.NewAgentRelease, tc.wantMsg)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package source_test
+package due_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/cisecs/cisecs/builder/source"
+	"github.com/cisecs/cisecs/release/due"
 )
 
 // rooted gives an AMI its Marketplace product code and a root device
@@ -31,7 +31,7 @@ func rooted(device string, gb int32) func(*ec2types.Image) {
 // come from DescribeImages.
 func TestBaseDetails(t *testing.T) {
 	img := parse(t, "al2023", definition("al2023", "fits", ""))
-	c := source.Checker{
+	c := due.Checker{
 		EC2: &fakeEC2{DescribeImagesFunc: func(context.Context, *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
 			return &ec2.DescribeImagesOutput{Images: []ec2types.Image{ami("ami-0b000000000000002", 3, rooted("/dev/xvda", 8))}}, nil
 		}},
@@ -72,7 +72,7 @@ func TestBaseFits(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			img := parse(t, "al2023", definition("al2023", "fits", tc.volume))
-			c := source.Checker{
+			c := due.Checker{
 				EC2: &fakeEC2{DescribeImagesFunc: func(_ context.Context, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
 					return &ec2.DescribeImagesOutput{Images: []ec2types.Image{ami("ami-0b000000000000002", 3, tc.base)}}, nil
 				}},
@@ -83,7 +83,7 @@ func TestBaseFits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = source.Fits(img, base)
+			err = due.Fits(img, base)
 			if len(tc.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("Fits: %v", err)
@@ -123,7 +123,7 @@ func TestBaseIncludeDeprecated(t *testing.T) {
 			}
 			img := parse(t, "al2023", src)
 			var asked *bool
-			c := source.Checker{
+			c := due.Checker{
 				EC2: &fakeEC2{DescribeImagesFunc: func(_ context.Context, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
 					asked = in.IncludeDeprecated
 					return &ec2.DescribeImagesOutput{Images: []ec2types.Image{ami("ami-0b000000000000001", 30), ami("ami-0b000000000000002", 3, deprecatedBy(1))}}, nil

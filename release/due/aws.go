@@ -1,4 +1,4 @@
-package source
+package due
 
 import (
 	"context"
@@ -217,8 +217,6 @@ func newest(imgs []ec2types.Image, now time.Time, withDeprecated bool) (AMI, int
 	return best, deprecated, nil
 }
 
-var amiIDPattern = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
-
 // Released reads img's last release: the AMI id its SSM parameter holds
 // (no parameter: never released) and that AMI's provenance tags (no such
 // AMI: Exists is false). A parameter that holds something other than an
@@ -233,7 +231,7 @@ func (c Checker) Released(ctx context.Context, img images.Image) (Released, erro
 		return Released{}, fmt.Errorf("image %q: released AMI: read parameter %q in region %q: %w", img.Name, rel.Parameter, c.region(img), err)
 	}
 	rel.AMI = strings.TrimSpace(aws.ToString(out.Parameter.Value))
-	if !amiIDPattern.MatchString(rel.AMI) {
+	if !release.IsImageID(rel.AMI) {
 		return Released{}, fmt.Errorf("image %q: released AMI: parameter %q holds %q, not an AMI id", img.Name, rel.Parameter, rel.AMI)
 	}
 	imgs, err := c.EC2.DescribeImages(ctx, &ec2.DescribeImagesInput{
