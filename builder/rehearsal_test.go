@@ -44,7 +44,11 @@ import (
 // twin's sshd through SSM Session Manager (the stand-in
 // session-manager-plugin, internal/awssim/sessionplugin), and the real
 // provisioner "cisecs" runs the host script there. Every step runs but
-// agent, which needs the OS's package repositories.
+// agent, which needs the OS's package repositories. The twin runs on this
+// machine's architecture (x86_64): for the arm64 image only the API model
+// (the instance type against the AMI) checks the architecture. After a
+// build, a twin boots from the disk the AMI recorded, as an instance
+// launched from it would, and every task must reach its credentials.
 
 var breakProfile = flag.Bool("rehearse.break-profile", false,
 	"rehearsal: the account lacks the instance profile cisecs-build-instance (every build case must go red)")
@@ -237,7 +241,7 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 		if err != nil {
 			return fmt.Errorf("packer build: %v: %s", err, packerErrors(out))
 		}
-		return checkBuilt(ctx, front, dir, img, osInfo)
+		return checkBuilt(ctx, front, dir, img, osInfo, baseline)
 	}()
 	rec.stop()
 	if verdict == nil {
@@ -466,7 +470,7 @@ func withoutAWS(env []string) []string {
 // copy; the intermediate one deregistered), available, with the
 // definition's provenance tags, IMDSv2 required, encrypted snapshots, and
 // the manifest and report beside the template.
-func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img images.Image, osInfo images.OS) error {
+func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img images.Image, osInfo images.OS, baseline string) error {
 	made := front.MadeImages()
 	if len(made) != 1 {
 		var ids []string
@@ -529,9 +533,34 @@ func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img image
 	}
 	if ami.HostState == "" {
 		problems = append(problems, "the AMI does not record the twin's disk")
+	} else if err := bootImage(ctx, baseline, ami.HostState); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("AMI %s: %s", ami.ID, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// bootImage boots a twin from the disk the AMI recorded, as an instance
+// launched from the image would boot, and checks that every task reaches
+// its credentials through the CIS firewall.
+func bootImage(ctx context.Context, baseline, disk string) error {
+	b, err := twin.LookupBaseline(baseline)
+	if err != nil {
+		return err
+	}
+	bctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tw, err := twin.New(bctx, twin.Options{Baseline: b, Dir: disk})
+	if err != nil {
+		return fmt.Errorf("boot the image's disk: %w", err)
+	}
+	defer tw.Close()
+	for _, task := range twin.Tasks() {
+		if _, err := tw.Credentials(bctx, task); err != nil {
+			return fmt.Errorf("booted from the image: %s task: %w", task, err)
+		}
 	}
 	return nil
 }
