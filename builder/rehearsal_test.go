@@ -244,6 +244,20 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 		return checkBuilt(ctx, front, dir, img, osInfo, baseline)
 	}()
 	rec.stop()
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, "cisecs ["); i >= 0 && strings.Contains(l, "] error: ") && verdict == nil && c.wantErr == "" && !c.interrupt {
+			res.notes = append(res.notes, "the host script printed an error in a build that passed: "+strings.TrimSpace(l[i:]))
+		}
+	}
+	var open []string
+	for _, ss := range front.Sessions() {
+		if strings.HasSuffix(ss, " open") {
+			open = append(open, strings.TrimSuffix(ss, " open"))
+		}
+	}
+	if len(open) > 0 {
+		res.notes = append(res.notes, fmt.Sprintf("SSM sessions never terminated (SSM ends them with the instance): %s", strings.Join(open, ", ")))
+	}
 	if verdict == nil {
 		// What Packer made is the build's product: remove it, as a
 		// release would after the gate, so that only leftovers remain.
