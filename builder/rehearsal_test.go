@@ -249,6 +249,9 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 			res.notes = append(res.notes, "the host script printed an error in a build that passed: "+strings.TrimSpace(l[i:]))
 		}
 	}
+	if err == nil {
+		res.notes = append(res.notes, "timeline: "+timeline(front))
+	}
 	var open []string
 	for _, ss := range front.Sessions() {
 		if strings.HasSuffix(ss, " open") {
@@ -286,6 +289,27 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	}
 	res.wall, res.err = time.Since(start), verdict
 	return res
+}
+
+// timeline is when the build's milestones came, from its first call: the
+// launch, the first SSM session, the stop, CreateImage, the termination
+// and the temporary key pair's deletion (the last cleanup).
+func timeline(front *awssim.Server) string {
+	var first time.Time
+	for _, op := range []string{"DescribeRegions", "DescribeImages", "GetCallerIdentity"} {
+		if rs := front.Requests(op); len(rs) > 0 && (first.IsZero() || rs[0].Time.Before(first)) {
+			first = rs[0].Time
+		}
+	}
+	var parts []string
+	for _, op := range []string{"RunInstances", "StartSession", "StopInstances", "CreateImage", "TerminateInstances", "DeleteKeyPair"} {
+		rs := front.Requests(op)
+		if len(rs) == 0 || first.IsZero() {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s +%.1fs", op, rs[0].Time.Sub(first).Seconds()))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // iamRecorder expands each request the front answers, under the front's
