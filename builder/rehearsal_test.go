@@ -50,8 +50,8 @@ import (
 // build, a twin boots from the disk the AMI recorded, as an instance
 // launched from it would, and every task must reach its credentials.
 
-var breakProfile = flag.Bool("rehearse.break-profile", false,
-	"rehearsal: the account lacks the instance profile cisecs-build-instance (every build case must go red)")
+var breakProfile = flag.String("rehearse.break-profile", "",
+	"rehearsal: break the build instance profile, to watch the cases go red: iam (IAM does not have it) or launch (IAM has it, EC2's RunInstances never sees it)")
 
 // baselines maps each OS to the twin baseline of its CIS AMI: the firewall
 // the ansible-lockdown CIS roles leave enabled (firewalld on the RPM
@@ -170,9 +170,19 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	}
 	boot := &twinBoot{baseline: baseline, user: osInfo.SSHUsername, units: !c.noUnits, dir: tb.TempDir(), log: tb.Logf}
 	rec := &iamRecorder{}
-	front, url := awssim.ServeBuild(tb, awssim.Options{Images: awssim.CISImages(), Boot: boot.boot, NoDefaultVPC: c.noDefaultVPC, Authorize: rec.authorize})
-	if *breakProfile {
+	o := awssim.Options{Images: awssim.CISImages(), Boot: boot.boot, NoDefaultVPC: c.noDefaultVPC, Authorize: rec.authorize}
+	if *breakProfile == "launch" {
+		o.Latencies.ProfileVisible = awssim.Never
+	}
+	front, url := awssim.ServeBuild(tb, o)
+	switch *breakProfile {
+	case "":
+	case "iam":
 		front.RemoveInstanceProfile(awssim.BuildInstanceProfile)
+	case "launch":
+		front.CreateInstanceProfile(awssim.BuildInstanceProfile) // made now, never visible (Latencies.ProfileVisible)
+	default:
+		tb.Fatalf("-rehearse.break-profile %q: iam or launch", *breakProfile)
 	}
 
 	dir := filepath.Join(tb.TempDir(), c.image)
