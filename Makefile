@@ -90,7 +90,7 @@ e2e: plugins ## a real packer build with provisioner "cisecs" against the host t
 
 .PHONY: rehearse
 rehearse: plugins ## a real packer build of every shipped image against awssim and a host twin, offline; one verdict line per image (root)
-	$(PROGRESS) rehearse $(GO) test -count=1 -timeout 30m -run 'TestRehearse' -v ./builder/ | grep -E '^(=== RUN|--- |PASS|FAIL|ok|rehearse: )|_test.go:[0-9]+: |^\s+(Error|error)'
+	$(PROGRESS) rehearse $(GO) test -count=1 -timeout 30m -run 'TestRehearse' -v ./builder/ | grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|rehearse: )|_test.go:[0-9]+: |^\s+(Error|error)'
 
 .PHONY: test
 test: prereqs lint check-generate validate-templates ## everything CI runs: prerequisites, lint, generated files, templates, all tests (twin tests need root)

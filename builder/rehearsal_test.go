@@ -787,6 +787,9 @@ func TestRehearse(t *testing.T) {
 	fmt.Println("rehearse: every step of the host script runs but agent, which needs the OS's package repositories (stand-in docker.service and ecs.service take its place)")
 	for _, c := range rehearsalCases(k) {
 		t.Run(c.name, func(t *testing.T) {
+			// Each case has its own emulator and twins; most of a
+			// build is waiting on Packer's pollers.
+			t.Parallel()
 			r := rehearse(t.Context(), t, k, c)
 			for _, n := range r.notes {
 				fmt.Printf("rehearse: %s: note: %s\n", c.name, n)
