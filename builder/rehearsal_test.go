@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/containernetworking/plugins/pkg/ns"
 
+	"github.com/cisecs/cisecs/builder/leftovers"
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/iampolicy/iameval"
 	"github.com/cisecs/cisecs/images"
@@ -136,8 +137,11 @@ type rehearsalCase struct {
 	// noUnits leaves out the stand-in docker.service and ecs.service, so
 	// that the host script's services step fails.
 	noUnits bool
-	// interrupt sends SIGINT to packer once the provisioner runs.
-	interrupt bool
+	// interrupt sends SIGINT to packer once the provisioner runs; kill
+	// sends SIGKILL to it and its plugins, as a killed CI job does, and
+	// then cisecs janitor --builds' sweep, run as hours later, must
+	// remove what the build left.
+	interrupt, kill bool
 	// wantErr is what packer's output must say when the build is to fail.
 	wantErr string
 }
@@ -225,11 +229,29 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	if testing.Verbose() && os.Getenv("REHEARSE_LIVE") != "" {
 		live = os.Stderr
 	}
-	out, err := runPacker(cmd, c.interrupt, live)
+	sig := syscall.Signal(0)
+	switch {
+	case c.interrupt:
+		sig = syscall.SIGINT
+	case c.kill:
+		sig = syscall.SIGKILL
+	}
+	out, err := runPacker(cmd, sig, live)
 	tb.Logf("packer %s:\n%s", strings.Join(args, " "), out)
 	res := rehearsalResult{copies: front.Calls("CopyImage")}
 
 	verdict := func() error {
+		if c.kill {
+			if err == nil {
+				return errors.New("packer build finished although it was killed")
+			}
+			if !strings.Contains(out, "cisecs: running steps") {
+				return errors.New("packer was killed before the provisioner ran")
+			}
+			swept, err := sweepBuilds(ctx, front)
+			res.notes = append(res.notes, "cisecs janitor --builds swept "+swept)
+			return err
+		}
 		if c.interrupt {
 			if err == nil {
 				return errors.New("packer build finished although it was interrupted")
@@ -432,12 +454,12 @@ func (r *iamRecorder) denied(p iampolicy.Policy) (denied, unexpanded []string) {
 	return denied, unexpanded
 }
 
-// runPacker runs cmd and returns its combined output; with interrupt, it
-// sends SIGINT to packer's process group, as a terminal's Ctrl-C does,
-// once the provisioner has started the host script. (Packer re-executes
+// runPacker runs cmd and returns its combined output; with a signal, it
+// sends it to packer's process group once the provisioner has started the
+// host script: SIGINT as a terminal's Ctrl-C does (Packer re-executes
 // itself under panicwrap, whose parent ignores a SIGINT sent to it
-// alone.)
-func runPacker(cmd *exec.Cmd, interrupt bool, live io.Writer) (string, error) {
+// alone), SIGKILL as a killed CI job does.
+func runPacker(cmd *exec.Cmd, sig syscall.Signal, live io.Writer) (string, error) {
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -456,9 +478,9 @@ func runPacker(cmd *exec.Cmd, interrupt bool, live io.Writer) (string, error) {
 			if live != nil {
 				fmt.Fprintln(live, line)
 			}
-			if interrupt && !sent && strings.Contains(line, "cisecs: running steps") {
+			if sig != 0 && !sent && strings.Contains(line, "cisecs: running steps") {
 				sent = true
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+				_ = syscall.Kill(-cmd.Process.Pid, sig)
 			}
 		}
 		_, _ = io.Copy(io.Discard, pr)
@@ -611,6 +633,33 @@ func bootImage(ctx context.Context, baseline, disk string) error {
 		}
 	}
 	return nil
+}
+
+// sweepBuilds runs what cisecs janitor --builds runs
+// (leftovers.Sweeper), as if more than leftovers.MaxBuild after the
+// build started, and says what it removed.
+func sweepBuilds(ctx context.Context, front *awssim.Server) (string, error) {
+	client := ec2.NewFromConfig(front.Config())
+	sw := leftovers.Sweeper{EC2: client, Terminated: func(ctx context.Context, ids []string) error {
+		return ec2.NewInstanceTerminatedWaiter(client, func(o *ec2.InstanceTerminatedWaiterOptions) {
+			o.MinDelay, o.MaxDelay = 200*time.Millisecond, time.Second
+		}).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, time.Minute)
+	}}
+	swept, err := sw.Sweep(ctx, time.Now().Add(leftovers.MaxBuild+time.Minute))
+	var parts []string
+	for _, r := range []struct {
+		what string
+		ids  []string
+	}{
+		{"instances", swept.Instances}, {"volumes", swept.Volumes}, {"key pairs", swept.KeyPairs},
+		{"security groups", swept.SecurityGroups}, {"AMIs", swept.Images}, {"snapshots", swept.Snapshots},
+	} {
+		parts = append(parts, fmt.Sprintf("%d %s", len(r.ids), r.what))
+	}
+	if err != nil {
+		return strings.Join(parts, ", "), fmt.Errorf("cisecs janitor --builds: %w", err)
+	}
+	return strings.Join(parts, ", "), nil
 }
 
 // removeBuilt deregisters the AMIs the build made and deletes their
@@ -775,6 +824,7 @@ func rehearsalCases(k rehearsalKit) []rehearsalCase {
 		rehearsalCase{name: "al2023-cis-level1:no-default-vpc", image: "al2023-cis-level1", noDefaultVPC: true, wantErr: "VPCIdNotSpecified"},
 		rehearsalCase{name: "al2023-cis-level1:provisioner-fails", image: "al2023-cis-level1", noUnits: true, wantErr: "docker.service is not installed"},
 		rehearsalCase{name: "al2023-cis-level1:interrupted", image: "al2023-cis-level1", interrupt: true},
+		rehearsalCase{name: "al2023-cis-level1:killed", image: "al2023-cis-level1", kill: true},
 	)
 }
 

@@ -191,6 +191,10 @@ func (s *Server) answerBuild(c *call) (reply, bool) {
 		return s.createKeyPair(c), true
 	case "DeleteKeyPair":
 		return s.deleteKeyPair(c), true
+	case "DescribeKeyPairs":
+		return s.describeKeyPairs(c), true
+	case "DescribeSnapshots":
+		return s.describeSnapshots(c), true
 	case "CreateSecurityGroup":
 		return s.createSecurityGroup(c), true
 	case "DescribeSecurityGroups":
@@ -511,7 +515,7 @@ func (s *Server) createSecurityGroup(c *call) reply {
 
 func (s *Server) describeSecurityGroups(c *call) reply {
 	b := s.buildOf()
-	ids := append(indexed(c.form, "GroupId"), filters(c.form)["group-id"]...)
+	ids := indexed(c.form, "GroupId")
 	type group struct {
 		Owner       string   `xml:"ownerId"`
 		ID          string   `xml:"groupId"`
@@ -530,12 +534,29 @@ func (s *Server) describeSecurityGroups(c *call) reply {
 			return ec2Error("InvalidGroup.NotFound", fmt.Sprintf("The security group '%s' does not exist", id))
 		}
 	}
+	fs := filterList(c.form)
 	for _, id := range slices.Sorted(mapsKeys(b.groups)) {
 		g := b.groups[id]
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
 		}
-		o.Groups = append(o.Groups, group{Account, g.id, g.name, g.description, g.vpc, xmlTags(g.tags)})
+		pass, bad := matchFilters(fs, g.tags, func(f string) (string, bool) {
+			switch f {
+			case "group-id":
+				return g.id, true
+			case "group-name":
+				return g.name, true
+			case "vpc-id":
+				return g.vpc, true
+			}
+			return "", false
+		})
+		if bad != nil {
+			return *bad
+		}
+		if pass {
+			o.Groups = append(o.Groups, group{Account, g.id, g.name, g.description, g.vpc, xmlTags(g.tags)})
+		}
 	}
 	return ec2Response("DescribeSecurityGroupsResponse", o)
 }
@@ -935,14 +956,7 @@ func (s *Server) describeBuildInstances(c *call) reply {
 			return instanceNotFound(id)
 		}
 	}
-	f := filters(c.form)
-	for name := range f {
-		switch {
-		case strings.HasPrefix(name, "tag:"), name == "instance-state-name", name == "instance-id":
-		default:
-			return ec2Error("InvalidParameterValue", fmt.Sprintf("The filter '%s' is invalid", name))
-		}
-	}
+	fs := filterList(c.form)
 	type reservation struct {
 		ID        string       `xml:"reservationId"`
 		Owner     string       `xml:"ownerId"`
@@ -958,10 +972,26 @@ func (s *Server) describeBuildInstances(c *call) reply {
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
 		}
-		x := s.xmlBuildVM(i)
-		if !match(xmlInstance{InstanceID: x.InstanceID, State: x.State, Tags: x.Tags}, f) {
+		pass, bad := matchFilters(fs, i.tags, func(f string) (string, bool) {
+			switch f {
+			case "instance-state-name":
+				return i.state, true
+			case "instance-id":
+				return i.id, true
+			case "subnet-id":
+				return i.subnet, true
+			case "vpc-id":
+				return i.vpc, true
+			}
+			return "", false
+		})
+		if bad != nil {
+			return *bad
+		}
+		if !pass {
 			continue
 		}
+		x := s.xmlBuildVM(i)
 		o.Reservations = append(o.Reservations, reservation{"r-" + strings.TrimPrefix(id, "i-"), Account, []xmlBuildVM{x}})
 	}
 	return ec2Response("DescribeInstancesResponse", o)
@@ -1094,9 +1124,8 @@ func (s *Server) terminateBuildInstances(c *call) reply {
 
 func (s *Server) describeVolumes(c *call) reply {
 	b := s.buildOf()
-	f := filters(c.form)
-	ids := append(indexed(c.form, "VolumeId"), f["volume-id"]...)
-	delete(f, "volume-id")
+	ids := indexed(c.form, "VolumeId")
+	fs := filterList(c.form)
 	type att struct {
 		VolumeID string `xml:"volumeId"`
 		Instance string `xml:"instanceId"`
@@ -1123,7 +1152,24 @@ func (s *Server) describeVolumes(c *call) reply {
 	var o out
 	for _, id := range slices.Sorted(mapsKeys(b.volumes)) {
 		v := b.volumes[id]
-		if (len(ids) > 0 && !slices.Contains(ids, id)) || !matches(f, "status", v.state) || !matches(f, "attachment.instance-id", v.instance) {
+		if len(ids) > 0 && !slices.Contains(ids, id) {
+			continue
+		}
+		pass, bad := matchFilters(fs, v.tags, func(f string) (string, bool) {
+			switch f {
+			case "volume-id":
+				return v.id, true
+			case "status":
+				return v.state, true
+			case "attachment.instance-id":
+				return v.instance, true
+			}
+			return "", false
+		})
+		if bad != nil {
+			return *bad
+		}
+		if !pass {
 			continue
 		}
 		x := vol{ID: id, Size: v.size, Snapshot: v.snapshot, AZ: AvailabilityZone, Status: v.state, Created: iso(v.created), Type: v.volumeType, Encrypted: v.encrypted, Tags: xmlTags(v.tags)}
