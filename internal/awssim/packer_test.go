@@ -232,3 +232,33 @@ func TestBuildInstanceProfile(t *testing.T) {
 		t.Errorf("GetInstanceProfile of an unknown profile: %v, want NoSuchEntity", err)
 	}
 }
+
+// TestBuildFilters: EC2 ANDs its filters, even two of the same name, and
+// refuses one it does not know.
+func TestBuildFilters(t *testing.T) {
+	ctx := t.Context()
+	_, client, _ := newBuildFront(t, false)
+	tag := func(k, v string) ec2types.Tag { return ec2types.Tag{Key: aws.String(k), Value: aws.String(v)} }
+	for name, tags := range map[string][]ec2types.Tag{
+		"both":     {tag("cisecs:image", "x"), tag("cisecs:build-started-at", "2026-01-01T00:00:00Z")},
+		"only-one": {tag("cisecs:image", "x")},
+	} {
+		if _, err := client.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String(name),
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: "key-pair", Tags: tags}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("tag-key"), Values: []string{"cisecs:image"}},
+		{Name: aws.String("tag-key"), Values: []string{"cisecs:build-started-at"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.KeyPairs) != 1 || aws.ToString(out.KeyPairs[0].KeyName) != "both" {
+		t.Errorf("key pairs %+v, want only the one with both tags", out.KeyPairs)
+	}
+	if _, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: []ec2types.Filter{{Name: aws.String("colour"), Values: []string{"red"}}}}); apiCode(err) != "InvalidParameterValue" {
+		t.Errorf("DescribeKeyPairs with an unknown filter: %v, want InvalidParameterValue", err)
+	}
+}
