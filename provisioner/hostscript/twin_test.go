@@ -99,7 +99,60 @@ func wantDeviations(baseline string) []string {
 	case "al2-firewalld":
 		return []string{"cisecs-firewalld-direct-dnat", "cisecs-input-credentials"}
 	}
+	if wantHostOutput[baseline] {
+		return []string{"cisecs-input-credentials", "cisecs-output-host-credentials"}
+	}
 	return []string{"cisecs-input-credentials"}
+}
+
+// wantHostOutput are the baselines whose output chain drops by default, so
+// that the fix accepts the host-mode request there (REDIRECT'ed only);
+// on every other baseline it must not touch output.
+var wantHostOutput = map[string]bool{
+	"al2-iptables-legacy":     true, // OUTPUT policy DROP
+	"ubuntu2404-iptables-nft": true,
+	"al2023-nftables":         true, // output chain policy drop
+	"ubuntu2204-nftables":     true,
+	"ubuntu2204-ufw":          true, // deny outgoing
+	"ubuntu2404-ufw":          true,
+}
+
+// hostModeBreaks says what breaks a host-mode task's credentials on the
+// unprovisioned baseline: "" where nothing does (the CIS host accepts lo
+// and new tcp out), "boot" where ufw's deny-outgoing policy drops the
+// REDIRECT'ed request in filter OUTPUT, "reload" where firewalld 1.x (or
+// 0.4) flushes ecs-init's nat OUTPUT REDIRECT on its reload.
+func hostModeBreaks(b twin.Baseline) string {
+	switch b.Daemon {
+	case twin.DaemonUfw:
+		return "boot"
+	case twin.DaemonFirewalld:
+		return "reload"
+	}
+	return ""
+}
+
+// hostModeControl checks, on the unprovisioned twin, the host-mode task
+// breaks exactly as hostModeBreaks says: the twin must model both
+// reported defects, and nothing else.
+func hostModeControl(ctx context.Context, t *testing.T, tw *twin.Twin) {
+	t.Helper()
+	want := hostModeBreaks(tw.Baseline())
+	_, err := tw.Credentials(ctx, twin.HostMode)
+	if got := err != nil; got != (want == "boot") {
+		t.Fatalf("control: unprovisioned host-mode task at boot: %v, want blocked %v", err, want == "boot")
+	}
+	if want != "reload" {
+		t.Logf("control: unprovisioned host-mode task at boot: %v", err)
+		return
+	}
+	if err := tw.Happen(ctx, twin.EventFirewalldReload); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = tw.Credentials(ctx, twin.HostMode); !twin.IsBlocked(err) {
+		t.Fatalf("control: unprovisioned host-mode task after firewall-cmd --reload: %v, want blocked (ecs-init's REDIRECT flushed)", err)
+	}
+	t.Logf("control: after firewall-cmd --reload, the unprovisioned host-mode task lost its credentials: %v", err)
 }
 
 // runScript renders the script for steps and runs it in the twin host, the
@@ -200,6 +253,8 @@ var widerProbes = []struct {
 	{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.IntrospectionPort)},
 	{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.HostServicePort)},
 	{twin.VPC, twin.CredentialsAddr},
+	// The host-mode accept in OUTPUT must not open the host's egress.
+	{twin.Host, twin.VPCServiceAddr},
 }
 
 // openWithoutUs returns the widerProbes that the host opens before the
@@ -277,7 +332,7 @@ func controlBreaks(ctx context.Context, t *testing.T, tw *twin.Twin) {
 }
 
 // TestFixOnEveryBaseline is the project's central claim, on each CIS
-// baseline, for awsvpc and bridge tasks: the seed's bug is there, the script
+// baseline, for awsvpc, bridge and host-mode tasks: the seed's bug is there, the script
 // fixes it, the fix survives a reboot without duplicating ecs-init's rules,
 // opens nothing else, and a second run changes nothing.
 func TestFixOnEveryBaseline(t *testing.T) {
@@ -290,6 +345,7 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			// The seed's bug: tasks start, but cannot reach their
 			// credentials, at once or after a firewall reload.
 			before := openWithoutUs(ctx, tw)
+			hostModeControl(ctx, t, tw)
 			controlBreaks(ctx, t, tw)
 
 			// The standalone fix on a host that already runs the agent.
@@ -307,6 +363,9 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			}
 			if !slices.Contains(wantDeviations(b.Name), "cisecs-input-credentials") && slices.Contains(rep.deviationIDs(), "cisecs-input-credentials") {
 				t.Errorf("report deviations %v: the fix opened the credentials path where firewalld already accepts it", rep.deviationIDs())
+			}
+			if !wantHostOutput[b.Name] && slices.Contains(rep.deviationIDs(), "cisecs-output-host-credentials") {
+				t.Errorf("report deviations %v: the fix changed output where it does not drop by default", rep.deviationIDs())
 			}
 			if wantDocker := b.Daemon == twin.DaemonFirewalld; slices.Contains(rep.findingIDs(), "docker-firewalld-zone") != wantDocker {
 				t.Errorf("report findings %v: want docker-firewalld-zone %v", rep.findingIDs(), wantDocker)
