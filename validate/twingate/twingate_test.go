@@ -139,7 +139,7 @@ func TestGatePassesOnEveryBaseline(t *testing.T) {
 					t.Logf("%s %s: %s", c.Name, c.Status, c.Message)
 				}
 			}
-			want := []string{validate.CheckLaunch, validate.CheckAWSVPC, validate.CheckBridge, validate.CheckForcedStop, validate.CheckReboot}
+			want := []string{validate.CheckLaunch, validate.CheckAWSVPC, validate.CheckBridge, validate.CheckHost, validate.CheckForcedStop, validate.CheckReboot}
 			var got []string
 			for _, c := range r.Checks {
 				if c.Status == validate.StatusPass {
@@ -199,6 +199,49 @@ func TestGateFailsUnprovisioned(t *testing.T) {
 				t.Errorf("cleanup %+v", r.Cleanup)
 			}
 			assertRemoved(t, b, tw)
+		})
+	}
+}
+
+// TestHostProbeUnprovisioned is the gate's control for host mode, on
+// every baseline: the rendered probe, run as a host-mode task (a process
+// in the host's namespace with the agent's environment) on the CIS host
+// as it comes, fails with exit 10 where the reports said (ufw's
+// deny-outgoing policy at once; firewalld after the reboot's firewall
+// reload and restart flushed ecs-init's REDIRECT), and passes where
+// nothing blocks it (the CIS rulesets accept lo and new tcp out). Then
+// the host script fixes the failing ones, through the same events.
+func TestHostProbeUnprovisioned(t *testing.T) {
+	for _, bl := range twin.Baselines() {
+		t.Run(bl.Name, func(t *testing.T) {
+			t.Parallel()
+			host := validate.Probe{Mode: validate.ModeHost}
+			b, _ := launchOn(t, bl.Name, twingate.Options{Unprovisioned: true})
+			if err := b.Launch(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			atBoot, afterEvents := validate.ProbeExitPass, validate.ProbeExitPass
+			switch bl.Daemon {
+			case twin.DaemonUfw:
+				atBoot, afterEvents = validate.ProbeExitCredentialsUnreachable, validate.ProbeExitCredentialsUnreachable
+			case twin.DaemonFirewalld:
+				afterEvents = validate.ProbeExitCredentialsUnreachable
+			}
+			probeExit(t, b, host, atBoot, "unprovisioned, at boot")
+			if err := b.Reboot(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			probeExit(t, b, host, afterEvents, "unprovisioned, after a reboot and "+fmt.Sprint(bl.Events()))
+
+			fixed, _ := launchOn(t, bl.Name, twingate.Options{NetworkModes: []string{validate.ModeAWSVPC, validate.ModeHost}})
+			if err := fixed.Launch(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			probeExit(t, fixed, host, validate.ProbeExitPass, "provisioned for awsvpc,host")
+			if err := fixed.Reboot(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			probeExit(t, fixed, host, validate.ProbeExitPass, "provisioned, after a reboot and "+fmt.Sprint(bl.Events()))
 		})
 	}
 }
@@ -457,7 +500,7 @@ func TestWithoutTwin(t *testing.T) {
 	if _, err := twingate.New(twingate.Options{Baseline: "centos6"}); err == nil || !strings.Contains(err.Error(), `"centos6"`) {
 		t.Errorf("unknown baseline: %v, want an error naming it", err)
 	}
-	if _, err := twingate.New(twingate.Options{NetworkModes: []string{"host"}}); err == nil || !strings.Contains(err.Error(), `"host"`) {
+	if _, err := twingate.New(twingate.Options{NetworkModes: []string{"nat"}}); err == nil || !strings.Contains(err.Error(), `"nat"`) {
 		t.Errorf("unknown mode: %v, want an error naming it", err)
 	}
 	b, err := twingate.New(twingate.Options{Unprovisioned: true, Baseline: "al2-iptables-legacy"})
