@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestValidateFlags: bad flags exit 2 with every problem, each naming its

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestBackend walks the gate's whole path on the emulator: launch, a probe

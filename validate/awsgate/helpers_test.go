@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/sivchari/kumo"
 
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // briefLatencies are the latencies of a realistic launch: the instance

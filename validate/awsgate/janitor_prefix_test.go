@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestJanitorRunIDPrefix is a cancelled CI run: two of its gate legs were

@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestJanitor leaves behind an expired run (instance, cluster, a held
