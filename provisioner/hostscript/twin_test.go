@@ -816,3 +816,109 @@ func TestUfwBridgeModeIsReversible(t *testing.T) {
 		t.Errorf("bridge task after dropping bridge mode: %v, want blocked", err)
 	}
 }
+
+// TestHostModeSurvivesFirewalldReload is the first reported defect: on
+// firewalld before 2.0, firewall-cmd --reload (and a restart) flushes
+// ecs-init's nat OUTPUT REDIRECT, and host-mode tasks lose their
+// credentials until the agent restarts. The fix keeps the REDIRECT as a
+// firewalld direct rule: after the reload ecs-init's own copy is gone, and
+// the host-mode task still gets its credentials, through firewalld's.
+func TestHostModeSurvivesFirewalldReload(t *testing.T) {
+	for _, name := range []string{"al2023-firewalld", "rhel9-firewalld", "al2-firewalld"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, name)
+			redirect := twin.ECSInitRule{Name: "credentials-redirect", Table: "nat",
+				Saved: "-A OUTPUT -d 169.254.170.2/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 51679"}
+			rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var change string
+			for _, d := range rep.Deviations {
+				if d.ID == "cisecs-firewalld-direct-dnat" {
+					change = d.Change
+				}
+			}
+			if !strings.Contains(change, "nat OUTPUT: the REDIRECT ecs-init adds") {
+				t.Errorf("deviation cisecs-firewalld-direct-dnat says %q, want it to name the nat OUTPUT REDIRECT", change)
+			}
+			if err := tw.Reboot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range []twin.Event{twin.EventFirewalldReload, twin.EventFirewalldRestart, twin.EventFirewalldReload} {
+				if err := tw.Happen(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+				rs, err := tw.Ruleset(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := rs.Count(redirect); n != 0 {
+					t.Fatalf("after %s: ecs-init's REDIRECT present %d times: the twin no longer flushes it, so this test proves nothing", e, n)
+				}
+				if _, err := tw.Credentials(ctx, twin.HostMode); err != nil {
+					t.Errorf("after %s: host-mode task: %v", e, err)
+				}
+				if _, err := tw.Metadata(ctx, twin.HostMode); err != nil {
+					t.Errorf("after %s: host-mode task metadata: %v", e, err)
+				}
+			}
+		})
+	}
+}
+
+// TestHostModeThroughUfwDenyOutgoing is the second reported defect: with
+// the roles' deny-outgoing policy, ufw drops host-mode tasks' requests in
+// filter OUTPUT (after ecs-init's REDIRECT it still sees eth0 and port
+// 51679, so the -o lo accept does not match). The fix accepts in
+// ufw-before-output only what that REDIRECT rewrote: the host's other
+// egress stays denied, through a reboot and a ufw reload.
+func TestHostModeThroughUfwDenyOutgoing(t *testing.T) {
+	for _, name := range []string{"ubuntu2204-ufw", "ubuntu2404-ufw"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, name)
+			if _, err := tw.Credentials(ctx, twin.HostMode); !twin.IsBlocked(err) {
+				t.Fatalf("control: unprovisioned host-mode task: %v, want blocked by ufw's deny outgoing", err)
+			}
+			if err := tw.Connect(ctx, twin.Host, twin.VPCServiceAddr); !twin.IsBlocked(err) {
+				t.Fatalf("control: host -> %s: %v, want blocked by ufw's deny outgoing", twin.VPCServiceAddr, err)
+			}
+			rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(rep.deviationIDs(), "cisecs-output-host-credentials") {
+				t.Errorf("report deviations %v lack cisecs-output-host-credentials", rep.deviationIDs())
+			}
+			rules, err := tw.ReadFile("/etc/ufw/before.rules")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !regexp.MustCompile(`(?m)^-A ufw-before-output .*--ctorigdst 169\.254\.170\.2/32 --ctorigdstport 80 .*-j ACCEPT$`).Match(rules) {
+				t.Errorf("before.rules has no REDIRECT-only accept in ufw-before-output:\n%s", rules)
+			}
+			check := func(when string) {
+				t.Helper()
+				if _, err := tw.Credentials(ctx, twin.HostMode); err != nil {
+					t.Errorf("%s: host-mode task: %v", when, err)
+				}
+				if err := tw.Connect(ctx, twin.Host, twin.VPCServiceAddr); !twin.IsBlocked(err) {
+					t.Errorf("%s: host -> %s: %v, want ufw's deny outgoing kept", when, twin.VPCServiceAddr, err)
+				}
+			}
+			check("after the fix")
+			if err := tw.Reboot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check("after reboot")
+			if err := tw.Happen(ctx, twin.EventUfwReload); err != nil {
+				t.Fatal(err)
+			}
+			check("after ufw reload")
+		})
+	}
+}
