@@ -19,8 +19,8 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/builder/source"
-	"github.com/cisecs/cisecs/pipeline"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/pipeline"
 )
 
 // sourceDefinition is a definition of the image name on base AMIs named

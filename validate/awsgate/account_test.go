@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
 // TestConnect connects through the SDK's default chain, cut off from the

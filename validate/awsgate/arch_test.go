@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
 // TestInstanceTypeFromArchitecture: with no instance type given, the gate

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/internal/budget"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // budgetEnv names a directory where TestLaunchBudget writes its figures,

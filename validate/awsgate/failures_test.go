@@ -9,9 +9,9 @@ import (
 
 	"github.com/aws/smithy-go"
 
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // failOnce makes the first call of op answer code.

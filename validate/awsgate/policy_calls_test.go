@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/cisecs/cisecs/iampolicy"
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestValidatorPolicyCoversRecordedCalls runs what the validator role

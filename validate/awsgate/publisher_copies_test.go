@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/sivchari/kumo"
 
-	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
 // TestPublishCopies: an image copied to two other regions is published

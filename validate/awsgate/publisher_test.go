@@ -18,9 +18,9 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/sivchari/kumo"
 
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestPublisherKumo publishes twice to kumo's Parameter Store and reads

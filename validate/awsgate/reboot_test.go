@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
 // TestReboot: Reboot proves the reboot by the kernel's boot id, read

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
-	"github.com/cisecs/cisecs/internal/awssim"
 )
 
 // TestServiceLinkedRole: in an account without the ECS service-linked
