@@ -204,8 +204,10 @@ func Render(o Options) ([]byte, error) {
 		v.ReportPath = DefaultReportPath
 	}
 	// Host-mode tasks get task roles only where the script opens their
-	// path: the agent then refuses a host-mode task with a role at once,
-	// rather than run one whose every AWS call times out.
+	// path. Without the key the agent does not register ECS's
+	// task-iam-role-network-host capability, so ECS places no host-mode
+	// task with a task role on the instance, rather than one whose every
+	// AWS call times out.
 	cfg := map[string]string{
 		"ECS_ENABLE_TASK_IAM_ROLE":              "true",
 		"ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": fmt.Sprint(slices.Contains(v.NetworkModes, "host")),
