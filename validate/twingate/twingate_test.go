@@ -302,7 +302,8 @@ var dockerUserDropsIMDS = []string{"iptables", "-I", "DOCKER-USER", "-d", "169.2
 // passes; the same twin rebooted without the setting lets the task reach
 // IMDS through its ENI, and that probe exits 30. bridge: the host forwards
 // and masquerades the task to IMDS (hop limit 2), so the probe exits 30
-// until Docker's DOCKER-USER drop is in place.
+// until Docker's DOCKER-USER drop is in place. host: reaches IMDS whatever
+// is in place.
 func TestProbeIMDS(t *testing.T) {
 	t.Parallel()
 	b, tw := launchOn(t, twingate.DefaultBaseline, twingate.Options{AWSVPCBlockIMDS: true})
@@ -329,6 +330,11 @@ func TestProbeIMDS(t *testing.T) {
 	}
 	bridge.IMDSBlocked = true
 	probeExit(t, b, bridge, validate.ProbeExitPass, "bridge, DOCKER-USER drops IMDS")
+	// A host-mode task is the host: neither ECS_AWSVPC_BLOCK_IMDS nor
+	// Docker's DOCKER-USER drop keeps it from IMDS (the README says so,
+	// and the gate never asks it of host mode).
+	probeExit(t, b, validate.Probe{Mode: validate.ModeHost, IMDSBlocked: true}, validate.ProbeExitIMDSReachable,
+		"host mode, with ECS_AWSVPC_BLOCK_IMDS and DOCKER-USER's drop")
 
 	setECSConfig(t, tw, "ECS_AWSVPC_BLOCK_IMDS", "")
 	if err := b.Reboot(ctx); err != nil {
@@ -353,6 +359,9 @@ func TestProbeIMDSHopLimit(t *testing.T) {
 	}
 	probeExit(t, b, validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}, validate.ProbeExitPass, "bridge, hop limit 1")
 	probeExit(t, b, validate.Probe{Mode: validate.ModeAWSVPC, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "awsvpc without ECS_AWSVPC_BLOCK_IMDS, hop limit 1")
+	// Nor does hop limit 1 keep a host-mode task from IMDS: its request is
+	// the host's own, not routed.
+	probeExit(t, b, validate.Probe{Mode: validate.ModeHost, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "host mode, hop limit 1")
 }
 
 // TestGateBridgeIMDSBlocked runs the gate with BridgeIMDSBlocked: it
