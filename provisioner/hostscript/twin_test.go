@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -921,4 +922,81 @@ func TestHostModeThroughUfwDenyOutgoing(t *testing.T) {
 			check("after ufw reload")
 		})
 	}
+}
+
+// TestHostModeIsReversible: dropping host mode takes back what host mode
+// needed, in each firewall manager: no cisecs host rule stays live or in
+// the files the host loads at boot, ecs.config stops promising host-mode
+// tasks their roles, and the other tasks keep their credentials through a
+// reboot and the baseline's events.
+func TestHostModeIsReversible(t *testing.T) {
+	for _, name := range []string{"al2-iptables-legacy", "al2023-nftables", "ubuntu2404-ufw", "al2023-firewalld"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, name)
+			steps := []string{"config", "firewall", "persist", "sysctl"}
+			if _, err := runScript(ctx, t, tw, hostscript.Options{Steps: steps}); err != nil {
+				t.Fatal(err)
+			}
+			hostRule := "ECS task credentials (host"
+			if !strings.Contains(liveRules(ctx, t, tw)+strings.Join(slices.Collect(maps.Values(persisted(t, tw))), "\n")+daemonFiles(t, tw), hostRule) {
+				t.Fatalf("control: no cisecs host-mode rule live or persisted after the fix")
+			}
+			rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: steps, NetworkModes: []string{"awsvpc", "bridge"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(rep.deviationIDs(), "cisecs-output-host-credentials") {
+				t.Errorf("without host mode, deviations %v still hold the host-mode output accept", rep.deviationIDs())
+			}
+			check := func(when string) {
+				t.Helper()
+				if live := liveRules(ctx, t, tw); strings.Contains(live, hostRule) {
+					t.Errorf("%s: a cisecs host-mode rule is live:\n%s", when, live)
+				}
+				for f, content := range persisted(t, tw) {
+					if strings.Contains(content, hostRule) {
+						t.Errorf("%s: %s still holds a cisecs host-mode rule:\n%s", when, f, content)
+					}
+				}
+				if d := daemonFiles(t, tw); strings.Contains(d, hostRule) {
+					t.Errorf("%s: direct.xml or before.rules still holds a cisecs host-mode rule:\n%s", when, d)
+				}
+				if cfg, _ := tw.ReadFile("/etc/ecs/ecs.config"); !strings.Contains(string(cfg), "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=false") {
+					t.Errorf("%s: ecs.config %q still gives host-mode tasks their roles", when, cfg)
+				}
+				for _, task := range twin.DNATTasks() {
+					if _, err := tw.Credentials(ctx, task); err != nil {
+						t.Errorf("%s: %s task: %v", when, task, err)
+					}
+				}
+			}
+			check("after dropping host mode")
+			if err := tw.Reboot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check("after reboot")
+			for _, e := range tw.Baseline().Events() {
+				if err := tw.Happen(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check("after " + fmt.Sprint(tw.Baseline().Events()))
+		})
+	}
+}
+
+// daemonFiles returns the files a firewall daemon loads the cisecs rules
+// from (firewalld's direct.xml, ufw's before.rules) as the host's disk
+// holds them, those there are.
+func daemonFiles(t *testing.T, tw *twin.Twin) string {
+	t.Helper()
+	var out string
+	for _, f := range []string{"/etc/firewalld/direct.xml", "/etc/ufw/before.rules"} {
+		if b, err := tw.ReadFile(f); err == nil {
+			out += string(b)
+		}
+	}
+	return out
 }
