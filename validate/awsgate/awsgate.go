@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -327,8 +328,8 @@ func (o Options) Check() error {
 }
 
 func checkMode(mode string) error {
-	if mode != validate.ModeAWSVPC && mode != validate.ModeBridge {
-		return fmt.Errorf("probe network mode %q: want %q or %q", mode, validate.ModeAWSVPC, validate.ModeBridge)
+	if !slices.Contains(validate.Modes(), mode) {
+		return fmt.Errorf("probe network mode %q: want one of %s", mode, strings.Join(validate.Modes(), ", "))
 	}
 	return nil
 }

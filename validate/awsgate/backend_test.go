@@ -134,8 +134,15 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 	}
 
 	tds := e.front.TaskDefinitions()
-	if len(tds) != 3 { // awsvpc, bridge, bridge holding
-		t.Errorf("%d task definitions, want 3", len(tds))
+	if len(tds) != 4 { // awsvpc, bridge, host, bridge holding
+		t.Errorf("%d task definitions, want 4", len(tds))
+	}
+	modes := map[string]int{}
+	for _, td := range tds {
+		modes[td.NetworkMode]++
+	}
+	if modes["host"] != 1 {
+		t.Errorf("task definitions by network mode %v, want one with networkMode host (the host-mode probe)", modes)
 	}
 	for _, td := range tds {
 		if td.Family != b.Family(td.NetworkMode) || td.TaskRoleARN != testRole || len(td.Command) != 3 || td.Command[0] != "sh" || td.Command[1] != "-c" ||
@@ -156,7 +163,7 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 		td, _ := j["taskDefinition"].(string)
 		nc, hasNC := j["networkConfiguration"].(map[string]any)
 		if strings.Contains(td, "-awsvpc:") != hasNC {
-			t.Errorf("RunTask of %s: network configuration %v (awsvpc needs one, bridge none)", td, nc)
+			t.Errorf("RunTask of %s: network configuration %v (awsvpc needs one, bridge and host none)", td, nc)
 		}
 		if hasNC {
 			vpc := nc["awsvpcConfiguration"].(map[string]any)

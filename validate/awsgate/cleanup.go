@@ -87,7 +87,7 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		add(deleteRunENIs(ctx, b.poll, b.ec2, b.o.RunID, known, b.timeouts.Task))
 	}
 	if a.taskDefs {
-		for _, mode := range []string{validate.ModeAWSVPC, validate.ModeBridge} {
+		for _, mode := range validate.Modes() {
 			add(b.deregisterFamily(ctx, b.Family(mode)))
 		}
 	}
