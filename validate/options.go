@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cisecs/cisecs/release"
 )
 
 // Defaults of Options.
@@ -150,7 +151,7 @@ func (o Options) validate() error {
 		bad("NetworkModes", "network modes", fmt.Sprintf("%q", strings.Join(o.NetworkModes, ",")),
 			"the gate needs "+ModeAWSVPC+" (the forced-stop and reboot checks use it); want "+ModeAWSVPC+" or a list with it, such as "+strings.Join(Modes(), ","))
 	}
-	if o.RoleARN != "" && !roleARNRE.MatchString(o.RoleARN) {
+	if o.RoleARN != "" && !release.IsRoleARN(o.RoleARN) {
 		bad("RoleARN", "role arn", fmt.Sprintf("%q", o.RoleARN), "not an IAM role ARN; want one like arn:aws:iam::123456789012:role/NAME")
 	}
 	if strings.ContainsAny(o.ProbeImage, " \t\n'\"") {
@@ -162,7 +163,7 @@ func (o Options) validate() error {
 	if o.CleanupTimeout < 0 {
 		bad("CleanupTimeout", "cleanup timeout", o.CleanupTimeout.String(), "negative; want a duration like "+DefaultCleanupTimeout.String())
 	}
-	if !runIDRE.MatchString(o.RunID) {
+	if !release.IsRunID(o.RunID) {
 		bad("RunID", "run id", fmt.Sprintf("%q", o.RunID), "want 1 to 64 letters, digits and hyphens")
 	}
 	if o.Publish != "" && o.Publisher == nil {
@@ -192,10 +193,6 @@ func (o Options) probe(mode string, hold bool) Probe {
 	blocked := (mode == ModeAWSVPC && o.IMDSBlocked) || (mode == ModeBridge && o.BridgeIMDSBlocked)
 	return Probe{Mode: mode, RoleARN: o.RoleARN, IMDSBlocked: blocked, Hold: hold}
 }
-
-// runIDRE is what a run id may be: safe in ECS cluster names, tags and
-// file names.
-var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 
 // NewRunID returns a fresh run id made of the time and a random suffix,
 // such as "gate-20250102-150405-3fa9c1".

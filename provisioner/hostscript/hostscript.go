@@ -20,6 +20,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/templates"
 )
 
@@ -114,7 +115,6 @@ type kv struct{ Key, Value string }
 
 var (
 	versionRE   = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9]+)?$`)
-	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	ecsKeyRE    = regexp.MustCompile(`^ECS_[A-Z0-9_]+$`)
 	fprRE       = regexp.MustCompile(`^[0-9A-F]{40}$`)
 	urlRE       = regexp.MustCompile(`^https?://[^\s'"]+$`)
@@ -158,7 +158,7 @@ func (o Options) Validate() error {
 	} else if o.AgentKey == "" && o.AgentKeyFingerprint != "" && f != DefaultAgentKeyFingerprint {
 		bad("agent_key_fingerprint: %s is not the shipped Amazon ECS key (%s); give that key in agent_key", f, DefaultAgentKeyFingerprint)
 	}
-	if o.Region != "" && !regionRE.MatchString(o.Region) {
+	if o.Region != "" && !release.IsRegion(o.Region) {
 		bad("region: %q is not an AWS region name", o.Region)
 	}
 	for _, k := range slices.Sorted(maps.Keys(o.ECSConfig)) {
