@@ -109,6 +109,7 @@ type vars struct {
 	Region              string
 	ECSConfig           []kv
 	ReportPath          string
+	ReportSchema        string
 }
 
 type kv struct{ Key, Value string }
@@ -193,6 +194,7 @@ func Render(o Options) ([]byte, error) {
 		AgentKeyFingerprint: normalFingerprint(o.AgentKeyFingerprint),
 		Region:              o.Region,
 		ReportPath:          o.ReportPath,
+		ReportSchema:        ReportSchema,
 	}
 	if v.AgentKeyFingerprint == "" {
 		v.AgentKeyFingerprint = DefaultAgentKeyFingerprint
