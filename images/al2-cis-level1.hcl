@@ -21,7 +21,7 @@ image "al2-cis-level1" {
   }
 
   ecs {
-    network_modes     = ["awsvpc", "bridge"]
+    network_modes     = ["awsvpc", "bridge", "host"]
     awsvpc_block_imds = true
   }
 }

@@ -18,7 +18,7 @@ image "al2023-cis-level1-arm64" {
   }
 
   ecs {
-    network_modes     = ["awsvpc", "bridge"]
+    network_modes     = ["awsvpc", "bridge", "host"]
     awsvpc_block_imds = true
   }
 }

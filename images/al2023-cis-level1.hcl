@@ -40,7 +40,7 @@ image "al2023-cis-level1" {
   # The ECS agent and the credentials path through the CIS firewall; see
   # "cisecs script -h" for what each option does on the host.
   ecs {
-    network_modes     = ["awsvpc", "bridge"]
+    network_modes     = ["awsvpc", "bridge", "host"]
     awsvpc_block_imds = true
     config = {
       ECS_ENABLE_CONTAINER_METADATA = "true"

@@ -38,7 +38,7 @@
 //	  tags = { Team = "platform" }     # on the AMI, its snapshots and the build instance
 //	  ecs {                            # checked by the host script's own rules
 //	    agent_version     = "1.86.3"   # default: the newest
-//	    network_modes     = ["awsvpc", "bridge"]  # default both
+//	    network_modes     = ["awsvpc", "bridge", "host"]  # default all three
 //	    awsvpc_block_imds = true
 //	    config            = { ECS_LOGLEVEL = "info" }  # never ECS_CLUSTER
 //	  }
@@ -152,7 +152,8 @@ type ECS struct {
 	// AgentVersion pins the agent; empty installs the newest.
 	AgentVersion string
 	// NetworkModes are the task network modes whose credentials path is
-	// opened.
+	// opened (awsvpc, bridge, host); host-mode tasks get task roles only
+	// when host is among them.
 	NetworkModes []string
 	// AWSVPCBlockIMDS keeps awsvpc tasks away from the instance metadata
 	// service.

@@ -141,7 +141,7 @@ func TestDefaults(t *testing.T) {
 		GateInstanceType: "t4g.small",
 		Region:           "eu-west-1",
 		Volume:           images.Volume{SizeGB: 30, Type: "gp3", Encrypted: true, DeviceName: "/dev/xvda"},
-		ECS:              images.ECS{NetworkModes: []string{"awsvpc", "bridge"}, AWSVPCBlockIMDS: true},
+		ECS:              images.ECS{NetworkModes: []string{"awsvpc", "bridge", "host"}, AWSVPCBlockIMDS: true},
 		SSMParameter:     "/cisecs/min/ami-id",
 	}
 	if !reflect.DeepEqual(img, want) {
@@ -425,12 +425,12 @@ func TestParseProblems(t *testing.T) {
 		{
 			name: "ecs options, checked by the host script",
 			src: "image \"bad\" {\n  " + base + "  region = \"us-east-1\"\n  ecs {\n    agent_version = \"latest\"\n" +
-				"    network_modes = [\"awsvpc\", \"host\", \"awsvpc\"]\n" +
+				"    network_modes = [\"awsvpc\", \"nat\", \"awsvpc\"]\n" +
 				"    config = {\n      ECS_CLUSTER = \"prod\"\n      ecs_loglevel = \"debug\"\n      ECS_AWSVPC_BLOCK_IMDS = \"false\"\n    }\n  }\n}\n",
 			want: []string{
 				`bad.hcl:10:21: ecs.agent_version: "latest" is not a version like 1.86.3 or 1.86.3-1`,
-				`bad.hcl:11:32: ecs.network_modes: unknown mode "host" (modes are awsvpc, bridge)`,
-				`bad.hcl:11:40: ecs.network_modes: "awsvpc" is listed twice`,
+				`bad.hcl:11:32: ecs.network_modes: unknown mode "nat" (modes are awsvpc, bridge, host)`,
+				`bad.hcl:11:39: ecs.network_modes: "awsvpc" is listed twice`,
 				"bad.hcl:13:7: ecs.config: ECS_CLUSTER must not be baked into an image; set it in user data at launch",
 				`bad.hcl:14:7: ecs.config: "ecs_loglevel" is not an ecs.config key (ECS_ followed by A-Z, 0-9, _)`,
 				"bad.hcl:15:7: ecs.config: set ECS_AWSVPC_BLOCK_IMDS with ecs.awsvpc_block_imds",

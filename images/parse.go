@@ -541,7 +541,7 @@ func (d *decoder) ecs(b *hclsyntax.Block, e *ECS) {
 	if a := c.attrs["network_modes"]; a != nil {
 		items, ok := d.strList(a, "ecs.network_modes")
 		if ok && len(items) == 0 {
-			d.addf(a.Expr.Range().Start, "ecs.network_modes: empty; leave it out for both (%s)", strings.Join(hostscript.NetworkModes, ", "))
+			d.addf(a.Expr.Range().Start, "ecs.network_modes: empty; leave it out for all (%s)", strings.Join(hostscript.NetworkModes, ", "))
 		}
 		e.NetworkModes = nil
 		for _, it := range items {

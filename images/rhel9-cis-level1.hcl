@@ -19,7 +19,7 @@ image "rhel9-cis-level1" {
   }
 
   ecs {
-    network_modes     = ["awsvpc", "bridge"]
+    network_modes     = ["awsvpc", "bridge", "host"]
     awsvpc_block_imds = true
   }
 }

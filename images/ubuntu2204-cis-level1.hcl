@@ -16,7 +16,7 @@ image "ubuntu2204-cis-level1" {
   }
 
   ecs {
-    network_modes     = ["awsvpc", "bridge"]
+    network_modes     = ["awsvpc", "bridge", "host"]
     awsvpc_block_imds = true
   }
 }

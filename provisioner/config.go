@@ -44,7 +44,9 @@ type Config struct {
 	SkipSteps []string `mapstructure:"skip_steps"`
 	// The ECS network modes whose tasks must reach their credentials:
 	// `awsvpc` (tasks arrive on ecs-bridge), `bridge` (tasks arrive on
-	// docker0), or both. Empty, the default, means both.
+	// docker0), `host` (tasks share the host's network namespace; without
+	// it, ecs.config does not give host-mode tasks task roles). Empty, the
+	// default, means all three.
 	NetworkModes []string `mapstructure:"network_modes"`
 	// The ECS agent version to install, such as `1.86.3` or `1.86.3-1`.
 	// Empty, the default, installs the newest version the OS family's

@@ -153,8 +153,8 @@ func TestPrepare(t *testing.T) {
 		},
 		{
 			name:    "unknown network mode",
-			raw:     map[string]any{"network_modes": []string{"host"}},
-			wantErr: []string{`network_modes: unknown mode "host"`},
+			raw:     map[string]any{"network_modes": []string{"none"}},
+			wantErr: []string{`network_modes: unknown mode "none"`},
 		},
 		{
 			name:    "bad agent version",
@@ -231,7 +231,7 @@ func TestPrepare(t *testing.T) {
 			raw: map[string]any{
 				"steps":               []string{"agnet"},
 				"skip_steps":          []string{"detect"},
-				"network_modes":       []string{"host"},
+				"network_modes":       []string{"none"},
 				"region":              "Frankfurt",
 				"ecs_config":          map[string]string{"ECS_CLUSTER": "prod"},
 				"remote_dir":          "tmp",
@@ -240,7 +240,7 @@ func TestPrepare(t *testing.T) {
 			wantErr: []string{
 				`steps: unknown step "agnet"`,
 				`skip_steps: "detect" always runs`,
-				`network_modes: unknown mode "host"`,
+				`network_modes: unknown mode "none"`,
 				`region: "Frankfurt"`,
 				"ecs_config: ECS_CLUSTER",
 				`remote_dir: "tmp"`,

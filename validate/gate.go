@@ -23,6 +23,8 @@ import (
 //     o.IMDSBlocked).
 //  3. bridge-credentials, when o.NetworkModes has bridge: a bridge probe
 //     must exit 0 (IMDS blocked when o.BridgeIMDSBlocked).
+//     host-credentials, when o.NetworkModes has host: a host-mode probe
+//     must exit 0 (IMDS is never checked: the task is the host).
 //  4. forced-stop: a held awsvpc probe is started and stopped by force,
 //     then a new awsvpc probe must pass on the same host (the seed's
 //     "docker froze" symptom).
@@ -121,6 +123,11 @@ func (g *gate) checks() []check {
 	if slices.Contains(g.o.NetworkModes, ModeBridge) {
 		cs = append(cs, check{CheckBridge, func(ctx context.Context, c *Check) error {
 			return g.probe(ctx, c, ModeBridge)
+		}})
+	}
+	if slices.Contains(g.o.NetworkModes, ModeHost) {
+		cs = append(cs, check{CheckHost, func(ctx context.Context, c *Check) error {
+			return g.probe(ctx, c, ModeHost)
 		}})
 	}
 	cs = append(cs,

@@ -50,7 +50,7 @@ func exit(code int) func(context.Context, validate.Probe) (validate.Outcome, err
 // TestRun covers the gate's paths with a fake backend: which checks run,
 // their statuses, the exit code, diagnostics, cleanup and publishing.
 func TestRun(t *testing.T) {
-	allPass := []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "forced-stop=pass", "reboot=pass"}
+	allPass := []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "host-credentials=pass", "forced-stop=pass", "reboot=pass"}
 	tests := []struct {
 		name          string
 		backend       func() *fakeBackend
@@ -73,8 +73,8 @@ func TestRun(t *testing.T) {
 			wantCleanup:   validate.CleanupDone,
 			wantAttempts:  1,
 			wantPublished: true,
-			wantCalls: []string{"launch", "probe awsvpc", "probe bridge", "start awsvpc", "force-stop held-1", "probe awsvpc",
-				"reboot", "probe awsvpc", "probe bridge", "cleanup"},
+			wantCalls: []string{"launch", "probe awsvpc", "probe bridge", "probe host", "start awsvpc", "force-stop held-1", "probe awsvpc",
+				"reboot", "probe awsvpc", "probe bridge", "probe host", "cleanup"},
 		},
 		{
 			name:     "awsvpc only: no bridge check",
@@ -88,7 +88,7 @@ func TestRun(t *testing.T) {
 			name:        "credentials unreachable (exit 10): fail, later checks skipped, diagnostics, cleanup, no publishing",
 			backend:     func() *fakeBackend { return &fakeBackend{RunProbeFunc: exit(validate.ProbeExitCredentialsUnreachable)} },
 			wantExit:    validate.ExitFail,
-			wantChecks:  []string{"launch=pass", "awsvpc-credentials=fail", "bridge-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=fail", "bridge-credentials=skipped", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
 			wantMessage: map[string]string{"awsvpc-credentials": "exited 10 (credentials unreachable): probe said so", "reboot": "not run: awsvpc-credentials did not pass"},
 			wantDiag:    true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
 			wantCalls: []string{"launch", "probe awsvpc", "diagnostics", "cleanup"},
@@ -104,8 +104,23 @@ func TestRun(t *testing.T) {
 				}}
 			},
 			wantExit:   validate.ExitFail,
-			wantChecks: []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=fail", "forced-stop=skipped", "reboot=skipped"},
+			wantChecks: []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=fail", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
 			wantDiag:   true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
+		},
+		{
+			name: "host mode fails (exit 10): the image promised host-mode tasks their roles",
+			backend: func() *fakeBackend {
+				return &fakeBackend{RunProbeFunc: func(ctx context.Context, p validate.Probe) (validate.Outcome, error) {
+					if p.Mode == validate.ModeHost {
+						return exit(validate.ProbeExitCredentialsUnreachable)(ctx, p)
+					}
+					return validate.Outcome{TaskID: "t"}, nil
+				}}
+			},
+			wantExit:    validate.ExitFail,
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "host-credentials=fail", "forced-stop=skipped", "reboot=skipped"},
+			wantMessage: map[string]string{"host-credentials": "host probe task-x exited 10"},
+			wantDiag:    true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
 		},
 		{
 			name: "probe after the forced stop fails",
@@ -120,7 +135,7 @@ func TestRun(t *testing.T) {
 				return f
 			},
 			wantExit:    validate.ExitFail,
-			wantChecks:  []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "forced-stop=fail", "reboot=skipped"},
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "host-credentials=pass", "forced-stop=fail", "reboot=skipped"},
 			wantMessage: map[string]string{"forced-stop": "after task held-1 was stopped by force: awsvpc probe"},
 			wantDiag:    true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
 		},
@@ -137,7 +152,7 @@ func TestRun(t *testing.T) {
 				return f
 			},
 			wantExit:    validate.ExitFail,
-			wantChecks:  []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "forced-stop=pass", "reboot=fail"},
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "host-credentials=pass", "forced-stop=pass", "reboot=fail"},
 			wantMessage: map[string]string{"reboot": "after reboot: awsvpc probe task-x exited 10"},
 			wantDiag:    true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
 		},
@@ -147,7 +162,7 @@ func TestRun(t *testing.T) {
 				return &fakeBackend{LaunchFunc: func(context.Context) error { return errors.New("instance never registered") }}
 			},
 			wantExit:    validate.ExitError,
-			wantChecks:  []string{"launch=error", "awsvpc-credentials=skipped", "bridge-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
+			wantChecks:  []string{"launch=error", "awsvpc-credentials=skipped", "bridge-credentials=skipped", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
 			wantMessage: map[string]string{"launch": "instance never registered"},
 			wantDiag:    true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
 			wantCalls: []string{"launch", "diagnostics", "cleanup"},
@@ -160,7 +175,7 @@ func TestRun(t *testing.T) {
 				}}
 			},
 			wantExit:    validate.ExitError,
-			wantChecks:  []string{"launch=pass", "awsvpc-credentials=error", "bridge-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=error", "bridge-credentials=skipped", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
 			wantMessage: map[string]string{"awsvpc-credentials": "RunTask: capacity"},
 			wantDiag:    true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
 		},
@@ -168,7 +183,7 @@ func TestRun(t *testing.T) {
 			name:        "probe without an exit code (image not pulled): exit 2",
 			backend:     func() *fakeBackend { return &fakeBackend{RunProbeFunc: exit(-1)} },
 			wantExit:    validate.ExitError,
-			wantChecks:  []string{"launch=pass", "awsvpc-credentials=error", "bridge-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=error", "bridge-credentials=skipped", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
 			wantMessage: map[string]string{"awsvpc-credentials": "exited -1 (no exit code)"},
 			wantDiag:    true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
 		},
@@ -178,7 +193,7 @@ func TestRun(t *testing.T) {
 				return &fakeBackend{RebootFunc: func(context.Context) error { panic("nil instance") }}
 			},
 			wantExit:    validate.ExitError,
-			wantChecks:  []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "forced-stop=pass", "reboot=error"},
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=pass", "bridge-credentials=pass", "host-credentials=pass", "forced-stop=pass", "reboot=error"},
 			wantMessage: map[string]string{"reboot": "panic: nil instance"},
 			wantDiag:    true, wantCleanup: validate.CleanupDone, wantAttempts: 1,
 		},
@@ -211,7 +226,7 @@ func TestRun(t *testing.T) {
 				return &fakeBackend{RunProbeFunc: exit(10), CleanupFunc: func(context.Context) error { return errors.New("x") }}
 			},
 			wantExit: validate.ExitError, wantDiag: true,
-			wantChecks:  []string{"launch=pass", "awsvpc-credentials=fail", "bridge-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=fail", "bridge-credentials=skipped", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
 			wantCleanup: validate.CleanupFailed, wantAttempts: 2,
 		},
 		{
@@ -227,7 +242,7 @@ func TestRun(t *testing.T) {
 				return &fakeBackend{RunProbeFunc: exit(12), DiagnosticsFunc: func(context.Context) (map[string]string, error) { return nil, errors.New("SSM agent offline") }}
 			},
 			wantExit: validate.ExitFail, wantDiag: true,
-			wantChecks:  []string{"launch=pass", "awsvpc-credentials=fail", "bridge-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
+			wantChecks:  []string{"launch=pass", "awsvpc-credentials=fail", "bridge-credentials=skipped", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
 			wantCleanup: validate.CleanupDone, wantAttempts: 1,
 		},
 	}
@@ -296,10 +311,12 @@ func TestRunProbes(t *testing.T) {
 	want := []validate.Probe{
 		{Mode: "awsvpc", RoleARN: testRole, IMDSBlocked: true},
 		{Mode: "bridge", RoleARN: testRole},
+		{Mode: "host", RoleARN: testRole},
 		{Mode: "awsvpc", RoleARN: testRole, IMDSBlocked: true, Hold: true},
 		{Mode: "awsvpc", RoleARN: testRole, IMDSBlocked: true},
 		{Mode: "awsvpc", RoleARN: testRole, IMDSBlocked: true},
 		{Mode: "bridge", RoleARN: testRole},
+		{Mode: "host", RoleARN: testRole},
 	}
 	if !slices.Equal(b.probes, want) {
 		t.Errorf("probes\n %+v\nwant\n %+v", b.probes, want)
@@ -325,7 +342,7 @@ func TestRunBadOptions(t *testing.T) {
 		want    []string
 	}{
 		{"no image", func(o *validate.Options) { o.ImageID = "" }, []string{"image id: empty"}},
-		{"unknown mode", func(o *validate.Options) { o.NetworkModes = []string{"awsvpc", "host"} }, []string{`unknown mode "host"`}},
+		{"unknown mode", func(o *validate.Options) { o.NetworkModes = []string{"awsvpc", "nat"} }, []string{`unknown mode "nat"`}},
 		{"bridge only", func(o *validate.Options) { o.NetworkModes = []string{"bridge"} }, []string{`network modes "bridge": the gate needs awsvpc`}},
 		{"bad role", func(o *validate.Options) { o.RoleARN = "ecsTaskRole" }, []string{`role arn "ecsTaskRole"`}},
 		{"bad run id", func(o *validate.Options) { o.RunID = "a b" }, []string{`run id "a b"`}},
@@ -385,7 +402,7 @@ func TestRunInterrupted(t *testing.T) {
 	if r.ExitCode() != validate.ExitError {
 		t.Errorf("exit %d, want %d", r.ExitCode(), validate.ExitError)
 	}
-	want := []string{"launch=pass", "awsvpc-credentials=error", "bridge-credentials=skipped", "forced-stop=skipped", "reboot=skipped"}
+	want := []string{"launch=pass", "awsvpc-credentials=error", "bridge-credentials=skipped", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"}
 	if got := statuses(r); !slices.Equal(got, want) {
 		t.Errorf("checks %q, want %q", got, want)
 	}
@@ -490,7 +507,7 @@ func TestRunProgress(t *testing.T) {
 	}
 	out := progress.String()
 	for _, want := range []string{
-		"] gate: run gate-test: image " + testImage + " on fake, modes awsvpc,bridge\n",
+		"] gate: run gate-test: image " + testImage + " on fake, modes awsvpc,bridge,host\n",
 		"] launch: waiting for the fake backend to launch a host from " + testImage,
 		"] launch: still waiting for the fake backend to launch a host",
 		"] launch: pass (",
@@ -498,7 +515,7 @@ func TestRunProgress(t *testing.T) {
 		"] forced-stop: waiting for task held-1 to stop by force\n",
 		"] reboot: waiting for the host to reboot and run tasks again\n",
 		"] cleanup: done\n",
-		"] gate: gate gate-test on fake (" + testImage + "): PASS: 5 pass; cleanup done\n",
+		"] gate: gate gate-test on fake (" + testImage + "): PASS: 6 pass; cleanup done\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("progress lacks %q:\n%s", want, out)

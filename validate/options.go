@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cisecs/cisecs/release"
 )
 
 // Defaults of Options.
@@ -30,9 +31,9 @@ type Options struct {
 	// ImageID names the image under test (an AMI id on AWS; for the
 	// twin, the baseline it models). It is what gets published.
 	ImageID string
-	// NetworkModes are the ECS network modes the image enables; empty
-	// means both. awsvpc must be among them: the forced-stop and reboot
-	// checks use it.
+	// NetworkModes are the ECS network modes the image enables (Modes);
+	// empty means all of them. awsvpc must be among them: the forced-stop
+	// and reboot checks use it.
 	NetworkModes []string
 	// IMDSBlocked says the image sets ECS_AWSVPC_BLOCK_IMDS: the awsvpc
 	// probe must not reach the instance metadata service.
@@ -76,7 +77,7 @@ type Options struct {
 // withDefaults returns o with every empty setting defaulted.
 func (o Options) withDefaults() Options {
 	if len(o.NetworkModes) == 0 {
-		o.NetworkModes = []string{ModeAWSVPC, ModeBridge}
+		o.NetworkModes = Modes()
 	}
 	if o.ProbeImage == "" {
 		o.ProbeImage = DefaultProbeImage
@@ -142,15 +143,15 @@ func (o Options) validate() error {
 		bad("ImageID", "image id", "", "empty")
 	}
 	for _, m := range o.NetworkModes {
-		if m != ModeAWSVPC && m != ModeBridge {
-			bad("NetworkModes", "network modes", "", fmt.Sprintf("unknown mode %q (modes are %s, %s)", m, ModeAWSVPC, ModeBridge))
+		if !slices.Contains(Modes(), m) {
+			bad("NetworkModes", "network modes", "", fmt.Sprintf("unknown mode %q (modes are %s)", m, strings.Join(Modes(), ", ")))
 		}
 	}
 	if !slices.Contains(o.NetworkModes, ModeAWSVPC) {
 		bad("NetworkModes", "network modes", fmt.Sprintf("%q", strings.Join(o.NetworkModes, ",")),
-			"the gate needs "+ModeAWSVPC+" (the forced-stop and reboot checks use it); want "+ModeAWSVPC+" or "+ModeAWSVPC+","+ModeBridge)
+			"the gate needs "+ModeAWSVPC+" (the forced-stop and reboot checks use it); want "+ModeAWSVPC+" or a list with it, such as "+strings.Join(Modes(), ","))
 	}
-	if o.RoleARN != "" && !roleARNRE.MatchString(o.RoleARN) {
+	if o.RoleARN != "" && !release.IsRoleARN(o.RoleARN) {
 		bad("RoleARN", "role arn", fmt.Sprintf("%q", o.RoleARN), "not an IAM role ARN; want one like arn:aws:iam::123456789012:role/NAME")
 	}
 	if strings.ContainsAny(o.ProbeImage, " \t\n'\"") {
@@ -162,7 +163,7 @@ func (o Options) validate() error {
 	if o.CleanupTimeout < 0 {
 		bad("CleanupTimeout", "cleanup timeout", o.CleanupTimeout.String(), "negative; want a duration like "+DefaultCleanupTimeout.String())
 	}
-	if !runIDRE.MatchString(o.RunID) {
+	if !release.IsRunID(o.RunID) {
 		bad("RunID", "run id", fmt.Sprintf("%q", o.RunID), "want 1 to 64 letters, digits and hyphens")
 	}
 	if o.Publish != "" && o.Publisher == nil {
@@ -186,15 +187,12 @@ func (o Options) Probes() []Probe {
 
 // probe is the probe of mode the gate runs: IMDS must be blocked in
 // awsvpc mode with IMDSBlocked (ECS_AWSVPC_BLOCK_IMDS acts there alone),
-// and in bridge mode with BridgeIMDSBlocked.
+// and in bridge mode with BridgeIMDSBlocked. Never in host mode: a
+// host-mode task is the host, and reaches IMDS as the host does.
 func (o Options) probe(mode string, hold bool) Probe {
 	blocked := (mode == ModeAWSVPC && o.IMDSBlocked) || (mode == ModeBridge && o.BridgeIMDSBlocked)
 	return Probe{Mode: mode, RoleARN: o.RoleARN, IMDSBlocked: blocked, Hold: hold}
 }
-
-// runIDRE is what a run id may be: safe in ECS cluster names, tags and
-// file names.
-var runIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
 
 // NewRunID returns a fresh run id made of the time and a random suffix,
 // such as "gate-20250102-150405-3fa9c1".

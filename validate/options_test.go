@@ -19,7 +19,7 @@ func TestValidateSettingErrors(t *testing.T) {
 	}
 	bad := validate.Options{
 		ImageID:        " ",
-		NetworkModes:   []string{"host"},
+		NetworkModes:   []string{"nat"},
 		RoleARN:        "ecsTaskRole",
 		ProbeImage:     "x y",
 		Timeout:        -time.Second,
@@ -29,8 +29,8 @@ func TestValidateSettingErrors(t *testing.T) {
 	}
 	want := []validate.SettingError{
 		{Setting: "ImageID", Label: "image id", Problem: "empty"},
-		{Setting: "NetworkModes", Label: "network modes", Problem: `unknown mode "host" (modes are awsvpc, bridge)`},
-		{Setting: "NetworkModes", Label: "network modes", Value: `"host"`, Problem: "the gate needs awsvpc (the forced-stop and reboot checks use it); want awsvpc or awsvpc,bridge"},
+		{Setting: "NetworkModes", Label: "network modes", Problem: `unknown mode "nat" (modes are awsvpc, bridge, host)`},
+		{Setting: "NetworkModes", Label: "network modes", Value: `"nat"`, Problem: "the gate needs awsvpc (the forced-stop and reboot checks use it); want awsvpc or a list with it, such as awsvpc,bridge,host"},
 		{Setting: "RoleARN", Label: "role arn", Value: `"ecsTaskRole"`, Problem: "not an IAM role ARN; want one like arn:aws:iam::123456789012:role/NAME"},
 		{Setting: "ProbeImage", Label: "probe image", Value: `"x y"`, Problem: "not an image reference; want one like " + validate.DefaultProbeImage},
 		{Setting: "Timeout", Label: "timeout", Value: "-1s", Problem: "negative; want a duration like 45m0s"},
@@ -63,7 +63,8 @@ func TestValidateSettingErrors(t *testing.T) {
 
 // TestProbesIMDSBlocked: IMDSBlocked asks the awsvpc probes to find IMDS
 // blocked, BridgeIMDSBlocked the bridge probe; each leaves the other mode
-// alone.
+// alone, and neither asks it of the host-mode probe: that task is the
+// host, and reaches IMDS as the host does.
 func TestProbesIMDSBlocked(t *testing.T) {
 	tests := []struct {
 		name                   string
@@ -80,8 +81,11 @@ func TestProbesIMDSBlocked(t *testing.T) {
 			o := validate.Options{ImageID: "ami-0123456789abcdef0", IMDSBlocked: tt.awsvpc, BridgeIMDSBlocked: tt.bridge}
 			for _, p := range o.Probes() {
 				want := tt.wantAWSVPC
-				if p.Mode == validate.ModeBridge {
+				switch p.Mode {
+				case validate.ModeBridge:
 					want = tt.wantBridge
+				case validate.ModeHost:
+					want = false
 				}
 				if p.IMDSBlocked != want {
 					t.Errorf("%s probe (hold %v): IMDSBlocked %v, want %v", p.Mode, p.Hold, p.IMDSBlocked, want)

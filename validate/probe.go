@@ -3,9 +3,9 @@ package validate
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 	"text/template"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/templates"
 )
 
@@ -94,15 +94,12 @@ type probeVars struct {
 	ConnectTimeout, MaxTime, Attempts int
 }
 
-// roleARNRE matches an IAM role ARN in any partition.
-var roleARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$`)
-
 // ProbeScript returns the probe script for p: the POSIX sh program the
 // probe task runs (on AWS as the container's command, sh -c SCRIPT). It
 // is pure: the same probe gives the same bytes. p.Mode is not part of the
 // script; p.RoleARN must be a role ARN.
 func ProbeScript(p Probe) ([]byte, error) {
-	if !roleARNRE.MatchString(p.RoleARN) {
+	if !release.IsRoleARN(p.RoleARN) {
 		return nil, fmt.Errorf("probe script: role %q is not an IAM role ARN", p.RoleARN)
 	}
 	return renderProbe(probeVars{

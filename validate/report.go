@@ -15,6 +15,7 @@ const (
 	CheckLaunch     = "launch"
 	CheckAWSVPC     = "awsvpc-credentials"
 	CheckBridge     = "bridge-credentials"
+	CheckHost       = "host-credentials"
 	CheckForcedStop = "forced-stop"
 	CheckReboot     = "reboot"
 )

@@ -46,7 +46,7 @@ security group, and an AMI and its snapshots the build never finished (no
 build started more than %s ago. Run it with the builder role.
 
 flags:
-`, awsgate.TagRunID, awsgate.TagExpiresAt, release.TagDefinitionSHA256, leftovers.MaxBuild)
+`, release.TagRunID, release.TagExpiresAt, release.TagDefinitionSHA256, leftovers.MaxBuild)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {

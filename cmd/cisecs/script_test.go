@@ -54,8 +54,8 @@ func TestScriptBadInput(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"every bad setting at once", []string{"--steps", "firewal", "--network-modes", "host", "--ecs-config", "ECS_CLUSTER=prod"},
-			[]string{`steps: unknown step "firewal"`, `network_modes: unknown mode "host"`, "ECS_CLUSTER must not be baked"}},
+		{"every bad setting at once", []string{"--steps", "firewal", "--network-modes", "nat", "--ecs-config", "ECS_CLUSTER=prod"},
+			[]string{`steps: unknown step "firewal"`, `network_modes: unknown mode "nat"`, "ECS_CLUSTER must not be baked"}},
 		{"not KEY=VALUE", []string{"--ecs-config", "ECS_LOGLEVEL"}, []string{`"ECS_LOGLEVEL" is not KEY=VALUE`}},
 		{"missing key file", []string{"--agent-key-file", "/nonexistent/ecs.asc"}, []string{"--agent-key-file", "/nonexistent/ecs.asc"}},
 		{"stray argument", []string{"firewall"}, []string{`unexpected argument "firewall"`}},

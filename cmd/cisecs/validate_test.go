@@ -37,7 +37,7 @@ func TestValidateFlags(t *testing.T) {
 		{"publish with twin", []string{"--backend", "twin", "--publish-parameter", "/x"}, "--publish-parameter: only with --backend aws"},
 		{"twin flag with aws", []string{"--backend", "aws", "--twin-unprovisioned"}, "--twin-unprovisioned: only with --backend twin"},
 		{"unknown baseline", []string{"--backend", "twin", "--twin-baseline", "centos6"}, `"centos6"`},
-		{"bad mode", []string{"--backend", "twin", "--network-modes", "host"}, `"host"`},
+		{"bad mode", []string{"--backend", "twin", "--network-modes", "nat"}, `"nat"`},
 		{"argument", []string{"--backend", "twin", "extra"}, `unexpected argument "extra"`},
 		{"bad role", []string{"--backend", "twin", "--task-role-arn", "ecsTaskRole"}, `--task-role-arn "ecsTaskRole": not an IAM role ARN; want one like arn:aws:iam::`},
 		{"aws flags with twin", []string{"--backend", "twin", "--ami", "ami-1", "--region", "eu-west-1"}, "2 problem(s) in the command line; nothing was done:\n  --ami: only with --backend aws\n  --region: only with --backend aws\n"},
@@ -53,7 +53,7 @@ func TestValidateFlags(t *testing.T) {
 			`  --ami "ami-...": not an AMI id; want ami- and 8 or 17 hex digits, like ami-0123456789abcdef0` + "\n"},
 		{"aws all at once", append(awsSettings(), "--region", "EU_WEST_1", "--ami", "ami-...", "--subnet", "subnet-1", "--security-group", "default",
 			"--instance-profile", "arn:aws:iam::111122223333:role/r", "--task-role-arn", "ecsTaskRole", "--execution-role-arn", "ecsTaskExecutionRole",
-			"--instance-type", "small", "--network-modes", "host", "--run-id", "a b", "--timeout", "-1s", "--probe-image", "x y",
+			"--instance-type", "small", "--network-modes", "nat", "--run-id", "a b", "--timeout", "-1s", "--probe-image", "x y",
 			"--publish-parameter", "cisecs/ami", "--provision-report", "no-such-report.json"),
 			"14 problem(s) in the command line; nothing was done:\n" +
 				`  --ami "ami-...": not an AMI id; want ami- and 8 or 17 hex digits, like ami-0123456789abcdef0` + "\n" +
@@ -65,7 +65,7 @@ func TestValidateFlags(t *testing.T) {
 				`  --task-role-arn "ecsTaskRole": not an IAM role ARN; want one like arn:aws:iam::123456789012:role/cisecs-probe` + "\n" +
 				`  --execution-role-arn "ecsTaskExecutionRole": not an IAM role ARN; want one like arn:aws:iam::123456789012:role/cisecs-probe` + "\n" +
 				`  --run-id "a b": want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit` + "\n" +
-				`  --network-modes: unknown mode "host" (modes are awsvpc, bridge)` + "\n" +
+				`  --network-modes: unknown mode "nat" (modes are awsvpc, bridge, host)` + "\n" +
 				`  --probe-image "x y": not an image reference; want one like public.ecr.aws/amazonlinux/amazonlinux:2023` + "\n" +
 				`  --timeout -1s: negative; want a duration like 45m0s` + "\n" +
 				`  --publish-parameter "cisecs/ami": not an SSM parameter name; want letters, digits, '.', '-', '_' in a path that starts with '/' and not with /aws or /ssm, like /cisecs/al2023-cis-level1/ami-id` + "\n" +
@@ -159,11 +159,11 @@ func TestValidateTwin(t *testing.T) {
 		wantExit   int
 		wantStatus []string
 	}{
-		{"provisioned", nil, validate.ExitPass, []string{"pass", "pass", "pass", "pass", "pass"}},
-		{"unprovisioned", []string{"--twin-unprovisioned"}, validate.ExitFail, []string{"pass", "fail", "skipped", "skipped", "skipped"}},
+		{"provisioned", nil, validate.ExitPass, []string{"pass", "pass", "pass", "pass", "pass", "pass"}},
+		{"unprovisioned", []string{"--twin-unprovisioned"}, validate.ExitFail, []string{"pass", "fail", "skipped", "skipped", "skipped", "skipped"}},
 		// The host script leaves bridge tasks IMDS (hop limit 2, no
 		// DOCKER-USER drop): asked to, the gate says so.
-		{"bridge IMDS required blocked", []string{"--bridge-imds-blocked"}, validate.ExitFail, []string{"pass", "pass", "fail", "skipped", "skipped"}},
+		{"bridge IMDS required blocked", []string{"--bridge-imds-blocked"}, validate.ExitFail, []string{"pass", "pass", "fail", "skipped", "skipped", "skipped"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

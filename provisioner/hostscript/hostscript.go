@@ -20,6 +20,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/templates"
 )
 
@@ -27,8 +28,11 @@ import (
 var Steps = []string{"detect", "agent", "config", "firewall", "persist", "sysctl", "services", "cleanup", "report"}
 
 // NetworkModes lists the ECS network modes whose credentials path the
-// script can open: awsvpc tasks arrive on ecs-bridge, bridge tasks on docker0.
-var NetworkModes = []string{"awsvpc", "bridge"}
+// script can open: awsvpc tasks arrive on ecs-bridge, bridge tasks on
+// docker0 (both through ecs-init's DNAT); host-mode tasks share the host's
+// namespace, and their requests take ecs-init's nat OUTPUT REDIRECT, then
+// filter OUTPUT and INPUT on lo.
+var NetworkModes = []string{"awsvpc", "bridge", "host"}
 
 // DefaultReportPath is where the script writes its JSON report on the host.
 const DefaultReportPath = "/var/lib/cisecs/report.json"
@@ -49,7 +53,7 @@ const DefaultAgentKeyFingerprint = "F34C3DDAE72926B079BEAEC6BCE9D9A42D51784F"
 var DefaultAgentKey string
 
 // Options are the settings a script is rendered with. The zero value is
-// valid and renders the full script for both network modes.
+// valid and renders the full script for every network mode.
 type Options struct {
 	// Steps selects the steps to run, in any order; empty means all of
 	// them. detect and report run whatever is selected.
@@ -58,7 +62,9 @@ type Options struct {
 	// be downloaded); detect and report cannot be skipped.
 	SkipSteps []string
 	// NetworkModes are the ECS network modes to open the credentials path
-	// for; empty means both.
+	// for; empty means all of NetworkModes. With host among them,
+	// ecs.config gives host-mode tasks their task roles
+	// (ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true); without it, it does not.
 	NetworkModes []string
 	// AgentVersion pins the ECS agent (e.g. "1.86.3"); empty installs the
 	// newest the OS family's channel offers.
@@ -103,13 +109,13 @@ type vars struct {
 	Region              string
 	ECSConfig           []kv
 	ReportPath          string
+	ReportSchema        string
 }
 
 type kv struct{ Key, Value string }
 
 var (
 	versionRE   = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9]+)?$`)
-	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	ecsKeyRE    = regexp.MustCompile(`^ECS_[A-Z0-9_]+$`)
 	fprRE       = regexp.MustCompile(`^[0-9A-F]{40}$`)
 	urlRE       = regexp.MustCompile(`^https?://[^\s'"]+$`)
@@ -153,7 +159,7 @@ func (o Options) Validate() error {
 	} else if o.AgentKey == "" && o.AgentKeyFingerprint != "" && f != DefaultAgentKeyFingerprint {
 		bad("agent_key_fingerprint: %s is not the shipped Amazon ECS key (%s); give that key in agent_key", f, DefaultAgentKeyFingerprint)
 	}
-	if o.Region != "" && !regionRE.MatchString(o.Region) {
+	if o.Region != "" && !release.IsRegion(o.Region) {
 		bad("region: %q is not an AWS region name", o.Region)
 	}
 	for _, k := range slices.Sorted(maps.Keys(o.ECSConfig)) {
@@ -188,6 +194,7 @@ func Render(o Options) ([]byte, error) {
 		AgentKeyFingerprint: normalFingerprint(o.AgentKeyFingerprint),
 		Region:              o.Region,
 		ReportPath:          o.ReportPath,
+		ReportSchema:        ReportSchema,
 	}
 	if v.AgentKeyFingerprint == "" {
 		v.AgentKeyFingerprint = DefaultAgentKeyFingerprint
@@ -198,9 +205,14 @@ func Render(o Options) ([]byte, error) {
 	if v.ReportPath == "" {
 		v.ReportPath = DefaultReportPath
 	}
+	// Host-mode tasks get task roles only where the script opens their
+	// path. Without the key the agent does not register ECS's
+	// task-iam-role-network-host capability, so ECS places no host-mode
+	// task with a task role on the instance, rather than one whose every
+	// AWS call times out.
 	cfg := map[string]string{
 		"ECS_ENABLE_TASK_IAM_ROLE":              "true",
-		"ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": "true",
+		"ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": fmt.Sprint(slices.Contains(v.NetworkModes, "host")),
 		"ECS_AWSVPC_BLOCK_IMDS":                 fmt.Sprint(o.AWSVPCBlockIMDS),
 	}
 	maps.Copy(cfg, o.ECSConfig)

@@ -79,9 +79,35 @@ func TestRenderSettings(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sourcing the script: %v", err)
 	}
-	want := `detect|firewall|report|bridge|ECS_AWSVPC_BLOCK_IMDS=false|ECS_ENABLE_TASK_IAM_ROLE=true|ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true|ECS_INSTANCE_ATTRIBUTES={"team":"it's"}|`
+	// Host mode is not enabled: ecs.config must not promise host-mode
+	// tasks their roles.
+	want := `detect|firewall|report|bridge|ECS_AWSVPC_BLOCK_IMDS=false|ECS_ENABLE_TASK_IAM_ROLE=true|ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=false|ECS_INSTANCE_ATTRIBUTES={"team":"it's"}|`
 	if string(out) != want {
 		t.Errorf("settings as bash reads them:\n got %s\nwant %s", out, want)
+	}
+}
+
+// TestHostModeConfigKey: ecs.config gives host-mode tasks their task roles
+// exactly when host mode is enabled (the default enables it).
+func TestHostModeConfigKey(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		modes []string
+		want  string
+	}{
+		{"default", nil, "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true"},
+		{"host", []string{"awsvpc", "host"}, "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true"},
+		{"no host", []string{"awsvpc", "bridge"}, "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=false"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Render(Options{NetworkModes: tt.modes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(got, []byte("'"+tt.want+"'")) {
+				t.Errorf("script lacks %s in ECS_CONFIG", tt.want)
+			}
+		})
 	}
 }
 
@@ -111,7 +137,7 @@ func TestValidate(t *testing.T) {
 		{"zero value", Options{}, nil},
 		{"unknown step", Options{Steps: []string{"firewal"}}, []string{`steps: unknown step "firewal"`}},
 		{"skip detect", Options{SkipSteps: []string{"detect"}}, []string{`skip_steps: "detect" always runs`}},
-		{"unknown mode", Options{NetworkModes: []string{"host"}}, []string{`network_modes: unknown mode "host"`}},
+		{"unknown mode", Options{NetworkModes: []string{"none"}}, []string{`network_modes: unknown mode "none"`}},
 		{"bad version", Options{AgentVersion: "latest"}, []string{`agent_version: "latest"`}},
 		{"bad url", Options{AgentBaseURL: "ftp://x"}, []string{`agent_base_url: "ftp://x"`}},
 		{"bad key", Options{AgentKey: "ssh-rsa AAAA"}, []string{"agent_key: not an ASCII-armoured PGP public key"}},

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -99,7 +100,60 @@ func wantDeviations(baseline string) []string {
 	case "al2-firewalld":
 		return []string{"cisecs-firewalld-direct-dnat", "cisecs-input-credentials"}
 	}
+	if wantHostOutput[baseline] {
+		return []string{"cisecs-input-credentials", "cisecs-output-host-credentials"}
+	}
 	return []string{"cisecs-input-credentials"}
+}
+
+// wantHostOutput are the baselines whose output chain drops by default, so
+// that the fix accepts the host-mode request there (REDIRECT'ed only);
+// on every other baseline it must not touch output.
+var wantHostOutput = map[string]bool{
+	"al2-iptables-legacy":     true, // OUTPUT policy DROP
+	"ubuntu2404-iptables-nft": true,
+	"al2023-nftables":         true, // output chain policy drop
+	"ubuntu2204-nftables":     true,
+	"ubuntu2204-ufw":          true, // deny outgoing
+	"ubuntu2404-ufw":          true,
+}
+
+// hostModeBreaks says what breaks a host-mode task's credentials on the
+// unprovisioned baseline: "" where nothing does (the CIS host accepts lo
+// and new tcp out), "boot" where ufw's deny-outgoing policy drops the
+// REDIRECT'ed request in filter OUTPUT, "reload" where firewalld 1.x (or
+// 0.4) flushes ecs-init's nat OUTPUT REDIRECT on its reload.
+func hostModeBreaks(b twin.Baseline) string {
+	switch b.Daemon {
+	case twin.DaemonUfw:
+		return "boot"
+	case twin.DaemonFirewalld:
+		return "reload"
+	}
+	return ""
+}
+
+// hostModeControl checks, on the unprovisioned twin, the host-mode task
+// breaks exactly as hostModeBreaks says: the twin must model both
+// reported defects, and nothing else.
+func hostModeControl(ctx context.Context, t *testing.T, tw *twin.Twin) {
+	t.Helper()
+	want := hostModeBreaks(tw.Baseline())
+	_, err := tw.Credentials(ctx, twin.HostMode)
+	if got := err != nil; got != (want == "boot") {
+		t.Fatalf("control: unprovisioned host-mode task at boot: %v, want blocked %v", err, want == "boot")
+	}
+	if want != "reload" {
+		t.Logf("control: unprovisioned host-mode task at boot: %v", err)
+		return
+	}
+	if err := tw.Happen(ctx, twin.EventFirewalldReload); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = tw.Credentials(ctx, twin.HostMode); !twin.IsBlocked(err) {
+		t.Fatalf("control: unprovisioned host-mode task after firewall-cmd --reload: %v, want blocked (ecs-init's REDIRECT flushed)", err)
+	}
+	t.Logf("control: after firewall-cmd --reload, the unprovisioned host-mode task lost its credentials: %v", err)
 }
 
 // runScript renders the script for steps and runs it in the twin host, the
@@ -200,6 +254,8 @@ var widerProbes = []struct {
 	{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.IntrospectionPort)},
 	{twin.VPC, net.JoinHostPort(twin.HostAddr, twin.HostServicePort)},
 	{twin.VPC, twin.CredentialsAddr},
+	// The host-mode accept in OUTPUT must not open the host's egress.
+	{twin.Host, twin.VPCServiceAddr},
 }
 
 // openWithoutUs returns the widerProbes that the host opens before the
@@ -277,7 +333,7 @@ func controlBreaks(ctx context.Context, t *testing.T, tw *twin.Twin) {
 }
 
 // TestFixOnEveryBaseline is the project's central claim, on each CIS
-// baseline, for awsvpc and bridge tasks: the seed's bug is there, the script
+// baseline, for awsvpc, bridge and host-mode tasks: the seed's bug is there, the script
 // fixes it, the fix survives a reboot without duplicating ecs-init's rules,
 // opens nothing else, and a second run changes nothing.
 func TestFixOnEveryBaseline(t *testing.T) {
@@ -290,6 +346,7 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			// The seed's bug: tasks start, but cannot reach their
 			// credentials, at once or after a firewall reload.
 			before := openWithoutUs(ctx, tw)
+			hostModeControl(ctx, t, tw)
 			controlBreaks(ctx, t, tw)
 
 			// The standalone fix on a host that already runs the agent.
@@ -307,6 +364,9 @@ func TestFixOnEveryBaseline(t *testing.T) {
 			}
 			if !slices.Contains(wantDeviations(b.Name), "cisecs-input-credentials") && slices.Contains(rep.deviationIDs(), "cisecs-input-credentials") {
 				t.Errorf("report deviations %v: the fix opened the credentials path where firewalld already accepts it", rep.deviationIDs())
+			}
+			if !wantHostOutput[b.Name] && slices.Contains(rep.deviationIDs(), "cisecs-output-host-credentials") {
+				t.Errorf("report deviations %v: the fix changed output where it does not drop by default", rep.deviationIDs())
 			}
 			if wantDocker := b.Daemon == twin.DaemonFirewalld; slices.Contains(rep.findingIDs(), "docker-firewalld-zone") != wantDocker {
 				t.Errorf("report findings %v: want docker-firewalld-zone %v", rep.findingIDs(), wantDocker)
@@ -756,4 +816,187 @@ func TestUfwBridgeModeIsReversible(t *testing.T) {
 	if _, err := tw.Credentials(ctx, twin.Bridge); !twin.IsBlocked(err) {
 		t.Errorf("bridge task after dropping bridge mode: %v, want blocked", err)
 	}
+}
+
+// TestHostModeSurvivesFirewalldReload is the first reported defect: on
+// firewalld before 2.0, firewall-cmd --reload (and a restart) flushes
+// ecs-init's nat OUTPUT REDIRECT, and host-mode tasks lose their
+// credentials until the agent restarts. The fix keeps the REDIRECT as a
+// firewalld direct rule: after the reload ecs-init's own copy is gone, and
+// the host-mode task still gets its credentials, through firewalld's.
+func TestHostModeSurvivesFirewalldReload(t *testing.T) {
+	for _, name := range []string{"al2023-firewalld", "rhel9-firewalld", "al2-firewalld"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, name)
+			redirect := twin.ECSInitRule{Name: "credentials-redirect", Table: "nat",
+				Saved: "-A OUTPUT -d 169.254.170.2/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 51679"}
+			rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var change string
+			for _, d := range rep.Deviations {
+				if d.ID == "cisecs-firewalld-direct-dnat" {
+					change = d.Change
+				}
+			}
+			if !strings.Contains(change, "nat OUTPUT: the REDIRECT ecs-init adds") {
+				t.Errorf("deviation cisecs-firewalld-direct-dnat says %q, want it to name the nat OUTPUT REDIRECT", change)
+			}
+			if err := tw.Reboot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range []twin.Event{twin.EventFirewalldReload, twin.EventFirewalldRestart, twin.EventFirewalldReload} {
+				if err := tw.Happen(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+				rs, err := tw.Ruleset(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := rs.Count(redirect); n != 0 {
+					t.Fatalf("after %s: ecs-init's REDIRECT present %d times: the twin no longer flushes it, so this test proves nothing", e, n)
+				}
+				if _, err := tw.Credentials(ctx, twin.HostMode); err != nil {
+					t.Errorf("after %s: host-mode task: %v", e, err)
+				}
+				if _, err := tw.Metadata(ctx, twin.HostMode); err != nil {
+					t.Errorf("after %s: host-mode task metadata: %v", e, err)
+				}
+			}
+		})
+	}
+}
+
+// TestHostModeThroughUfwDenyOutgoing is the second reported defect: with
+// the roles' deny-outgoing policy, ufw drops host-mode tasks' requests in
+// filter OUTPUT (after ecs-init's REDIRECT it still sees eth0 and port
+// 51679, so the -o lo accept does not match). The fix accepts in
+// ufw-before-output only what that REDIRECT rewrote: the host's other
+// egress stays denied, through a reboot and a ufw reload.
+func TestHostModeThroughUfwDenyOutgoing(t *testing.T) {
+	for _, name := range []string{"ubuntu2204-ufw", "ubuntu2404-ufw"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, name)
+			if _, err := tw.Credentials(ctx, twin.HostMode); !twin.IsBlocked(err) {
+				t.Fatalf("control: unprovisioned host-mode task: %v, want blocked by ufw's deny outgoing", err)
+			}
+			if err := tw.Connect(ctx, twin.Host, twin.VPCServiceAddr); !twin.IsBlocked(err) {
+				t.Fatalf("control: host -> %s: %v, want blocked by ufw's deny outgoing", twin.VPCServiceAddr, err)
+			}
+			rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(rep.deviationIDs(), "cisecs-output-host-credentials") {
+				t.Errorf("report deviations %v lack cisecs-output-host-credentials", rep.deviationIDs())
+			}
+			rules, err := tw.ReadFile("/etc/ufw/before.rules")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !regexp.MustCompile(`(?m)^-A ufw-before-output .*--ctorigdst 169\.254\.170\.2/32 --ctorigdstport 80 .*-j ACCEPT$`).Match(rules) {
+				t.Errorf("before.rules has no REDIRECT-only accept in ufw-before-output:\n%s", rules)
+			}
+			check := func(when string) {
+				t.Helper()
+				if _, err := tw.Credentials(ctx, twin.HostMode); err != nil {
+					t.Errorf("%s: host-mode task: %v", when, err)
+				}
+				if err := tw.Connect(ctx, twin.Host, twin.VPCServiceAddr); !twin.IsBlocked(err) {
+					t.Errorf("%s: host -> %s: %v, want ufw's deny outgoing kept", when, twin.VPCServiceAddr, err)
+				}
+			}
+			check("after the fix")
+			if err := tw.Reboot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check("after reboot")
+			if err := tw.Happen(ctx, twin.EventUfwReload); err != nil {
+				t.Fatal(err)
+			}
+			check("after ufw reload")
+		})
+	}
+}
+
+// TestHostModeIsReversible: dropping host mode takes back what host mode
+// needed, in each firewall manager: no cisecs host rule stays live or in
+// the files the host loads at boot, ecs.config stops promising host-mode
+// tasks their roles, and the other tasks keep their credentials through a
+// reboot and the baseline's events.
+func TestHostModeIsReversible(t *testing.T) {
+	for _, name := range []string{"al2-iptables-legacy", "al2023-nftables", "ubuntu2404-ufw", "al2023-firewalld"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			tw := twintest.New(t, name)
+			steps := []string{"config", "firewall", "persist", "sysctl"}
+			if _, err := runScript(ctx, t, tw, hostscript.Options{Steps: steps}); err != nil {
+				t.Fatal(err)
+			}
+			hostRule := "ECS task credentials (host"
+			if !strings.Contains(liveRules(ctx, t, tw)+strings.Join(slices.Collect(maps.Values(persisted(t, tw))), "\n")+daemonFiles(t, tw), hostRule) {
+				t.Fatalf("control: no cisecs host-mode rule live or persisted after the fix")
+			}
+			rep, err := runScript(ctx, t, tw, hostscript.Options{Steps: steps, NetworkModes: []string{"awsvpc", "bridge"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(rep.deviationIDs(), "cisecs-output-host-credentials") {
+				t.Errorf("without host mode, deviations %v still hold the host-mode output accept", rep.deviationIDs())
+			}
+			check := func(when string) {
+				t.Helper()
+				if live := liveRules(ctx, t, tw); strings.Contains(live, hostRule) {
+					t.Errorf("%s: a cisecs host-mode rule is live:\n%s", when, live)
+				}
+				for f, content := range persisted(t, tw) {
+					if strings.Contains(content, hostRule) {
+						t.Errorf("%s: %s still holds a cisecs host-mode rule:\n%s", when, f, content)
+					}
+				}
+				if d := daemonFiles(t, tw); strings.Contains(d, hostRule) {
+					t.Errorf("%s: direct.xml or before.rules still holds a cisecs host-mode rule:\n%s", when, d)
+				}
+				if cfg, _ := tw.ReadFile("/etc/ecs/ecs.config"); !strings.Contains(string(cfg), "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=false") {
+					t.Errorf("%s: ecs.config %q still gives host-mode tasks their roles", when, cfg)
+				}
+				for _, task := range twin.DNATTasks() {
+					if _, err := tw.Credentials(ctx, task); err != nil {
+						t.Errorf("%s: %s task: %v", when, task, err)
+					}
+				}
+			}
+			check("after dropping host mode")
+			if err := tw.Reboot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check("after reboot")
+			for _, e := range tw.Baseline().Events() {
+				if err := tw.Happen(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check("after " + fmt.Sprint(tw.Baseline().Events()))
+		})
+	}
+}
+
+// daemonFiles returns the files a firewall daemon loads the cisecs rules
+// from (firewalld's direct.xml, ufw's before.rules) as the host's disk
+// holds them, those there are.
+func daemonFiles(t *testing.T, tw *twin.Twin) string {
+	t.Helper()
+	var out string
+	for _, f := range []string{"/etc/firewalld/direct.xml", "/etc/ufw/before.rules"} {
+		if b, err := tw.ReadFile(f); err == nil {
+			out += string(b)
+		}
+	}
+	return out
 }

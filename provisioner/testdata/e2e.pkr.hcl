@@ -32,7 +32,7 @@ build {
   provisioner "cisecs" {
     skip_steps        = ["agent"]
     region            = "us-east-1"
-    network_modes     = ["awsvpc", "bridge"]
+    network_modes     = ["awsvpc", "bridge", "host"]
     awsvpc_block_imds = true
     ecs_config = {
       ECS_LOGLEVEL = "info"

@@ -6,7 +6,7 @@
 // and removes everything it created. It also publishes a released image id to SSM Parameter Store, and
 // sweeps what killed runs left behind (Janitor).
 //
-// Every resource it creates carries two tags, TagRunID and TagExpiresAt; the
+// Every resource it creates carries two tags, release.TagRunID and release.TagExpiresAt; the
 // Janitor removes only resources that carry both. Every wait polls on the
 // gate's Clock: there are no fixed sleeps.
 package awsgate
@@ -15,7 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,14 +27,6 @@ import (
 
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
-)
-
-// Tags on every resource the gate creates.
-const (
-	// TagRunID holds the gate run's id.
-	TagRunID = "cisecs:run-id"
-	// TagExpiresAt holds when the Janitor may remove the resource (RFC 3339, UTC).
-	TagExpiresAt = "cisecs:expires-at"
 )
 
 // NamePrefix starts the name of the gate's clusters and the family of its
@@ -198,8 +190,6 @@ func (b *Backend) ask(set func(*asked)) {
 	set(&b.asked)
 }
 
-var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
-
 // New checks o and returns a Backend for it. It builds the clients o leaves
 // nil from o.Account, connecting first when that is nil (Connect: a
 // *RegionError or *CredentialsError says what is wrong); it creates
@@ -312,7 +302,7 @@ func (o Options) Check() error {
 	if o.ProbeScript == nil {
 		bad("ProbeScript", "", "required")
 	}
-	if !runIDPattern.MatchString(o.RunID) {
+	if !release.IsRunID(o.RunID) {
 		bad("RunID", o.RunID, "want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit")
 	}
 	for _, p := range o.Probes {
@@ -327,8 +317,8 @@ func (o Options) Check() error {
 }
 
 func checkMode(mode string) error {
-	if mode != validate.ModeAWSVPC && mode != validate.ModeBridge {
-		return fmt.Errorf("probe network mode %q: want %q or %q", mode, validate.ModeAWSVPC, validate.ModeBridge)
+	if !slices.Contains(validate.Modes(), mode) {
+		return fmt.Errorf("probe network mode %q: want one of %s", mode, strings.Join(validate.Modes(), ", "))
 	}
 	return nil
 }

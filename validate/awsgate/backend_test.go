@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -119,7 +120,7 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 	}
 	for _, spec := range []string{"TagSpecification.1.", "TagSpecification.2."} {
 		tags := map[string]string{f.Get(spec + "Tag.1.Key"): f.Get(spec + "Tag.1.Value"), f.Get(spec + "Tag.2.Key"): f.Get(spec + "Tag.2.Value")}
-		if tags[awsgate.TagRunID] != run || tags[awsgate.TagExpiresAt] != expires {
+		if tags[release.TagRunID] != run || tags[release.TagExpiresAt] != expires {
 			t.Errorf("RunInstances %s tags %v, want the run's", spec, tags)
 		}
 	}
@@ -134,12 +135,19 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 	}
 
 	tds := e.front.TaskDefinitions()
-	if len(tds) != 3 { // awsvpc, bridge, bridge holding
-		t.Errorf("%d task definitions, want 3", len(tds))
+	if len(tds) != 4 { // awsvpc, bridge, host, bridge holding
+		t.Errorf("%d task definitions, want 4", len(tds))
+	}
+	modes := map[string]int{}
+	for _, td := range tds {
+		modes[td.NetworkMode]++
+	}
+	if modes["host"] != 1 {
+		t.Errorf("task definitions by network mode %v, want one with networkMode host (the host-mode probe)", modes)
 	}
 	for _, td := range tds {
 		if td.Family != b.Family(td.NetworkMode) || td.TaskRoleARN != testRole || len(td.Command) != 3 || td.Command[0] != "sh" || td.Command[1] != "-c" ||
-			!strings.Contains(td.Command[2], "mode="+td.NetworkMode) || td.Tags[awsgate.TagRunID] != run || td.Tags[awsgate.TagExpiresAt] != expires {
+			!strings.Contains(td.Command[2], "mode="+td.NetworkMode) || td.Tags[release.TagRunID] != run || td.Tags[release.TagExpiresAt] != expires {
 			t.Errorf("task definition %+v: want family %s, role, sh -c <script>, the run's tags", td, b.Family(td.NetworkMode))
 		}
 	}
@@ -156,7 +164,7 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 		td, _ := j["taskDefinition"].(string)
 		nc, hasNC := j["networkConfiguration"].(map[string]any)
 		if strings.Contains(td, "-awsvpc:") != hasNC {
-			t.Errorf("RunTask of %s: network configuration %v (awsvpc needs one, bridge none)", td, nc)
+			t.Errorf("RunTask of %s: network configuration %v (awsvpc needs one, bridge and host none)", td, nc)
 		}
 		if hasNC {
 			vpc := nc["awsvpcConfiguration"].(map[string]any)
@@ -177,5 +185,5 @@ func hasTags(j map[string]any, run, expires string) bool {
 		m := t.(map[string]any)
 		tags[m["key"].(string)] = m["value"].(string)
 	}
-	return tags[awsgate.TagRunID] == run && tags[awsgate.TagExpiresAt] == expires
+	return tags[release.TagRunID] == run && tags[release.TagExpiresAt] == expires
 }

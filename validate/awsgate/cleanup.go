@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -87,7 +88,7 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		add(deleteRunENIs(ctx, b.poll, b.ec2, b.o.RunID, known, b.timeouts.Task))
 	}
 	if a.taskDefs {
-		for _, mode := range []string{validate.ModeAWSVPC, validate.ModeBridge} {
+		for _, mode := range validate.Modes() {
 			add(b.deregisterFamily(ctx, b.Family(mode)))
 		}
 	}
@@ -196,7 +197,7 @@ func waitStopped(ctx context.Context, p poller, c ecs.DescribeTasksAPIClient, cl
 // tagged with the run's id, and the one this Backend started.
 func (b *Backend) liveInstances(ctx context.Context) ([]string, error) {
 	byTag := &ec2.DescribeInstancesInput{
-		Filters: []ec2types.Filter{{Name: aws.String("tag:" + TagRunID), Values: []string{b.o.RunID}}},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + release.TagRunID), Values: []string{b.o.RunID}}},
 	}
 	ids, err := describeLive(ctx, b.ec2, byTag, false)
 	if err != nil {

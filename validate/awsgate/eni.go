@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/cisecs/cisecs/release"
 )
 
 // An awsvpc task's network interface is ECS's: ECS creates it (as its
@@ -74,9 +76,9 @@ type eniDeleter interface {
 // taggedENIs are the network interfaces, in status (any if empty), that
 // carry the gate's tags: runID's, or any run's if runID is empty.
 func taggedENIs(ctx context.Context, c ec2.DescribeNetworkInterfacesAPIClient, runID, status string) ([]ec2types.NetworkInterface, error) {
-	f := []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{TagRunID}}}
+	f := []ec2types.Filter{{Name: aws.String("tag-key"), Values: []string{release.TagRunID}}}
 	if runID != "" {
-		f = []ec2types.Filter{{Name: aws.String("tag:" + TagRunID), Values: []string{runID}}}
+		f = []ec2types.Filter{{Name: aws.String("tag:" + release.TagRunID), Values: []string{runID}}}
 	}
 	if status != "" {
 		f = append(f, ec2types.Filter{Name: aws.String("status"), Values: []string{status}})

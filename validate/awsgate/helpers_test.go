@@ -112,6 +112,7 @@ const (
 var probes = []validate.Probe{
 	{Mode: validate.ModeAWSVPC, RoleARN: testRole, IMDSBlocked: true},
 	{Mode: validate.ModeBridge, RoleARN: testRole},
+	{Mode: validate.ModeHost, RoleARN: testRole},
 }
 
 // probeScript stands in for the rendered probe script.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -24,7 +25,7 @@ const janitorStopReason = "cisecs janitor: run expired"
 // Janitor removes what killed gate runs left behind: instances, ECS
 // clusters (with their tasks and container instances), task definitions
 // and the available network interfaces of awsvpc tasks that carry both
-// gate tags (TagRunID, TagExpiresAt) and whose expiry has
+// gate tags (release.TagRunID, release.TagExpiresAt) and whose expiry has
 // passed, or, with RunIDPrefix, whose run id starts with it. It never
 // touches a resource without both tags, nor another run's before its
 // expiry.
@@ -185,7 +186,7 @@ func (j Janitor) dueInstances(ctx context.Context, now time.Time) ([]string, err
 	var ids []string
 	p := ec2.NewDescribeInstancesPaginator(j.EC2, &ec2.DescribeInstancesInput{
 		Filters: []ec2types.Filter{
-			{Name: aws.String("tag-key"), Values: []string{TagRunID}},
+			{Name: aws.String("tag-key"), Values: []string{release.TagRunID}},
 			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
 		},
 	})

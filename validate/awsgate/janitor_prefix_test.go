@@ -50,8 +50,8 @@ func TestJanitorRunIDPrefix(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("swept instances %q, want the cancelled run's %q", got, want)
 		}
-		if len(swept.Clusters) != 2 || len(swept.Tasks) != 2 || len(swept.TaskDefinitions) != 6 {
-			t.Errorf("swept %d clusters, %d tasks, %d task definitions; want the cancelled run's 2, 2 and 6",
+		if len(swept.Clusters) != 2 || len(swept.Tasks) != 2 || len(swept.TaskDefinitions) != 8 {
+			t.Errorf("swept %d clusters, %d tasks, %d task definitions; want the cancelled run's 2, 2 and 8",
 				len(swept.Clusters), len(swept.Tasks), len(swept.TaskDefinitions))
 		}
 		e.assertClean(t, cancelled+"0")

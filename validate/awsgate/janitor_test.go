@@ -69,8 +69,8 @@ func TestJanitor(t *testing.T) {
 		if !slices.Equal(swept.Tasks, []string{held}) {
 			t.Errorf("swept tasks %q, want the held task %s", swept.Tasks, held)
 		}
-		if len(swept.TaskDefinitions) != 3 {
-			t.Errorf("swept task definitions %q, want the expired run's 3", swept.TaskDefinitions)
+		if len(swept.TaskDefinitions) != 4 { // awsvpc, bridge, host, bridge holding
+			t.Errorf("swept task definitions %q, want the expired run's 4", swept.TaskDefinitions)
 		}
 		for _, td := range swept.TaskDefinitions {
 			if !strings.Contains(td, "/"+expired.Family("")) {
@@ -83,8 +83,8 @@ func TestJanitor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(left) != 5 { // instance, container instance, cluster, 2 task definitions
-			t.Errorf("the live run has %q, want all 5 of its resources", left)
+		if len(left) != 6 { // instance, container instance, cluster, 3 task definitions
+			t.Errorf("the live run has %q, want all 6 of its resources", left)
 		}
 		for _, td := range e.front.TaskDefinitions() {
 			if td.Family == foreign && td.Status != "ACTIVE" {

@@ -63,7 +63,7 @@ func TestNew(t *testing.T) {
 		{name: "no probe script", edit: func(o *awsgate.Options) { o.ProbeScript = nil }, want: [][2]string{{"ProbeScript", "ProbeScript: required"}}},
 		{name: "bad run id", edit: func(o *awsgate.Options) { o.RunID = "a/b" }, want: [][2]string{{"RunID", `RunID "a/b": want 1 to 64`}}},
 		{name: "empty run id", edit: func(o *awsgate.Options) { o.RunID = "" }, want: [][2]string{{"RunID", "RunID: want 1 to 64"}}},
-		{name: "bad mode", edit: func(o *awsgate.Options) { o.Probes = []validate.Probe{{Mode: "host"}} }, want: [][2]string{{"Probes", `probe network mode "host"`}}},
+		{name: "bad mode", edit: func(o *awsgate.Options) { o.Probes = []validate.Probe{{Mode: "nat"}} }, want: [][2]string{{"Probes", `probe network mode "nat"`}}},
 		{name: "all at once", edit: func(o *awsgate.Options) {
 			o.AMI, o.Region, o.Subnet, o.SecurityGroup, o.InstanceProfile, o.TaskRoleARN = "ami-...", "EU_WEST_1", "", "sg-1", "", "r"
 		}, want: [][2]string{{"AMI", "ami-..."}, {"Region", "EU_WEST_1"}, {"Subnet", "required"}, {"SecurityGroup", "sg-1"}, {"InstanceProfile", "required"}, {"TaskRoleARN", `"r"`}}},

@@ -35,20 +35,6 @@ const (
 	PublishCheckMaxInterval = 20 * time.Second
 )
 
-// Provenance tags Publish adds to the released AMI, next to those the
-// build wrote (SourceAMI, cisecs:definition-sha256, ...).
-const (
-	// TagGateRunID holds the id of the gate run that released the AMI.
-	TagGateRunID = "cisecs:gate-run-id"
-	// TagProvisionReportSHA256 holds the SHA-256 (hex) of the
-	// provisioner's report of the build that made the AMI.
-	TagProvisionReportSHA256 = "cisecs:provision-report-sha256"
-	// TagECSAgentInstalled holds the version of the ECS agent the build
-	// installed (the provision report's ecs_agent.version): cisecs source
-	// compares it with the newest release when the agent is not pinned.
-	TagECSAgentInstalled = "cisecs:ecs-agent-installed"
-)
-
 // ImageTagAPI is the part of EC2 the Publisher uses: it tags the released
 // image with its provenance.
 type ImageTagAPI interface {
@@ -99,14 +85,14 @@ type PublisherOptions struct {
 	// tag to write (RunID or ProvisionReportSHA256).
 	EC2 ImageTagAPI
 	// RunID is the id of the gate run that publishes: the image is tagged
-	// TagGateRunID with it. Empty: no such tag.
+	// release.TagGateRunID with it. Empty: no such tag.
 	RunID string
 	// ProvisionReportSHA256 is the SHA-256 (64 lower-case hex digits) of
 	// the provisioner's report of the build: the image is tagged
-	// TagProvisionReportSHA256 with it. Empty: no such tag.
+	// release.TagProvisionReportSHA256 with it. Empty: no such tag.
 	ProvisionReportSHA256 string
 	// ECSAgentVersion is the version of the ECS agent the build installed,
-	// like 1.86.3: the image is tagged TagECSAgentInstalled with it.
+	// like 1.86.3: the image is tagged release.TagECSAgentInstalled with it.
 	// Empty: no such tag.
 	ECSAgentVersion string
 	// Clock times the wait for SSM's check of the value; nil is the
@@ -136,22 +122,22 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 		p.clock = systemClock{}
 	}
 	if o.RunID != "" {
-		if !runIDPattern.MatchString(o.RunID) {
+		if !release.IsRunID(o.RunID) {
 			return nil, fmt.Errorf("publisher: run id %q: want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit", o.RunID)
 		}
-		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(TagGateRunID), Value: aws.String(o.RunID)})
+		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(release.TagGateRunID), Value: aws.String(o.RunID)})
 	}
 	if o.ProvisionReportSHA256 != "" {
 		if !sha256Pattern.MatchString(o.ProvisionReportSHA256) {
 			return nil, fmt.Errorf("publisher: provision report sha256 %q: want 64 lower-case hex digits", o.ProvisionReportSHA256)
 		}
-		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(TagProvisionReportSHA256), Value: aws.String(o.ProvisionReportSHA256)})
+		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(release.TagProvisionReportSHA256), Value: aws.String(o.ProvisionReportSHA256)})
 	}
 	if o.ECSAgentVersion != "" {
 		if !agentVersionPattern.MatchString(o.ECSAgentVersion) {
 			return nil, fmt.Errorf("publisher: ECS agent version %q: want a version like 1.86.3", o.ECSAgentVersion)
 		}
-		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(TagECSAgentInstalled), Value: aws.String(o.ECSAgentVersion)})
+		p.tags = append(p.tags, ec2types.Tag{Key: aws.String(release.TagECSAgentInstalled), Value: aws.String(o.ECSAgentVersion)})
 	}
 	if p.ssm == nil || (p.ec2 == nil && len(p.tags) > 0) || (len(o.Copies) > 0 && o.CopyClients == nil) {
 		if o.Account == nil {
@@ -198,7 +184,7 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 // First it reads the parameter: one of another type or data type is
 // refused, untouched (SSM cannot change a parameter to or from
 // aws:ec2:image). Then it tags imageID with the gate's provenance
-// (TagGateRunID, TagProvisionReportSHA256, TagECSAgentInstalled: those the
+// (release.TagGateRunID, release.TagProvisionReportSHA256, release.TagECSAgentInstalled: those the
 // options set), so
 // that whoever reads the parameter finds an AMI that carries them; when
 // tagging fails the parameter is left as it was. Then it writes the

@@ -19,6 +19,7 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -631,8 +632,8 @@ func TestPublisherImageCheckEmulated(t *testing.T) {
 				t.Fatalf("DescribeImages(%s): %v", built, err)
 			}
 			for _, tag := range out.Images[0].Tags {
-				if aws.ToString(tag.Key) == awsgate.TagGateRunID && aws.ToString(tag.Value) == runID(t) {
-					t.Errorf("the AMI was tagged %s=%s although nothing was published", awsgate.TagGateRunID, runID(t))
+				if aws.ToString(tag.Key) == release.TagGateRunID && aws.ToString(tag.Value) == runID(t) {
+					t.Errorf("the AMI was tagged %s=%s although nothing was published", release.TagGateRunID, runID(t))
 				}
 			}
 			if got := value(t, e, param); got != built+" text" {

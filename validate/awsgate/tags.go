@@ -10,13 +10,15 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/cisecs/cisecs/release"
 )
 
 // tags are the run's tags, in order.
 func (b *Backend) tags() [][2]string {
 	return [][2]string{
-		{TagRunID, b.o.RunID},
-		{TagExpiresAt, b.expiresAt.Format(time.RFC3339)},
+		{release.TagRunID, b.o.RunID},
+		{release.TagExpiresAt, b.expiresAt.Format(time.RFC3339)},
 	}
 }
 
@@ -39,8 +41,8 @@ func (b *Backend) ecsTags() []ecstypes.Tag {
 // expiry reads a resource's gate tags: ok is false unless it carries both,
 // with an expiry that parses.
 func expiry(get func(key string) (string, bool)) (runID string, expires time.Time, ok bool) {
-	runID, hasRun := get(TagRunID)
-	at, hasAt := get(TagExpiresAt)
+	runID, hasRun := get(release.TagRunID)
+	at, hasAt := get(release.TagExpiresAt)
 	if !hasRun || !hasAt || runID == "" {
 		return "", time.Time{}, false
 	}

@@ -20,12 +20,14 @@ const (
 // Task is an ECS task the twin runs: what the agent knows it by and the
 // environment the agent gives its containers.
 type Task struct {
-	// Endpoint is the task's namespace (AWSVPC or Bridge).
+	// Endpoint is the task's namespace (AWSVPC, Bridge, or HostMode: the
+	// host's own).
 	Endpoint Endpoint
-	// NetworkMode is the task's ECS network mode ("awsvpc", "bridge").
+	// NetworkMode is the task's ECS network mode ("awsvpc", "bridge",
+	// "host").
 	NetworkMode string
 	// Addr is the task's IPv4 address, as task metadata v4 gives it (an
-	// awsvpc task's: its ENI's).
+	// awsvpc task's: its ENI's; a host-mode task's: the host's).
 	Addr string
 	// TaskARN is the task's ARN.
 	TaskARN string
@@ -51,16 +53,17 @@ func (k Task) CredentialsURI() string { return "/v2/credentials/" + k.Credential
 // MetadataURI is ECS_CONTAINER_METADATA_URI_V4.
 func (k Task) MetadataURI() string { return "http://169.254.170.2/v4/" + k.MetadataID }
 
-// Task returns the task behind e (AWSVPC or Bridge).
+// Task returns the task behind e (AWSVPC, Bridge or HostMode).
 func (t *Twin) Task(e Endpoint) (Task, error) {
 	k, ok := t.tasks[e]
 	if !ok {
-		return Task{}, fmt.Errorf("endpoint %q is not a task (tasks are %s, %s)", e, AWSVPC, Bridge)
+		return Task{}, fmt.Errorf("endpoint %q is not a task (tasks are %s, %s, %s)", e, AWSVPC, Bridge, HostMode)
 	}
 	return k, nil
 }
 
-// newTasks makes the twin's two tasks, with ids of their own.
+// newTasks makes the twin's tasks, one per network mode, with ids of their
+// own.
 func newTasks(name string) (map[Endpoint]Task, error) {
 	tasks := make(map[Endpoint]Task)
 	for _, k := range []struct {
@@ -69,6 +72,7 @@ func newTasks(name string) (map[Endpoint]Task, error) {
 	}{
 		{AWSVPC, "awsvpc", AWSVPCENIAddr}, // task metadata names the ENI's address
 		{Bridge, "bridge", BridgeTaskAddr},
+		{HostMode, "host", HostAddr}, // the host's own address
 	} {
 		taskID, err := randomHex(16)
 		if err != nil {

@@ -53,7 +53,7 @@ func gatePasses(ctx context.Context, t *testing.T, tw *twin.Twin) {
 	}
 }
 
-// reachesCredentials fails unless both tasks get credentials and metadata.
+// reachesCredentials fails unless every task gets credentials and metadata.
 func reachesCredentials(ctx context.Context, t *testing.T, tw *twin.Twin, when string) {
 	t.Helper()
 	for _, task := range twin.Tasks() {

@@ -90,7 +90,7 @@ func nsEndpoints() []Endpoint { return []Endpoint{Host, AWSVPC, Bridge, VPC} }
 // nsSuffix names e's namespace after the twin's name.
 func nsSuffix(e Endpoint) string {
 	switch e {
-	case Host:
+	case Host, HostMode: // a host-mode task shares the host's namespace
 		return "-h"
 	case AWSVPC:
 		return "-a"

@@ -27,10 +27,21 @@ const (
 	VPC Endpoint = "vpc"
 	// Host is the host itself (its network namespace).
 	Host Endpoint = "host"
+	// HostMode is the host-mode task: a process in the host's network
+	// namespace with the agent's task environment. Its requests to
+	// 169.254.170.2 take ecs-init's nat OUTPUT REDIRECT, then filter
+	// OUTPUT (which still sees eth0) and INPUT on lo.
+	HostMode Endpoint = "host-mode"
 )
 
-// Tasks returns the endpoints that are ECS tasks.
-func Tasks() []Endpoint { return []Endpoint{AWSVPC, Bridge} }
+// Tasks returns the endpoints that are ECS tasks, one per network mode.
+func Tasks() []Endpoint { return []Endpoint{AWSVPC, Bridge, HostMode} }
+
+// DNATTasks returns the tasks whose requests reach the agent through
+// ecs-init's nat PREROUTING DNAT (from ecs-bridge and docker0): the ones
+// a CIS INPUT policy drops. A host-mode task's request never crosses
+// PREROUTING.
+func DNATTasks() []Endpoint { return []Endpoint{AWSVPC, Bridge} }
 
 // ProbeError is a probe that could not reach its target. IsTimeout,
 // IsRefused and IsUnreachable tell a dropped packet from a rejected one.
@@ -203,7 +214,7 @@ func (t *Twin) dial(ctx context.Context, from Endpoint, addr string) (net.Conn, 
 // caller holds t.mu.
 func (t *Twin) probeGuard(from Endpoint) error {
 	switch from {
-	case AWSVPC, Bridge, VPC, Host:
+	case AWSVPC, Bridge, HostMode, VPC, Host:
 	default:
 		return fmt.Errorf("probe from %q: unknown endpoint", from)
 	}

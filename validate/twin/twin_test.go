@@ -73,7 +73,7 @@ func assertBlocked(t *testing.T, b twin.Baseline, what string, err error) {
 	}
 }
 
-// assertCredentialsOpen fails unless both tasks get credentials and
+// assertCredentialsOpen fails unless every task gets credentials and
 // metadata.
 func assertCredentialsOpen(t *testing.T, tw *twin.Twin) {
 	t.Helper()
@@ -177,9 +177,15 @@ func TestNegativeControl(t *testing.T) {
 			t.Parallel()
 			tw := twintest.New(t, b.Name)
 			ctx := testContext(t)
-			for _, task := range twin.Tasks() {
+			for _, task := range twin.DNATTasks() {
 				_, err := tw.Credentials(ctx, task)
 				assertBlocked(t, b, string(task)+" credentials", err)
+			}
+			// A host-mode task's request goes out and in on lo after
+			// ecs-init's REDIRECT: these baselines accept lo and new tcp
+			// out, so nothing blocks it.
+			if _, err := tw.Credentials(ctx, twin.HostMode); err != nil {
+				t.Errorf("host-mode credentials: %v, want open (lo and new tcp out are accepted)", err)
 			}
 		})
 	}
@@ -242,7 +248,7 @@ func TestIptablesAcceptAloneFailsOnNftables(t *testing.T) {
 			if !strings.Contains(r.IptablesNFT, "-A INPUT -d 127.0.0.0/8 -i ecs-bridge -p tcp -m tcp --dport 51679 -j ACCEPT") {
 				t.Fatalf("the iptables-nft ACCEPT is not in place:\n%s", r.IptablesNFT)
 			}
-			for _, task := range twin.Tasks() {
+			for _, task := range twin.DNATTasks() {
 				_, err := tw.Credentials(ctx, task)
 				if !twin.IsTimeout(err) {
 					t.Errorf("%s with the iptables-nft ACCEPT alone: %v, want a timeout", task, err)
@@ -266,7 +272,7 @@ func TestAppendedAcceptIsUseless(t *testing.T) {
 	for _, iface := range []string{"ecs-bridge", "docker0"} {
 		mustExec(t, tw, "iptables", "-A", "INPUT", "-i", iface, "-d", "127.0.0.0/8", "-p", "tcp", "-m", "tcp", "--dport", "51679", "-j", "ACCEPT")
 	}
-	for _, task := range twin.Tasks() {
+	for _, task := range twin.DNATTasks() {
 		_, err := tw.Credentials(ctx, task)
 		assertBlocked(t, b, string(task)+" credentials after iptables -A", err)
 	}
@@ -294,7 +300,7 @@ func TestRebootForgetsLiveRules(t *testing.T) {
 	if err := tw.Reboot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range twin.Tasks() {
+	for _, task := range twin.DNATTasks() {
 		_, err := tw.Credentials(ctx, task)
 		assertBlocked(t, b, string(task)+" credentials after reboot", err)
 	}
@@ -376,7 +382,7 @@ func TestRebootUnmodified(t *testing.T) {
 			if err := tw.Connect(ctx, twin.VPC, twin.HostAddr+":"+twin.IntrospectionPort); !twin.IsTimeout(err) {
 				t.Errorf("VPC -> introspection: %v, want dropped by ecs-init", err)
 			}
-			for _, task := range twin.Tasks() {
+			for _, task := range twin.DNATTasks() {
 				_, err := tw.Credentials(ctx, task)
 				assertBlocked(t, b, string(task)+" credentials after reboot", err)
 			}
@@ -720,18 +726,25 @@ func bootBudget(bl twin.Baseline) float64 {
 // TestDaemonBaselines proves the twin's firewall daemons behave as the real
 // hosts do, unprovisioned: firewalld 1.x lets DNAT'ed packets in but
 // flushes ecs-init's DNAT on reload and restart (Docker puts its own
-// rules back); pre-0.7 firewalld blocks awsvpc tasks outright while
-// Docker's zone lets bridge tasks in; ufw blocks both, and a reload keeps
-// it so. ecs-init's rules are there once at boot everywhere.
+// rules back) and ecs-init's nat OUTPUT REDIRECT, which host-mode tasks
+// take; pre-0.7 firewalld blocks awsvpc tasks outright while Docker's zone
+// lets bridge tasks in; ufw blocks all three (host-mode ones in OUTPUT),
+// and a reload keeps it so. ecs-init's rules are there once at boot everywhere.
 func TestDaemonBaselines(t *testing.T) {
 	type want struct{ boot, afterEvents map[twin.Endpoint]bool } // task -> reaches credentials
-	open := func(a, b bool) map[twin.Endpoint]bool { return map[twin.Endpoint]bool{twin.AWSVPC: a, twin.Bridge: b} }
+	open := func(a, b, h bool) map[twin.Endpoint]bool {
+		return map[twin.Endpoint]bool{twin.AWSVPC: a, twin.Bridge: b, twin.HostMode: h}
+	}
+	// Host-mode tasks: firewalld accepts lo and all output, until its
+	// reload flushes ecs-init's nat OUTPUT REDIRECT; ufw's deny-outgoing
+	// policy drops the REDIRECT'ed request in filter OUTPUT, which still
+	// sees eth0.
 	tests := map[string]want{
-		"al2023-firewalld": {boot: open(true, true), afterEvents: open(false, false)},
-		"rhel9-firewalld":  {boot: open(true, true), afterEvents: open(false, false)},
-		"al2-firewalld":    {boot: open(false, true), afterEvents: open(false, false)},
-		"ubuntu2204-ufw":   {boot: open(false, false), afterEvents: open(false, false)},
-		"ubuntu2404-ufw":   {boot: open(false, false), afterEvents: open(false, false)},
+		"al2023-firewalld": {boot: open(true, true, true), afterEvents: open(false, false, false)},
+		"rhel9-firewalld":  {boot: open(true, true, true), afterEvents: open(false, false, false)},
+		"al2-firewalld":    {boot: open(false, true, true), afterEvents: open(false, false, false)},
+		"ubuntu2204-ufw":   {boot: open(false, false, false), afterEvents: open(false, false, false)},
+		"ubuntu2404-ufw":   {boot: open(false, false, false), afterEvents: open(false, false, false)},
 	}
 	for _, b := range twin.Baselines() {
 		if b.Daemon == "" {

@@ -52,8 +52,8 @@ type Options struct {
 	// Unprovisioned leaves the twin as the CIS baseline has it, without
 	// the host script: the gate must fail on it.
 	Unprovisioned bool
-	// NetworkModes are the modes the host script opens; empty means both
-	// (hostscript's default).
+	// NetworkModes are the modes the host script opens; empty means all
+	// of them (hostscript's default).
 	NetworkModes []string
 	// AWSVPCBlockIMDS has the host script set ECS_AWSVPC_BLOCK_IMDS=true.
 	AWSVPCBlockIMDS bool
@@ -378,6 +378,9 @@ func (b *Backend) probeCommand(ctx context.Context, p validate.Probe) (*exec.Cmd
 		e = twin.AWSVPC
 	case validate.ModeBridge:
 		e = twin.Bridge
+	case validate.ModeHost:
+		// A host-mode task is a process in the host's network namespace.
+		e = twin.HostMode
 	default:
 		return nil, id, fmt.Errorf("probe %s: unknown network mode %q", id, p.Mode)
 	}

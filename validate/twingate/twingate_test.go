@@ -140,7 +140,7 @@ func TestGatePassesOnEveryBaseline(t *testing.T) {
 					t.Logf("%s %s: %s", c.Name, c.Status, c.Message)
 				}
 			}
-			want := []string{validate.CheckLaunch, validate.CheckAWSVPC, validate.CheckBridge, validate.CheckForcedStop, validate.CheckReboot}
+			want := []string{validate.CheckLaunch, validate.CheckAWSVPC, validate.CheckBridge, validate.CheckHost, validate.CheckForcedStop, validate.CheckReboot}
 			var got []string
 			for _, c := range r.Checks {
 				if c.Status == validate.StatusPass {
@@ -204,6 +204,49 @@ func TestGateFailsUnprovisioned(t *testing.T) {
 	}
 }
 
+// TestHostProbeUnprovisioned is the gate's control for host mode, on
+// every baseline: the rendered probe, run as a host-mode task (a process
+// in the host's namespace with the agent's environment) on the CIS host
+// as it comes, fails with exit 10 where the reports said (ufw's
+// deny-outgoing policy at once; firewalld after the reboot's firewall
+// reload and restart flushed ecs-init's REDIRECT), and passes where
+// nothing blocks it (the CIS rulesets accept lo and new tcp out). Then
+// the host script fixes the failing ones, through the same events.
+func TestHostProbeUnprovisioned(t *testing.T) {
+	for _, bl := range twin.Baselines() {
+		t.Run(bl.Name, func(t *testing.T) {
+			t.Parallel()
+			host := validate.Probe{Mode: validate.ModeHost}
+			b, _ := launchOn(t, bl.Name, twingate.Options{Unprovisioned: true})
+			if err := b.Launch(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			atBoot, afterEvents := validate.ProbeExitPass, validate.ProbeExitPass
+			switch bl.Daemon {
+			case twin.DaemonUfw:
+				atBoot, afterEvents = validate.ProbeExitCredentialsUnreachable, validate.ProbeExitCredentialsUnreachable
+			case twin.DaemonFirewalld:
+				afterEvents = validate.ProbeExitCredentialsUnreachable
+			}
+			probeExit(t, b, host, atBoot, "unprovisioned, at boot")
+			if err := b.Reboot(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			probeExit(t, b, host, afterEvents, "unprovisioned, after a reboot and "+fmt.Sprint(bl.Events()))
+
+			fixed, _ := launchOn(t, bl.Name, twingate.Options{NetworkModes: []string{validate.ModeAWSVPC, validate.ModeHost}})
+			if err := fixed.Launch(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			probeExit(t, fixed, host, validate.ProbeExitPass, "provisioned for awsvpc,host")
+			if err := fixed.Reboot(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			probeExit(t, fixed, host, validate.ProbeExitPass, "provisioned, after a reboot and "+fmt.Sprint(bl.Events()))
+		})
+	}
+}
+
 // TestGateWrongRole: credentials for another role than the gate expects
 // fail the gate with probe exit 11.
 func TestGateWrongRole(t *testing.T) {
@@ -260,7 +303,8 @@ var dockerUserDropsIMDS = []string{"iptables", "-I", "DOCKER-USER", "-d", "169.2
 // passes; the same twin rebooted without the setting lets the task reach
 // IMDS through its ENI, and that probe exits 30. bridge: the host forwards
 // and masquerades the task to IMDS (hop limit 2), so the probe exits 30
-// until Docker's DOCKER-USER drop is in place.
+// until Docker's DOCKER-USER drop is in place. host: reaches IMDS whatever
+// is in place.
 func TestProbeIMDS(t *testing.T) {
 	t.Parallel()
 	b, tw := launchOn(t, twingate.DefaultBaseline, twingate.Options{AWSVPCBlockIMDS: true})
@@ -287,6 +331,11 @@ func TestProbeIMDS(t *testing.T) {
 	}
 	bridge.IMDSBlocked = true
 	probeExit(t, b, bridge, validate.ProbeExitPass, "bridge, DOCKER-USER drops IMDS")
+	// A host-mode task is the host: neither ECS_AWSVPC_BLOCK_IMDS nor
+	// Docker's DOCKER-USER drop keeps it from IMDS (the README says so,
+	// and the gate never asks it of host mode).
+	probeExit(t, b, validate.Probe{Mode: validate.ModeHost, IMDSBlocked: true}, validate.ProbeExitIMDSReachable,
+		"host mode, with ECS_AWSVPC_BLOCK_IMDS and DOCKER-USER's drop")
 
 	setECSConfig(t, tw, "ECS_AWSVPC_BLOCK_IMDS", "")
 	if err := b.Reboot(ctx); err != nil {
@@ -311,6 +360,9 @@ func TestProbeIMDSHopLimit(t *testing.T) {
 	}
 	probeExit(t, b, validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}, validate.ProbeExitPass, "bridge, hop limit 1")
 	probeExit(t, b, validate.Probe{Mode: validate.ModeAWSVPC, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "awsvpc without ECS_AWSVPC_BLOCK_IMDS, hop limit 1")
+	// Nor does hop limit 1 keep a host-mode task from IMDS: its request is
+	// the host's own, not routed.
+	probeExit(t, b, validate.Probe{Mode: validate.ModeHost, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "host mode, hop limit 1")
 }
 
 // TestGateBridgeIMDSBlocked runs the gate with BridgeIMDSBlocked: it
@@ -458,7 +510,7 @@ func TestWithoutTwin(t *testing.T) {
 	if _, err := twingate.New(twingate.Options{Baseline: "centos6"}); err == nil || !strings.Contains(err.Error(), `"centos6"`) {
 		t.Errorf("unknown baseline: %v, want an error naming it", err)
 	}
-	if _, err := twingate.New(twingate.Options{NetworkModes: []string{"host"}}); err == nil || !strings.Contains(err.Error(), `"host"`) {
+	if _, err := twingate.New(twingate.Options{NetworkModes: []string{"nat"}}); err == nil || !strings.Contains(err.Error(), `"nat"`) {
 		t.Errorf("unknown mode: %v, want an error naming it", err)
 	}
 	b, err := twingate.New(twingate.Options{Unprovisioned: true, Baseline: "al2-iptables-legacy"})
