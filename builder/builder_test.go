@@ -608,9 +608,21 @@ func TestIncludeDeprecated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data := attrsOf(t, parse(t, render(t, img)), []string{"data", "amazon-ami", "cis"})
+		f := parse(t, render(t, img))
+		data := attrsOf(t, f, []string{"data", "amazon-ami", "cis"})
 		if _, got := data["include_deprecated"]; got != want {
 			t.Errorf("include_deprecated = %v in the definition: data source sets it: %v", want, got)
+		}
+		// amazon-ebs looks source_ami up again without deprecated AMIs:
+		// a deprecated base needs its own filter that includes them.
+		_, sourceAMI := attrsOf(t, f, []string{"source", "amazon-ebs", "dep"})["source_ami"]
+		if sourceAMI == want {
+			t.Errorf("include_deprecated = %v: amazon-ebs sets source_ami: %v", want, sourceAMI)
+		}
+		if want {
+			if got := literal(t, f, []string{"source", "amazon-ebs", "dep", "source_ami_filter"}, "include_deprecated"); !got.RawEquals(cty.True) {
+				t.Errorf("source_ami_filter include_deprecated = %#v, want true", got)
+			}
 		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,7 +277,7 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	rec.stop()
 	for _, l := range strings.Split(out, "\n") {
 		if i := strings.Index(l, "cisecs ["); i >= 0 && strings.Contains(l, "] error: ") && verdict == nil && c.wantErr == "" && !c.interrupt {
-			res.notes = append(res.notes, "the host script printed an error in a build that passed: "+strings.TrimSpace(l[i:]))
+			verdict = fmt.Errorf("the host script printed an error in a build that passed: %s", strings.TrimSpace(l[i:]))
 		}
 	}
 	if err == nil {
@@ -311,11 +310,16 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	if verdict == nil {
 		// Every call the build made, as IAM checks it, under the builder
 		// policy (cisecs iam-policy builder).
+		// A call with no IAM model fails the build's case, so that a
+		// plugin upgrade cannot slip a new call past the check.
 		denied, unexpanded := rec.denied(iampolicy.BuilderPolicy())
-		if len(unexpanded) > 0 {
-			res.notes = append(res.notes, fmt.Sprintf("iam: %d calls the evaluator does not expand: %s", len(unexpanded), strings.Join(unexpanded, "; ")))
+		switch {
+		case len(unexpanded) > 0 && c.wantErr == "":
+			verdict = fmt.Errorf("iam: %d calls the evaluator has no model for: %s", len(unexpanded), strings.Join(unexpanded, "; "))
+		case len(unexpanded) > 0:
+			res.notes = append(res.notes, fmt.Sprintf("iam: %d calls of a build that must fail, which the evaluator has no model for: %s", len(unexpanded), strings.Join(unexpanded, "; ")))
 		}
-		if len(denied) > 0 {
+		if verdict == nil && len(denied) > 0 {
 			verdict = fmt.Errorf("the builder policy denies %d checks: %s", len(denied), strings.Join(denied, "; "))
 		}
 	}
@@ -395,20 +399,6 @@ func (r *iamRecorder) authorize(a awssim.Authorization) {
 	call := a.Service + ":" + a.Op
 	state := rehearsalState{awssim.BuildResources{Resources: a.State}}
 	cs, err := iameval.Expand(req, state)
-	if err != nil && a.Op == "RunInstances" && noReservation(a.Form) {
-		// Packer sends CapacityReservationPreference=none, which names
-		// no reservation and so adds no check; the evaluator does not
-		// model it yet. Expand the launch without it, and say so.
-		q := url.Values{}
-		for k, v := range a.Form {
-			if !strings.HasPrefix(k, "CapacityReservationSpecification.") {
-				q[k] = v
-			}
-		}
-		req.Query = q
-		r.unexpanded = append(r.unexpanded, fmt.Sprintf("%s: %v (checked without CapacityReservationPreference=none)", call, err))
-		cs, err = iameval.Expand(req, state)
-	}
 	if err != nil {
 		r.unexpanded = append(r.unexpanded, fmt.Sprintf("%s: %v", call, err))
 		return
@@ -416,18 +406,6 @@ func (r *iamRecorder) authorize(a awssim.Authorization) {
 	for _, c := range cs {
 		r.checks = append(r.checks, recordedCheck{call, c})
 	}
-}
-
-// noReservation says a launch's capacity reservation settings are
-// CapacityReservationPreference=none alone.
-func noReservation(form url.Values) bool {
-	for k, v := range form {
-		if strings.HasPrefix(k, "CapacityReservationSpecification.") &&
-			(k != "CapacityReservationSpecification.CapacityReservationPreference" || len(v) != 1 || v[0] != "none") {
-			return false
-		}
-	}
-	return true
 }
 
 // denied are the recorded checks p denies, each with IAM's reason, and

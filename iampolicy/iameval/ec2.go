@@ -94,8 +94,11 @@ func (e *expander) ec2() error {
 	case "DeleteKeyPair":
 		name := q.Get("KeyName")
 		if name == "" {
-			// The ARN names the key pair; an id says nothing of it.
-			return fmt.Errorf("ec2:DeleteKeyPair by id %q: no IAM model (the key pair's ARN holds its name)", q.Get("KeyPairId"))
+			// The ARN names the key pair, not its id.
+			var ok bool
+			if name, ok = e.s.KeyPairName(q.Get("KeyPairId")); !ok {
+				return fmt.Errorf("ec2:DeleteKeyPair: key pair id %q: no such key pair", q.Get("KeyPairId"))
+			}
 		}
 		e.existing(action, e.ec2ARN("key-pair", name))
 	case "DeleteSecurityGroup":
@@ -199,14 +202,20 @@ func (e *expander) createTags() error {
 // instance profile's role, to ec2.amazonaws.com. A DryRun is authorized
 // the same way.
 //
+// A CapacityReservationPreference of none or open (Packer sends none)
+// names no reservation and adds no check.
+//
 // Not modelled: launch templates, Elastic GPUs and inference
-// accelerators, capacity reservations, placement groups, and security
-// groups given by name (SecurityGroup.N): each is an error.
+// accelerators, capacity reservation targets, placement groups, and
+// security groups given by name (SecurityGroup.N): each is an error.
 func (e *expander) runInstances() error {
 	q := e.r.Query
 	const action = "ec2:RunInstances"
 	for _, p := range []string{"LaunchTemplate", "SecurityGroup", "ElasticGpuSpecification", "ElasticInferenceAccelerator", "CapacityReservationSpecification", "Placement.GroupName"} {
 		for k := range q {
+			if k == "CapacityReservationSpecification.CapacityReservationPreference" && (q.Get(k) == "none" || q.Get(k) == "open") {
+				continue
+			}
 			if k == p || strings.HasPrefix(k, p+".") {
 				return fmt.Errorf("ec2:RunInstances with %s: no IAM model for it", p)
 			}

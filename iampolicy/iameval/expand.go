@@ -46,6 +46,9 @@ type State interface {
 	// ImageOwner is the owner of an AMI as ec2:Owner gives it: an
 	// account id, "amazon" or "aws-marketplace".
 	ImageOwner(image string) (owner string, ok bool)
+	// KeyPairName is the name of the key pair id (key-...): its ARN holds
+	// the name.
+	KeyPairName(id string) (name string, ok bool)
 }
 
 // Expand turns one request into every check IAM makes for it, in a fixed

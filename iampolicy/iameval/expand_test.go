@@ -17,6 +17,7 @@ type fakeState struct {
 	profiles   map[string]string // profile -> role ARN
 	roles      map[string]string // role -> ARN
 	owners     map[string]string // image -> owner
+	keyPairs   map[string]string // key pair id -> name
 }
 
 var _ State = (*fakeState)(nil)
@@ -30,9 +31,10 @@ func (f *fakeState) DefaultSecurityGroup(vpc string) (string, bool) {
 	g, ok := f.groups[vpc]
 	return g, ok
 }
-func (f *fakeState) ProfileRole(p string) (string, bool) { r, ok := f.profiles[p]; return r, ok }
-func (f *fakeState) Role(n string) (string, bool)        { r, ok := f.roles[n]; return r, ok }
-func (f *fakeState) ImageOwner(i string) (string, bool)  { o, ok := f.owners[i]; return o, ok }
+func (f *fakeState) ProfileRole(p string) (string, bool)  { r, ok := f.profiles[p]; return r, ok }
+func (f *fakeState) Role(n string) (string, bool)         { r, ok := f.roles[n]; return r, ok }
+func (f *fakeState) ImageOwner(i string) (string, bool)   { o, ok := f.owners[i]; return o, ok }
+func (f *fakeState) KeyPairName(id string) (string, bool) { n, ok := f.keyPairs[id]; return n, ok }
 
 const (
 	region  = "eu-west-1"
@@ -218,6 +220,7 @@ func TestExpandErrors(t *testing.T) {
 		{"unknown profile", ec2Req("RunInstances", "ImageId", "ami-0base", "SubnetId", "subnet-0a", "IamInstanceProfile.Name", "other"), testState(), `"other"`},
 		{"launch template", ec2Req("RunInstances", "ImageId", "ami-0base", "LaunchTemplate.LaunchTemplateId", "lt-1"), testState(), "LaunchTemplate"},
 		{"groups by name", ec2Req("RunInstances", "ImageId", "ami-0base", "SecurityGroup.1", "default"), testState(), "SecurityGroup"},
+		{"a capacity reservation target", ec2Req("RunInstances", "ImageId", "ami-0base", "SubnetId", "subnet-0a", "CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId", "cr-1"), testState(), "CapacityReservationSpecification"},
 		{"tags on an unknown kind", ec2Req("CreateTags", "ResourceId.1", "lt-1", "Tag.1.Key", "k"), testState(), `"lt-1"`},
 		{"service-linked role of another service", Request{Service: "iam", Operation: "CreateServiceLinkedRole", Query: url.Values{"AWSServiceName": {"x.amazonaws.com"}}}, testState(), `"x.amazonaws.com"`},
 	}
@@ -228,6 +231,22 @@ func TestExpandErrors(t *testing.T) {
 				t.Errorf("Expand: error %v, want one with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestExpandRunInstancesNoReservation: CapacityReservationPreference none
+// (as Packer sends it) or open names no reservation, and adds no check.
+func TestExpandRunInstancesNoReservation(t *testing.T) {
+	base := []string{"ImageId", "ami-0base", "SubnetId", "subnet-0a", "MinCount", "1", "MaxCount", "1"}
+	want, err := Expand(ec2Req("RunInstances", base...), testState())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pref := range []string{"none", "open"} {
+		got, err := Expand(ec2Req("RunInstances", append(slices.Clone(base), "CapacityReservationSpecification.CapacityReservationPreference", pref)...), testState())
+		if err != nil || len(got) != len(want) {
+			t.Errorf("preference %s: %d checks, error %v; want the %d checks of a launch without it", pref, len(got), err, len(want))
+		}
 	}
 }
 
@@ -296,5 +315,24 @@ func TestExpandGetCallerIdentity(t *testing.T) {
 	cs, err := Expand(Request{Service: "sts", Operation: "GetCallerIdentity"}, testState())
 	if err != nil || len(cs) != 0 {
 		t.Errorf("GetCallerIdentity: %v, %v; want no check", cs, err)
+	}
+}
+
+// TestExpandDeleteKeyPairByID: a key pair deleted by its id is authorized
+// on the ARN that holds its name, with its tags as they stand; an id of no
+// key pair is an error.
+func TestExpandDeleteKeyPairByID(t *testing.T) {
+	st := testState()
+	st.keyPairs = map[string]string{"key-0abc": "packer_1"}
+	cs, err := Expand(ec2Req("DeleteKeyPair", "KeyPairId", "key-0abc"), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Action != "ec2:DeleteKeyPair" || !strings.HasSuffix(cs[0].Resource, ":key-pair/packer_1") ||
+		!slices.Equal(cs[0].Context["aws:ResourceTag/cisecs:image"], []string{"al2023"}) {
+		t.Errorf("checks %v: want ec2:DeleteKeyPair on key-pair/packer_1 with its cisecs:image tag", cs)
+	}
+	if _, err := Expand(ec2Req("DeleteKeyPair", "KeyPairId", "key-0none"), st); err == nil || !strings.Contains(err.Error(), `"key-0none"`) {
+		t.Errorf("unknown id: error %v", err)
 	}
 }

@@ -134,6 +134,10 @@ func (r *Resources) Role(name string) (string, bool) {
 	return "", false
 }
 
+// KeyPairName: the front holds no key pairs of its own (a build's are
+// BuildResources').
+func (r *Resources) KeyPairName(id string) (string, bool) { return "", false }
+
 // ImageOwner is an AMI's owner as ec2:Owner gives it: its alias if it has
 // one, else its account.
 func (r *Resources) ImageOwner(image string) (string, bool) {

@@ -44,6 +44,16 @@ func (r BuildResources) Tags(arn string) map[string]string {
 	return r.Resources.Tags(arn)
 }
 
+// KeyPairName is the name of a build's key pair, by its id.
+func (r BuildResources) KeyPairName(id string) (string, bool) {
+	for name, kp := range r.build().keyPairs {
+		if kp.id == id {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // SubnetVPC is the VPC of one of the account's subnets.
 func (r BuildResources) SubnetVPC(subnet string) (string, bool) {
 	if n, ok := r.s.subnet(subnet); ok {
