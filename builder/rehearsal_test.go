@@ -35,6 +35,7 @@ import (
 	"github.com/cisecs/cisecs/internal/packertest"
 	"github.com/cisecs/cisecs/internal/testenv"
 	"github.com/cisecs/cisecs/release"
+	"github.com/cisecs/cisecs/release/due"
 	"github.com/cisecs/cisecs/validate/twin"
 )
 
@@ -187,6 +188,17 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	default:
 		tb.Fatalf("-rehearse.break-profile %q: iam or launch", *breakProfile)
 	}
+	// The nightly source step first: cisecs source picks the base the
+	// build's data source will, and refuses one whose root the build's
+	// volume would not replace.
+	ec2c, _, _ := front.Clients()
+	base, err := due.Checker{EC2: ec2c}.Base(ctx, img)
+	if err == nil {
+		err = due.Fits(img, base)
+	}
+	if err != nil {
+		return rehearsalResult{wall: time.Since(start), err: fmt.Errorf("cisecs source: %w", err)}
+	}
 
 	dir := filepath.Join(tb.TempDir(), c.image)
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(k.templates, c.image))); err != nil {
@@ -272,7 +284,7 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 		if err != nil {
 			return fmt.Errorf("packer build: %v: %s", err, packerErrors(out))
 		}
-		return checkBuilt(ctx, front, dir, img, osInfo, baseline)
+		return checkBuilt(ctx, front, dir, img, osInfo, baseline, base.ID)
 	}()
 	rec.stop()
 	for _, l := range strings.Split(out, "\n") {
@@ -291,6 +303,12 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	}
 	if len(open) > 0 {
 		res.notes = append(res.notes, fmt.Sprintf("SSM sessions never terminated (SSM ends them with the instance): %s", strings.Join(open, ", ")))
+	}
+	if verdict == nil && res.copies > 0 && len(img.Volume.RegionKMSKeyIDs) == 0 {
+		// encrypt_boot makes the Amazon plugin copy the AMI (every
+		// snapshot) once more and delete the first; only per-region keys
+		// need it.
+		verdict = fmt.Errorf("the build copied the AMI %d time(s) (CopyImage), with no region_kms_key_ids to need it: encrypt_boot is set where the launch volume's encryption would do", res.copies)
 	}
 	if verdict == nil {
 		// What Packer made is the build's product: remove it, as a
@@ -518,7 +536,7 @@ func withoutAWS(env []string) []string {
 // copy; the intermediate one deregistered), available, with the
 // definition's provenance tags, IMDSv2 required, encrypted snapshots, and
 // the manifest and report beside the template.
-func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img images.Image, osInfo images.OS, baseline string) error {
+func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img images.Image, osInfo images.OS, baseline, base string) error {
 	made := front.MadeImages()
 	if len(made) != 1 {
 		var ids []string
@@ -538,6 +556,9 @@ func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img image
 	if ami.Tags[release.TagImage] != img.Name || !strings.HasPrefix(ami.Tags[release.TagSourceAMI], "ami-") ||
 		ami.Tags[release.TagDefinitionSHA256] == "" || ami.Tags[release.TagOS] != img.Base.OS {
 		problems = append(problems, fmt.Sprintf("AMI tags %v", ami.Tags))
+	}
+	if ami.Tags[release.TagSourceAMI] != base {
+		problems = append(problems, fmt.Sprintf("AMI built from %s, but cisecs source chose %s: the nightly source step and the build disagree", ami.Tags[release.TagSourceAMI], base))
 	}
 	if ami.RootDeviceName != osInfo.RootDevice {
 		problems = append(problems, fmt.Sprintf("AMI root device %q, want %q", ami.RootDeviceName, osInfo.RootDevice))
