@@ -34,7 +34,7 @@ type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 
 	// The script steps to run, in any order; they always run in the
-	// script's own order (detect, agent, config, firewall, persist, sysctl,
+	// script's own order (detect, agent, config, layers, firewall, persist, sysctl,
 	// services, cleanup, report). Empty, the default, runs them all. detect
 	// and report run whatever is selected.
 	Steps []string `mapstructure:"steps"`
