@@ -38,6 +38,11 @@ type Volume struct {
 	Device string
 }
 
+// SudoDropIn is the sudoers drop-in a build gives its login user where CIS
+// Level 2 takes NOPASSWD away; the cleanup step removes it before the
+// snapshot (templates/layers/sudo.sh.tmpl spells the same path).
+const SudoDropIn = "/etc/sudoers.d/90-cisecs-build"
+
 // MaxVolumeGB is the largest data volume EBS offers (gp3: 16 TiB).
 const MaxVolumeGB = 16384
 
