@@ -126,7 +126,7 @@ func runE2E(ctx context.Context, tb testing.TB, baseline string) e2eResult {
 	for _, s := range rep.Steps {
 		steps = append(steps, s.Name)
 	}
-	if rep.Result != "ok" || strings.Join(steps, " ") != "detect config firewall persist sysctl services cleanup" {
+	if rep.Result != "ok" || strings.Join(steps, " ") != "detect config layers firewall persist sysctl services cleanup" {
 		tb.Errorf("report: result %q, steps %v", rep.Result, steps)
 	}
 

@@ -520,23 +520,30 @@ func TestLayersBuildSudo(t *testing.T) {
 // firewall drops udp to port 123 (UBUNTU22-CIS's ufw allows out 53, 80,
 // 443 only) it is a finding.
 func TestLayersTime(t *testing.T) {
+	const amazon = "server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4"
 	tests := []struct {
-		baseline    string
-		file        string
-		want        string
-		wantBlocked bool
+		name, baseline string
+		noIPv6         bool
+		file           string
+		want           string
+		wantBlocked    bool
+		wantMinSources bool
 	}{
-		{"al2023-nftables", "/etc/chrony.conf", "server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4", false},
-		{"ubuntu2404-ufw", "/etc/chrony/sources.d/cisecs-amazon-time-sync.sources", "server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4", false},
-		{"ubuntu2204-ufw", "/etc/systemd/timesyncd.conf.d/60-cisecs-amazon-time-sync.conf", "NTP=169.254.169.123", true},
-		{"al2-iptables-legacy", "/etc/chrony.conf", "server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4", false},
+		{"al2023 chrony.conf", "al2023-nftables", false, "/etc/chrony.conf", amazon, false, false},
+		{"ubuntu 24.04 sources.d", "ubuntu2404-ufw", false, "/etc/chrony/sources.d/cisecs-amazon-time-sync.sources", amazon, false, false},
+		{"ubuntu 22.04 timesyncd behind ufw", "ubuntu2204-ufw", false, "/etc/systemd/timesyncd.conf.d/60-cisecs-amazon-time-sync.conf", "NTP=169.254.169.123", true, false},
+		{"al2 iptables", "al2-iptables-legacy", false, "/etc/chrony.conf", amazon, false, false},
+		{"rhel9 minsources 2 without IPv6", "rhel9-iptables-reject", true, "/etc/chrony.conf", amazon, false, true},
 	}
 	for _, tc := range tests {
-		t.Run(tc.baseline, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			tw := twintest.New(t, tc.baseline)
+			if tc.noIPv6 {
+				sh(ctx, t, tw, "sysctl -q -w net.ipv6.conf.all.disable_ipv6=1")
+			}
 			if got := sh(ctx, t, tw, "cat /etc/chrony.conf /etc/chrony/sources.d/* /etc/systemd/timesyncd.conf.d/* 2>/dev/null; true"); strings.Contains(got, "169.254.169.123") {
 				t.Fatal("control: the hardened host has the Amazon Time Sync Service")
 			}
@@ -548,6 +555,9 @@ func TestLayersTime(t *testing.T) {
 				got := sh(ctx, t, tw, "cat "+tc.file)
 				if strings.Count(got, tc.want) != 1 {
 					t.Errorf("run %d: %s:\n%s\nwant %q once", run, tc.file, got, tc.want)
+				}
+				if got := slices.Contains(rep.findingIDs(), "chrony-minsources"); got != tc.wantMinSources {
+					t.Errorf("run %d: finding chrony-minsources %v, want %v", run, got, tc.wantMinSources)
 				}
 				if blocked := slices.Contains(rep.findingIDs(), "time-sync-blocked"); blocked != tc.wantBlocked {
 					t.Errorf("run %d: finding time-sync-blocked %v, want %v (firewall: %s)", run, blocked, tc.wantBlocked, rep.field("time", "firewall"))
