@@ -365,10 +365,12 @@ func TestLayersSELinux(t *testing.T) {
 		name        string
 		getenforce  string
 		daemonJSON  string
+		cmdline     string
 		wantInstall bool
 		wantPIDHost bool
 		wantFinding bool
 	}{
+		{name: "configured enforcing but booted with selinux=0", getenforce: "Disabled", cmdline: "BOOT_IMAGE=/boot/vmlinuz root=/dev/nvme0n1p1 selinux=0", wantFinding: true},
 		{name: "enforcing with docker selinux-enabled", getenforce: "Enforcing", daemonJSON: `{"selinux-enabled": true}`, wantInstall: true, wantPIDHost: true},
 		{name: "enforcing with docker unlabelled", getenforce: "Enforcing", wantInstall: true},
 		{name: "configured enforcing but running permissive", getenforce: "Permissive", daemonJSON: `{"selinux-enabled": true}`, wantFinding: true},
@@ -393,6 +395,10 @@ esac`)
 			if tc.daemonJSON != "" {
 				sh(ctx, t, tw, "mkdir -p /etc/docker && echo '"+tc.daemonJSON+"' >/etc/docker/daemon.json")
 			}
+			if tc.cmdline != "" {
+				// The kernel's command line, as the twin's own mount shows it.
+				sh(ctx, t, tw, "echo '"+tc.cmdline+"' >/run/cmdline && mount --bind /run/cmdline /proc/cmdline")
+			}
 			if _, err := tw.Exec(ctx, nil, "rpm", "-q", "container-selinux"); err == nil {
 				t.Fatal("control: container-selinux installed on the hardened host")
 			}
@@ -415,6 +421,9 @@ esac`)
 				}
 				if got := slices.Contains(rep.findingIDs(), "selinux-not-enforcing"); got != tc.wantFinding {
 					t.Errorf("run %d: finding selinux-not-enforcing %v, want %v", run, got, tc.wantFinding)
+				}
+				if tc.cmdline != "" && rep.field("selinux", "kernel_cmdline") != "selinux=0" {
+					t.Errorf("run %d: report selinux kernel_cmdline %q, want selinux=0", run, rep.field("selinux", "kernel_cmdline"))
 				}
 				if conf := sh(ctx, t, tw, "grep '^SELINUX=' /etc/selinux/config"); conf != "SELINUX=enforcing\n" {
 					t.Errorf("run %d: /etc/selinux/config says %q", run, conf)
