@@ -148,27 +148,6 @@ func errorsAs(err error, target **twin.ExecError) bool {
 	return false
 }
 
-// TestLayersDump prints every baseline's layers (go test -run
-// TestLayersDump -v); it checks nothing more than the script's success.
-func TestLayersDump(t *testing.T) {
-	if os.Getenv("CISECS_LAYERS_DUMP") == "" {
-		t.Skip("set CISECS_LAYERS_DUMP=1 to print every baseline's layers")
-	}
-	for _, b := range twin.Baselines() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			tw := twintest.New(t, b.Name)
-			rep, _, err := runLayers(ctx, t, tw, layersOnly(hostscript.Layers{}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			js, _ := json.MarshalIndent(map[string]any{"layers": rep.Layers, "findings": rep.findingIDs(), "deviations": rep.deviationIDs()}, "", "  ")
-			fmt.Printf("== %s\n%s\n", b.Name, js)
-		})
-	}
-}
-
 // loopDevice attaches a sparse file of gib GiB as a loop device, detached
 // when the test ends: the twin's stand-in for an EBS volume.
 func loopDevice(t *testing.T, gib int) string {
