@@ -120,6 +120,11 @@ func TestLayersReportedEverywhere(t *testing.T) {
 					t.Errorf("report layer %q has no status: %v", l, rep.Layers[l])
 				}
 			}
+			// Read from each baseline's rules: only UBUNTU22-CIS's ufw
+			// (outgoing 53, 80, 443) drops udp to port 123.
+			if blocked := strings.HasPrefix(rep.field("time", "firewall"), "blocked"); blocked != (b.Name == "ubuntu2204-ufw") {
+				t.Errorf("time firewall %q", rep.field("time", "firewall"))
+			}
 			again, _, err := runLayers(ctx, t, tw, layersOnly(hostscript.Layers{}))
 			if err != nil {
 				t.Fatalf("second run failed: %v", err)
@@ -199,10 +204,16 @@ func TestLayersDockerStorage(t *testing.T) {
 	if got := sh(ctx, t, tw, "ls /etc/ecs 2>/dev/null; cat /etc/fstab 2>/dev/null; true"); got != "" {
 		t.Errorf("the refusal changed files: %q", got)
 	}
+	// The standalone firewall fix on such a running host: a finding, not
+	// a refusal.
+	rep, _, err := runLayers(ctx, t, tw, hostscript.Options{Steps: []string{"firewall", "persist"}})
+	if err != nil || !slices.Contains(rep.findingIDs(), "layer-storage") || rep.field("storage", "status") != "refused" {
+		t.Errorf("standalone fix on a small /var: err %v, findings %v, storage %v; want it to run and report the refusal", err, rep.findingIDs(), rep.Layers["storage"])
+	}
 
 	dev := loopDevice(t, 1)
 	vol := hostscript.Layers{DockerVolume: hostscript.Volume{SizeGB: 1, Device: dev}}
-	rep, _, err := runLayers(ctx, t, tw, layersOnly(vol))
+	rep, _, err = runLayers(ctx, t, tw, layersOnly(vol))
 	if err != nil {
 		t.Fatalf("with docker_volume: %v", err)
 	}
