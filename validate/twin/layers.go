@@ -12,7 +12,7 @@ func layerMaskedPaths() []string {
 		"/etc/selinux", "/etc/audit", "/etc/modprobe.d", "/usr/lib/modprobe.d", "/usr/local/lib/modprobe.d",
 		"/etc/apparmor.d", "/etc/sudoers", "/etc/sudoers.d", "/etc/chrony.conf", "/etc/chrony",
 		"/etc/systemd/timesyncd.conf", "/etc/systemd/timesyncd.conf.d", "/etc/fstab",
-		"/usr/sbin/getenforce", "/usr/sbin/sestatus", "/usr/sbin/setenforce",
+		"/usr/sbin/getenforce", "/usr/sbin/sestatus", "/usr/sbin/setenforce", "/usr/sbin/selinuxenabled", "/usr/sbin/restorecon",
 		"/usr/sbin/apparmor_parser", "/sbin/apparmor_parser", "/usr/sbin/aa-status", "/usr/sbin/apparmor_status",
 		"/usr/sbin/aa-enforce", "/usr/sbin/aa-complain",
 	}
