@@ -84,6 +84,8 @@ type vars struct {
 	NetworkModes              []string
 	AWSVPCBlockIMDS           bool
 	ECSConfig                 []kv
+	DataVolumes               []dataVolume
+	AllowOverlayfs            bool
 	SSMParameter              string
 	// ManifestFile and ReportFile are file names (letters, digits, . and
 	// -), joined to path.root inside a quoted string.
@@ -170,6 +172,8 @@ func Render(img images.Image) ([]byte, error) {
 		NetworkModes:        img.ECS.NetworkModes,
 		AWSVPCBlockIMDS:     img.ECS.AWSVPCBlockIMDS,
 		ECSConfig:           sorted(img.ECS.Config),
+		DataVolumes:         dataVolumes(img),
+		AllowOverlayfs:      img.ECS.AllowOverlayfs,
 		SSMParameter:        img.SSMParameter,
 		ManifestFile:        ManifestFile,
 		ReportFile:          ReportFile(img.Name),

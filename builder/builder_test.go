@@ -144,6 +144,11 @@ image "full" {
     }
     device_name = "/dev/xvdb"
   }
+  docker_volume { size_gb = 100 }
+  audit_volume {
+    size_gb     = 20
+    device_name = "/dev/sdh"
+  }
   share {
     accounts             = ["111122223333"]
     organizations        = ["arn:aws:organizations::123456789012:organization/o-exampleorg1"]
@@ -158,6 +163,7 @@ image "full" {
     agent_version     = "1.86.3"
     network_modes     = ["bridge"]
     awsvpc_block_imds = false
+    allow_overlayfs   = true
     config            = { ECS_LOGLEVEL = "debug", ECS_RESERVED_MEMORY = 256 }
   }
   ssm_parameter = "/platform/ecs/full"

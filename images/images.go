@@ -40,8 +40,11 @@
 //	    agent_version     = "1.86.3"   # default: the newest
 //	    network_modes     = ["awsvpc", "bridge", "host"]  # default all three
 //	    awsvpc_block_imds = true
+//	    allow_overlayfs   = false      # accept CIS L2's overlay rule's removal (Ubuntu 24.04)
 //	    config            = { ECS_LOGLEVEL = "info" }  # never ECS_CLUSTER
 //	  }
+//	  docker_volume { size_gb = 100 }  # /var/lib/docker on a volume of its own (see DataVolume)
+//	  audit_volume  { size_gb = 20 }   # /var/log/audit on a volume of its own
 //	  ssm_parameter = "/cisecs/NAME/ami-id"  # holds the released AMI id
 //	}
 //
@@ -84,6 +87,9 @@ type Image struct {
 	CopyRegions []string
 	// Volume is the root volume.
 	Volume Volume
+	// DockerVolume and AuditVolume give /var/lib/docker and
+	// /var/log/audit volumes of their own (see DataVolume).
+	DockerVolume, AuditVolume DataVolume
 	// Share is who else may launch the AMI.
 	Share Share
 	// Tags are the user's tags on the AMI, its snapshots and the build
@@ -160,6 +166,9 @@ type ECS struct {
 	AWSVPCBlockIMDS bool
 	// Config holds extra ecs.config keys.
 	Config map[string]string
+	// AllowOverlayfs accepts the deviation from CIS Level 2 "Ensure
+	// overlayfs kernel module is not available" (hostscript.Layers).
+	AllowOverlayfs bool
 }
 
 // Options returns the host script options e stands for, for a build in

@@ -226,7 +226,7 @@ func TestParseProblems(t *testing.T) {
 		{
 			name: "unknown block",
 			src:  "image \"bad\" {\n  " + base + "  region = \"us-east-1\"\n  firewall {}\n}\n",
-			want: []string{"bad.hcl:9:3: firewall: unknown block (blocks here are base, volume, share, ecs)"},
+			want: []string{"bad.hcl:9:3: firewall: unknown block (blocks here are base, volume, docker_volume, audit_volume, share, ecs)"},
 		},
 		{
 			name: "block written as an attribute",

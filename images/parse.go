@@ -21,11 +21,11 @@ import (
 // The settings of each block, in the order the documentation gives them.
 var (
 	imageAttrs  = []string{"description", "instance_type", "gate_instance_type", "region", "copy_regions", "tags", "ssm_parameter"}
-	imageBlocks = []string{"base", "volume", "share", "ecs"}
+	imageBlocks = []string{"base", "volume", "docker_volume", "audit_volume", "share", "ecs"}
 	baseAttrs   = []string{"owners", "product_code", "name", "architecture", "os", "include_deprecated"}
 	volumeAttrs = []string{"size_gb", "type", "encrypted", "kms_key_id", "region_kms_key_ids", "device_name"}
 	shareAttrs  = []string{"accounts", "organizations", "organizational_units"}
-	ecsAttrs    = []string{"agent_version", "network_modes", "awsvpc_block_imds", "config"}
+	ecsAttrs    = []string{"agent_version", "network_modes", "awsvpc_block_imds", "allow_overlayfs", "config"}
 )
 
 var (
@@ -245,6 +245,8 @@ func (d *decoder) image(b *hclsyntax.Block, fileName string) Image {
 		}
 		vol = d.volume(vb, &img.Volume, keyRegion, img.CopyRegions)
 	}
+
+	d.dataVolumes(c.blocks, &img)
 
 	var shareAt hcl.Pos
 	if sb := c.blocks["share"]; sb != nil {
@@ -559,6 +561,11 @@ func (d *decoder) ecs(b *hclsyntax.Block, e *ECS) {
 	if a := c.attrs["awsvpc_block_imds"]; a != nil {
 		if v, ok := d.boolean(a, "ecs.awsvpc_block_imds"); ok {
 			e.AWSVPCBlockIMDS = v
+		}
+	}
+	if a := c.attrs["allow_overlayfs"]; a != nil {
+		if v, ok := d.boolean(a, "ecs.allow_overlayfs"); ok {
+			e.AllowOverlayfs = v
 		}
 	}
 	if a := c.attrs["config"]; a != nil {

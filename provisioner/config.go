@@ -34,7 +34,7 @@ type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 
 	// The script steps to run, in any order; they always run in the
-	// script's own order (detect, agent, config, firewall, persist, sysctl,
+	// script's own order (detect, agent, config, layers, firewall, persist, sysctl,
 	// services, cleanup, report). Empty, the default, runs them all. detect
 	// and report run whatever is selected.
 	Steps []string `mapstructure:"steps"`
@@ -74,6 +74,27 @@ type Config struct {
 	// are ECS_ followed by A-Z, 0-9 and _. ECS_CLUSTER is refused: the
 	// cluster is chosen at launch in user data, never baked into an image.
 	ECSConfig map[string]string `mapstructure:"ecs_config"`
+	// Gives /var/lib/docker a volume of its own, of this many GiB: the
+	// layers step formats it (ext4, label cisecs-docker) if it is empty
+	// and mounts it by label with nodev,nosuid. Needed where the CIS base
+	// has a small /var partition of its own, which the layers step
+	// otherwise refuses. Defaults to 0, no volume.
+	DockerVolumeSizeGB int `mapstructure:"docker_volume_size_gb"`
+	// The device name the Docker volume is attached as, such as
+	// /dev/sdf; optional (see docker_volume_size_gb).
+	DockerVolumeDeviceName string `mapstructure:"docker_volume_device_name"`
+	// Gives /var/log/audit a volume of its own, of this many GiB (label
+	// cisecs-audit, nodev,nosuid,noexec), sized for the audit retention:
+	// CIS keeps every audit log and halts the host when they fill their
+	// partition. Defaults to 0, no volume.
+	AuditVolumeSizeGB int `mapstructure:"audit_volume_size_gb"`
+	// The device name the audit volume is attached as; optional.
+	AuditVolumeDeviceName string `mapstructure:"audit_volume_device_name"`
+	// Accepts the deviation from CIS Level 2 "Ensure overlayfs kernel
+	// module is not available": the layers step comments out the rules
+	// that stop the overlay module, which Docker's overlay2 needs, and
+	// reports it. Defaults to false: such a host is refused.
+	AllowOverlayfs bool `mapstructure:"allow_overlayfs"`
 	// Where the script writes its JSON report on the host, an absolute
 	// path. Defaults to /var/lib/cisecs/report.json.
 	ReportPath string `mapstructure:"report_path"`
@@ -150,6 +171,11 @@ func (c *Config) options() hostscript.Options {
 		AWSVPCBlockIMDS:     c.AWSVPCBlockIMDS,
 		ECSConfig:           c.ECSConfig,
 		ReportPath:          c.ReportPath,
+		Layers: hostscript.Layers{
+			DockerVolume:   hostscript.Volume{SizeGB: c.DockerVolumeSizeGB, Device: c.DockerVolumeDeviceName},
+			AuditVolume:    hostscript.Volume{SizeGB: c.AuditVolumeSizeGB, Device: c.AuditVolumeDeviceName},
+			AllowOverlayfs: c.AllowOverlayfs,
+		},
 	}
 }
 

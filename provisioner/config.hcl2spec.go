@@ -10,29 +10,34 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Steps               []string          `mapstructure:"steps" cty:"steps" hcl:"steps"`
-	SkipSteps           []string          `mapstructure:"skip_steps" cty:"skip_steps" hcl:"skip_steps"`
-	NetworkModes        []string          `mapstructure:"network_modes" cty:"network_modes" hcl:"network_modes"`
-	AgentVersion        *string           `mapstructure:"agent_version" cty:"agent_version" hcl:"agent_version"`
-	AgentBaseURL        *string           `mapstructure:"agent_base_url" cty:"agent_base_url" hcl:"agent_base_url"`
-	AgentKey            *string           `mapstructure:"agent_key" cty:"agent_key" hcl:"agent_key"`
-	AgentKeyFingerprint *string           `mapstructure:"agent_key_fingerprint" cty:"agent_key_fingerprint" hcl:"agent_key_fingerprint"`
-	Region              *string           `mapstructure:"region" cty:"region" hcl:"region"`
-	AWSVPCBlockIMDS     *bool             `mapstructure:"awsvpc_block_imds" cty:"awsvpc_block_imds" hcl:"awsvpc_block_imds"`
-	ECSConfig           map[string]string `mapstructure:"ecs_config" cty:"ecs_config" hcl:"ecs_config"`
-	ReportPath          *string           `mapstructure:"report_path" cty:"report_path" hcl:"report_path"`
-	ReportFile          *string           `mapstructure:"report_file" cty:"report_file" hcl:"report_file"`
-	RemoteDir           *string           `mapstructure:"remote_dir" cty:"remote_dir" hcl:"remote_dir"`
-	UseSudo             *bool             `mapstructure:"use_sudo" cty:"use_sudo" hcl:"use_sudo"`
-	StartRetryTimeout   *string           `mapstructure:"start_retry_timeout" cty:"start_retry_timeout" hcl:"start_retry_timeout"`
+	PackerBuildName        *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType      *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion      *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug            *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce            *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError          *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars         map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars    []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Steps                  []string          `mapstructure:"steps" cty:"steps" hcl:"steps"`
+	SkipSteps              []string          `mapstructure:"skip_steps" cty:"skip_steps" hcl:"skip_steps"`
+	NetworkModes           []string          `mapstructure:"network_modes" cty:"network_modes" hcl:"network_modes"`
+	AgentVersion           *string           `mapstructure:"agent_version" cty:"agent_version" hcl:"agent_version"`
+	AgentBaseURL           *string           `mapstructure:"agent_base_url" cty:"agent_base_url" hcl:"agent_base_url"`
+	AgentKey               *string           `mapstructure:"agent_key" cty:"agent_key" hcl:"agent_key"`
+	AgentKeyFingerprint    *string           `mapstructure:"agent_key_fingerprint" cty:"agent_key_fingerprint" hcl:"agent_key_fingerprint"`
+	Region                 *string           `mapstructure:"region" cty:"region" hcl:"region"`
+	AWSVPCBlockIMDS        *bool             `mapstructure:"awsvpc_block_imds" cty:"awsvpc_block_imds" hcl:"awsvpc_block_imds"`
+	ECSConfig              map[string]string `mapstructure:"ecs_config" cty:"ecs_config" hcl:"ecs_config"`
+	DockerVolumeSizeGB     *int              `mapstructure:"docker_volume_size_gb" cty:"docker_volume_size_gb" hcl:"docker_volume_size_gb"`
+	DockerVolumeDeviceName *string           `mapstructure:"docker_volume_device_name" cty:"docker_volume_device_name" hcl:"docker_volume_device_name"`
+	AuditVolumeSizeGB      *int              `mapstructure:"audit_volume_size_gb" cty:"audit_volume_size_gb" hcl:"audit_volume_size_gb"`
+	AuditVolumeDeviceName  *string           `mapstructure:"audit_volume_device_name" cty:"audit_volume_device_name" hcl:"audit_volume_device_name"`
+	AllowOverlayfs         *bool             `mapstructure:"allow_overlayfs" cty:"allow_overlayfs" hcl:"allow_overlayfs"`
+	ReportPath             *string           `mapstructure:"report_path" cty:"report_path" hcl:"report_path"`
+	ReportFile             *string           `mapstructure:"report_file" cty:"report_file" hcl:"report_file"`
+	RemoteDir              *string           `mapstructure:"remote_dir" cty:"remote_dir" hcl:"remote_dir"`
+	UseSudo                *bool             `mapstructure:"use_sudo" cty:"use_sudo" hcl:"use_sudo"`
+	StartRetryTimeout      *string           `mapstructure:"start_retry_timeout" cty:"start_retry_timeout" hcl:"start_retry_timeout"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -65,6 +70,11 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"region":                     &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
 		"awsvpc_block_imds":          &hcldec.AttrSpec{Name: "awsvpc_block_imds", Type: cty.Bool, Required: false},
 		"ecs_config":                 &hcldec.AttrSpec{Name: "ecs_config", Type: cty.Map(cty.String), Required: false},
+		"docker_volume_size_gb":      &hcldec.AttrSpec{Name: "docker_volume_size_gb", Type: cty.Number, Required: false},
+		"docker_volume_device_name":  &hcldec.AttrSpec{Name: "docker_volume_device_name", Type: cty.String, Required: false},
+		"audit_volume_size_gb":       &hcldec.AttrSpec{Name: "audit_volume_size_gb", Type: cty.Number, Required: false},
+		"audit_volume_device_name":   &hcldec.AttrSpec{Name: "audit_volume_device_name", Type: cty.String, Required: false},
+		"allow_overlayfs":            &hcldec.AttrSpec{Name: "allow_overlayfs", Type: cty.Bool, Required: false},
 		"report_path":                &hcldec.AttrSpec{Name: "report_path", Type: cty.String, Required: false},
 		"report_file":                &hcldec.AttrSpec{Name: "report_file", Type: cty.String, Required: false},
 		"remote_dir":                 &hcldec.AttrSpec{Name: "remote_dir", Type: cty.String, Required: false},

@@ -65,7 +65,7 @@ func TestPrepare(t *testing.T) {
 			name: "skip agent",
 			raw:  map[string]any{"skip_steps": []string{"agent"}},
 			check: func(t *testing.T, p prepared) {
-				wantSteps(t, p, "detect", "config", "firewall", "persist", "sysctl", "services", "cleanup", "report")
+				wantSteps(t, p, "detect", "config", "layers", "firewall", "persist", "sysctl", "services", "cleanup", "report")
 			},
 		},
 		{

@@ -115,7 +115,7 @@ func runE2E(ctx context.Context, tb testing.TB, baseline string) e2eResult {
 		tb.Fatalf("report: %v\n%s", err, b)
 	}
 	steps := rep.StepNames()
-	if rep.Result != "ok" || strings.Join(steps, " ") != "detect config firewall persist sysctl services cleanup" {
+	if rep.Result != "ok" || strings.Join(steps, " ") != "detect config layers firewall persist sysctl services cleanup" {
 		tb.Errorf("report: result %q, steps %v", rep.Result, steps)
 	}
 

@@ -90,6 +90,9 @@ func (e *ExitError) Error() string {
 	if s := strings.TrimSpace(e.Stderr); s != "" {
 		msg += ": " + lastLine(s)
 	}
+	if e.SudoLockedOut() {
+		msg += "; " + sudoWayOut()
+	}
 	return msg
 }
 

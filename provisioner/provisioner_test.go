@@ -143,7 +143,7 @@ func TestProvision(t *testing.T) {
 			raw:        map[string]any{},
 			remoteDir:  "/tmp",
 			wantPrefix: "sudo -n bash ",
-			wantSteps:  "detect, agent, config, firewall, persist, sysctl, services, cleanup, report",
+			wantSteps:  "detect, agent, config, layers, firewall, persist, sysctl, services, cleanup, report",
 		},
 		{
 			name: "skip agent, no sudo",
@@ -152,10 +152,10 @@ func TestProvision(t *testing.T) {
 				"use_sudo":   false,
 				"remote_dir": "/var/tmp/cisecs",
 			},
-			opts:       hostscript.Options{Steps: []string{"detect", "config", "firewall", "persist", "sysctl", "services", "cleanup", "report"}},
+			opts:       hostscript.Options{Steps: []string{"detect", "config", "layers", "firewall", "persist", "sysctl", "services", "cleanup", "report"}},
 			remoteDir:  "/var/tmp/cisecs",
 			wantPrefix: "bash ",
-			wantSteps:  "detect, config, firewall, persist, sysctl, services, cleanup, report",
+			wantSteps:  "detect, config, layers, firewall, persist, sysctl, services, cleanup, report",
 		},
 		{
 			name: "settings reach the script",

@@ -11,7 +11,7 @@ import (
 
 // FS holds the template files, by their names in this directory.
 //
-//go:embed *.tmpl firewall/*.tmpl
+//go:embed *.tmpl firewall/*.tmpl layers/*.tmpl
 var FS embed.FS
 
 // ShellQuote quotes s as one word for a POSIX shell (bash included), in

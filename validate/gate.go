@@ -130,10 +130,11 @@ func (g *gate) checks() []check {
 			return g.probe(ctx, c, ModeHost)
 		}})
 	}
-	cs = append(cs,
-		check{CheckForcedStop, g.forcedStop},
-		check{CheckReboot, g.reboot},
-	)
+	cs = append(cs, check{CheckForcedStop, g.forcedStop})
+	if _, ok := g.b.(HostRunner); ok {
+		cs = append(cs, check{CheckHostHealth, g.hostHealth})
+	}
+	cs = append(cs, check{CheckReboot, g.reboot})
 	return cs
 }
 
@@ -310,6 +311,7 @@ func (g *gate) diagnose(parent context.Context) {
 			return err
 		})
 	})
+	d = g.hostSignals(ctx, d)
 	g.report.Diagnostics = d
 	if err != nil {
 		g.report.DiagnosticsError = err.Error()

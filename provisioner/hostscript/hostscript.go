@@ -25,7 +25,7 @@ import (
 )
 
 // Steps lists the script's steps in the order they run.
-var Steps = []string{"detect", "agent", "config", "firewall", "persist", "sysctl", "services", "cleanup", "report"}
+var Steps = []string{"detect", "agent", "config", "layers", "firewall", "persist", "sysctl", "services", "cleanup", "report"}
 
 // NetworkModes lists the ECS network modes whose credentials path the
 // script can open: awsvpc tasks arrive on ecs-bridge, bridge tasks on
@@ -91,12 +91,14 @@ type Options struct {
 	// ReportPath is where the script writes its report; empty means
 	// DefaultReportPath.
 	ReportPath string
+	// Layers are the settings of the layers step (see Layers).
+	Layers Layers
 }
 
 var script = template.Must(template.New("host.sh.tmpl").
 	Option("missingkey=error").
 	Funcs(template.FuncMap{"shq": templates.ShellQuote}).
-	ParseFS(templates.FS, "host.sh.tmpl", "firewall/*.sh.tmpl"))
+	ParseFS(templates.FS, "host.sh.tmpl", "firewall/*.sh.tmpl", "layers/*.sh.tmpl"))
 
 // vars is what host.sh.tmpl is filled with.
 type vars struct {
@@ -110,6 +112,7 @@ type vars struct {
 	ECSConfig           []kv
 	ReportPath          string
 	ReportSchema        string
+	layerVars
 }
 
 type kv struct{ Key, Value string }
@@ -176,6 +179,7 @@ func (o Options) Validate() error {
 	if o.ReportPath != "" && !absPathRE.MatchString(o.ReportPath) {
 		bad("report_path: %q is not an absolute path", o.ReportPath)
 	}
+	errs = append(errs, o.Layers.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -195,6 +199,7 @@ func Render(o Options) ([]byte, error) {
 		Region:              o.Region,
 		ReportPath:          o.ReportPath,
 		ReportSchema:        ReportSchema,
+		layerVars:           o.Layers.vars(),
 	}
 	if v.AgentKeyFingerprint == "" {
 		v.AgentKeyFingerprint = DefaultAgentKeyFingerprint

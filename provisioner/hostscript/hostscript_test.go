@@ -182,9 +182,9 @@ func TestEffectiveSteps(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"all", Options{}, "detect agent config firewall persist sysctl services cleanup report"},
+		{"all", Options{}, "detect agent config layers firewall persist sysctl services cleanup report"},
 		{"selection in run order", Options{Steps: []string{"persist", "firewall"}}, "detect firewall persist report"},
-		{"skip", Options{SkipSteps: []string{"agent", "services"}}, "detect config firewall persist sysctl cleanup report"},
+		{"skip", Options{SkipSteps: []string{"agent", "services"}}, "detect config layers firewall persist sysctl cleanup report"},
 		{"select and skip", Options{Steps: []string{"firewall", "persist"}, SkipSteps: []string{"persist"}}, "detect firewall report"},
 	}
 	for _, tc := range tests {

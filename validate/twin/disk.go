@@ -147,7 +147,7 @@ func (t *Twin) prepareDisk() error {
 			return fmt.Errorf("disk: enable %s: %w", unit, err)
 		}
 	}
-	hidden := append(append(maskedPaths(), b.Absent...), b.hideDaemons()...)
+	hidden := append(append(append(maskedPaths(), layerMaskedPaths()...), b.Absent...), b.hideDaemons()...)
 	for _, p := range hidden {
 		rel := strings.TrimPrefix(path.Clean(p), "/")
 		top, _, _ := strings.Cut(rel, "/")

@@ -140,7 +140,7 @@ func TestGatePassesOnEveryBaseline(t *testing.T) {
 					t.Logf("%s %s: %s", c.Name, c.Status, c.Message)
 				}
 			}
-			want := []string{validate.CheckLaunch, validate.CheckAWSVPC, validate.CheckBridge, validate.CheckHost, validate.CheckForcedStop, validate.CheckReboot}
+			want := []string{validate.CheckLaunch, validate.CheckAWSVPC, validate.CheckBridge, validate.CheckHost, validate.CheckForcedStop, validate.CheckHostHealth, validate.CheckReboot}
 			var got []string
 			for _, c := range r.Checks {
 				if c.Status == validate.StatusPass {
