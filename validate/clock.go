@@ -5,16 +5,17 @@ import (
 	"time"
 )
 
-// realClock is the machine's clock.
-type realClock struct{}
+// RealClock is the machine's clock, the one Clock of the project's that
+// is not a test's.
+type RealClock struct{}
 
-var _ Clock = realClock{}
+var _ Clock = RealClock{}
 
 // Now implements Clock.
-func (realClock) Now() time.Time { return time.Now() }
+func (RealClock) Now() time.Time { return time.Now() }
 
 // After implements Clock.
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // withClockTimeout is context.WithTimeoutCause on c's time: ctx is
 // cancelled with cause once c says d has passed.

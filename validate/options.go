@@ -89,7 +89,7 @@ func (o Options) withDefaults() Options {
 		o.CleanupTimeout = DefaultCleanupTimeout
 	}
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = RealClock{}
 	}
 	if o.RunID == "" {
 		o.RunID = NewRunID(o.Clock.Now())

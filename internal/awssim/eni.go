@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cisecs/cisecs/release"
 )
 
 // eni is the network interface ECS creates for an awsvpc task (kumo has
@@ -212,7 +214,7 @@ func (s *Server) ENIs(run string) []string {
 	now := s.clock.Now()
 	var out []string
 	for _, n := range s.enis {
-		if n.task.tags[RunTag] != run {
+		if n.task.tags[release.TagRunID] != run {
 			continue
 		}
 		if st := s.eniStatus(n, now); st != "" {

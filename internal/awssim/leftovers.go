@@ -10,10 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-)
 
-// RunTag is the tag key that names a gate run (awsgate.TagRunID).
-const RunTag = "cisecs:run-id"
+	"github.com/cisecs/cisecs/release"
+)
 
 // Leftovers lists what of run still exists, as kumo and the front see it
 // at the Clock's now: instances tagged with the run that are not
@@ -30,7 +29,7 @@ func (s *Server) Leftovers(ctx context.Context, run string) ([]string, error) {
 	var left []string
 
 	tags, err := s.kec2.DescribeTags(ctx, &ec2.DescribeTagsInput{
-		Filters: []ec2types.Filter{{Name: aws.String("key"), Values: []string{RunTag}}},
+		Filters: []ec2types.Filter{{Name: aws.String("key"), Values: []string{release.TagRunID}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kumo: describe tags: %w", err)
@@ -64,7 +63,7 @@ func (s *Server) Leftovers(ctx context.Context, run string) ([]string, error) {
 		for _, cl := range out.Clusters {
 			tagged := false
 			for _, t := range cl.Tags {
-				tagged = tagged || (aws.ToString(t.Key) == RunTag && aws.ToString(t.Value) == run)
+				tagged = tagged || (aws.ToString(t.Key) == release.TagRunID && aws.ToString(t.Value) == run)
 			}
 			if tagged || aws.ToString(cl.ClusterName) == "cisecs-gate-"+run {
 				left = append(left, fmt.Sprintf("cluster %s (%s)", aws.ToString(cl.ClusterName), aws.ToString(cl.Status)))
@@ -73,12 +72,12 @@ func (s *Server) Leftovers(ctx context.Context, run string) ([]string, error) {
 	}
 
 	for _, td := range s.taskDefs {
-		if td.Tags[RunTag] == run && td.Status == "ACTIVE" {
+		if td.Tags[release.TagRunID] == run && td.Status == "ACTIVE" {
 			left = append(left, "task definition "+td.ARN)
 		}
 	}
 	for _, t := range s.tasks {
-		if t.tags[RunTag] != run {
+		if t.tags[release.TagRunID] != run {
 			continue
 		}
 		if st := s.status(t, now); st.last != "STOPPED" {
@@ -88,7 +87,7 @@ func (s *Server) Leftovers(ctx context.Context, run string) ([]string, error) {
 		}
 	}
 	for _, n := range s.enis {
-		if n.task.tags[RunTag] != run {
+		if n.task.tags[release.TagRunID] != run {
 			continue
 		}
 		if st := s.eniStatus(n, now); st != "" {
@@ -107,7 +106,7 @@ func (s *Server) Tasks(run string) []string {
 	now := s.clock.Now()
 	var out []string
 	for _, t := range s.tasks {
-		if t.tags[RunTag] == run {
+		if t.tags[release.TagRunID] == run {
 			out = append(out, t.arn+" "+s.status(t, now).last)
 		}
 	}

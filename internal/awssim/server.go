@@ -282,7 +282,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("kumo url %q: not a URL", o.Kumo)
 	}
 	if o.Clock == nil {
-		o.Clock = systemClock{}
+		o.Clock = validate.RealClock{}
 	}
 	if o.Latencies.API == nil {
 		o.Latencies.API = map[string]time.Duration{}
@@ -331,11 +331,6 @@ func (s *Server) Close() {
 	<-s.served
 	s.client.CloseIdleConnections()
 }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // HTTPClient returns a client whose requests, to any address, reach the
 // front over the in-memory network.

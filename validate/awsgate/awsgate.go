@@ -202,7 +202,7 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 		o.TTL = DefaultTTL
 	}
 	if o.Clock == nil {
-		o.Clock = systemClock{}
+		o.Clock = validate.RealClock{}
 	}
 	region := o.Region
 	if o.PollInterval <= 0 {

@@ -74,7 +74,7 @@ type Swept struct {
 func (j Janitor) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 	p := poller{clock: j.Clock, interval: j.PollInterval}
 	if p.clock == nil {
-		p.clock = systemClock{}
+		p.clock = validate.RealClock{}
 	}
 	if p.interval <= 0 {
 		p.interval = DefaultPollInterval

@@ -119,7 +119,7 @@ var (
 func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 	p := &Publisher{ssm: o.SSM, ec2: o.EC2, clock: o.Clock}
 	if p.clock == nil {
-		p.clock = systemClock{}
+		p.clock = validate.RealClock{}
 	}
 	if o.RunID != "" {
 		if !release.IsRunID(o.RunID) {

@@ -36,12 +36,6 @@ func IsTimeout(err error) bool {
 	return errors.As(err, &t)
 }
 
-// systemClock is the real time source.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // poller waits on a Clock: no fixed sleeps, only a check every interval.
 type poller struct {
 	clock    validate.Clock
