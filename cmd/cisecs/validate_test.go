@@ -159,11 +159,11 @@ func TestValidateTwin(t *testing.T) {
 		wantExit   int
 		wantStatus []string
 	}{
-		{"provisioned", nil, validate.ExitPass, []string{"pass", "pass", "pass", "pass", "pass", "pass"}},
-		{"unprovisioned", []string{"--twin-unprovisioned"}, validate.ExitFail, []string{"pass", "fail", "skipped", "skipped", "skipped", "skipped"}},
+		{"provisioned", nil, validate.ExitPass, []string{"pass", "pass", "pass", "pass", "pass", "pass", "pass"}},
+		{"unprovisioned", []string{"--twin-unprovisioned"}, validate.ExitFail, []string{"pass", "fail", "skipped", "skipped", "skipped", "skipped", "skipped"}},
 		// The host script leaves bridge tasks IMDS (hop limit 2, no
 		// DOCKER-USER drop): asked to, the gate says so.
-		{"bridge IMDS required blocked", []string{"--bridge-imds-blocked"}, validate.ExitFail, []string{"pass", "pass", "fail", "skipped", "skipped", "skipped"}},
+		{"bridge IMDS required blocked", []string{"--bridge-imds-blocked"}, validate.ExitFail, []string{"pass", "pass", "fail", "skipped", "skipped", "skipped", "skipped"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
