@@ -34,6 +34,7 @@ import (
 	"github.com/cisecs/cisecs/internal/budget"
 	"github.com/cisecs/cisecs/internal/packertest"
 	"github.com/cisecs/cisecs/internal/testenv"
+	"github.com/cisecs/cisecs/provisioner/hostscript"
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/release/due"
 	"github.com/cisecs/cisecs/validate/twin"
@@ -581,24 +582,15 @@ func checkBuilt(ctx context.Context, front *awssim.Server, dir string, img image
 	} else if err := json.Unmarshal(b, &manifest); err != nil || len(manifest.Builds) != 1 || manifest.Builds[0].ArtifactID != "us-east-1:"+ami.ID {
 		problems = append(problems, fmt.Sprintf("manifest %s, want artifact us-east-1:%s", b, ami.ID))
 	}
-	var rep struct {
-		Result string `json:"result"`
-		Steps  []struct {
-			Name string `json:"name"`
-		} `json:"steps"`
-	}
+	// Every step ran but agent (skip_steps) and report, which the report
+	// does not list.
+	want := slices.DeleteFunc(hostscript.Options{SkipSteps: []string{"agent"}}.EffectiveSteps(), func(s string) bool { return s == "report" })
 	if b, err := os.ReadFile(filepath.Join(dir, "cisecs-report-"+img.Name+".json")); err != nil {
 		problems = append(problems, "no report: "+err.Error())
-	} else if err := json.Unmarshal(b, &rep); err != nil || rep.Result != "ok" {
+	} else if rep, err := hostscript.ParseReport(b); err != nil || rep.Result != "ok" {
 		problems = append(problems, fmt.Sprintf("report result %q (%v)", rep.Result, err))
-	} else {
-		var steps []string
-		for _, s := range rep.Steps {
-			steps = append(steps, s.Name)
-		}
-		if got := strings.Join(steps, " "); got != "detect config firewall persist sysctl services cleanup" {
-			problems = append(problems, "report steps "+got)
-		}
+	} else if got := rep.StepNames(); !slices.Equal(got, want) {
+		problems = append(problems, fmt.Sprintf("report steps %q, want %q", got, want))
 	}
 	if ami.HostState == "" {
 		problems = append(problems, "the AMI does not record the twin's disk")
