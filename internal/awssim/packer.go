@@ -18,6 +18,7 @@ import (
 	"encoding/pem"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -535,7 +536,7 @@ func (s *Server) describeSecurityGroups(c *call) reply {
 		}
 	}
 	fs := filterList(c.form)
-	for _, id := range slices.Sorted(mapsKeys(b.groups)) {
+	for _, id := range slices.Sorted(maps.Keys(b.groups)) {
 		g := b.groups[id]
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
@@ -576,16 +577,6 @@ func (s *Server) deleteSecurityGroup(c *call) reply {
 	}
 	delete(b.groups, id)
 	return ec2Response("DeleteSecurityGroupResponse", xmlReturn{Return: true})
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // ---- instances -----------------------------------------------------------
@@ -967,7 +958,7 @@ func (s *Server) describeBuildInstances(c *call) reply {
 		Reservations []reservation `xml:"reservationSet>item"`
 	}
 	var o out
-	for _, id := range slices.Sorted(mapsKeys(b.instances)) {
+	for _, id := range slices.Sorted(maps.Keys(b.instances)) {
 		i := b.instances[id]
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
@@ -1020,7 +1011,7 @@ func (s *Server) describeInstanceStatus(c *call) reply {
 			return instanceNotFound(id)
 		}
 	}
-	for _, id := range slices.Sorted(mapsKeys(b.instances)) {
+	for _, id := range slices.Sorted(maps.Keys(b.instances)) {
 		i := b.instances[id]
 		if (len(ids) > 0 && !slices.Contains(ids, id)) || (!all && i.state != "running") {
 			continue
@@ -1150,7 +1141,7 @@ func (s *Server) describeVolumes(c *call) reply {
 		Volumes []vol    `xml:"volumeSet>item"`
 	}
 	var o out
-	for _, id := range slices.Sorted(mapsKeys(b.volumes)) {
+	for _, id := range slices.Sorted(maps.Keys(b.volumes)) {
 		v := b.volumes[id]
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
@@ -1446,7 +1437,7 @@ func (s *Server) MadeImages() []Image {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Image
-	for _, id := range slices.Sorted(mapsKeys(s.buildOf().made)) {
+	for _, id := range slices.Sorted(maps.Keys(s.buildOf().made)) {
 		img := *s.images[id]
 		img.Tags = clone(img.Tags)
 		img.BlockDevices = slices.Clone(img.BlockDevices)

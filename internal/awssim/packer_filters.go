@@ -3,6 +3,7 @@ package awssim
 import (
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -92,7 +93,7 @@ func (s *Server) describeKeyPairs(c *call) reply {
 	}
 	fs := filterList(c.form)
 	var o out
-	for _, name := range slices.Sorted(mapsKeys(b.keyPairs)) {
+	for _, name := range slices.Sorted(maps.Keys(b.keyPairs)) {
 		kp := b.keyPairs[name]
 		if (len(names) > 0 && !slices.Contains(names, name)) || (len(ids) > 0 && !slices.Contains(ids, kp.id)) {
 			continue
@@ -152,7 +153,7 @@ func (s *Server) describeSnapshots(c *call) reply {
 	}
 	fs := filterList(c.form)
 	var o out
-	for _, id := range slices.Sorted(mapsKeys(b.snapshots)) {
+	for _, id := range slices.Sorted(maps.Keys(b.snapshots)) {
 		sn := b.snapshots[id]
 		if len(ids) > 0 && !slices.Contains(ids, id) {
 			continue
