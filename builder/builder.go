@@ -23,7 +23,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/templates"
@@ -181,8 +180,8 @@ func Render(img images.Image) ([]byte, error) {
 		OSTitle:             osInfo.Title,
 
 		AmazonPluginVersion:   AmazonPluginVersion,
-		InstanceProfile:       iampolicy.BuildInstanceProfile,
-		InstanceProfilePrefix: iampolicy.BuildInstanceNamePrefix,
+		InstanceProfile:       release.BuildInstanceProfile,
+		InstanceProfilePrefix: release.BuildInstanceNamePrefix,
 		Tag:                   releaseTags,
 	}
 	if osInfo.InstallSSMAgent {

@@ -19,9 +19,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/cisecs/cisecs/builder"
-	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/budget"
+	"github.com/cisecs/cisecs/release"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -398,7 +398,7 @@ func TestRenderSafeByDefault(t *testing.T) {
 		{[]string{"build", "provisioner", "cisecs"}, "network_modes", strs("awsvpc", "bridge", "host")},
 		{[]string{"build", "provisioner", "cisecs"}, "awsvpc_block_imds", cty.True},
 		{[]string{"variable", "instance_type"}, "default", cty.StringVal("t3.medium")},
-		{[]string{"variable", "iam_instance_profile"}, "default", cty.StringVal(iampolicy.BuildInstanceProfile)},
+		{[]string{"variable", "iam_instance_profile"}, "default", cty.StringVal(release.BuildInstanceProfile)},
 	} {
 		if got := literal(t, f, tc.block, tc.attr); !got.RawEquals(tc.want) {
 			t.Errorf("%s %s = %#v, want %#v", strings.Join(tc.block, "."), tc.attr, got, tc.want)

@@ -82,8 +82,8 @@ func newRehearsalKit(tb testing.TB) rehearsalKit {
 		}
 	}
 	// The account's build profile is the one the templates name.
-	if awssim.BuildInstanceProfile != iampolicy.BuildInstanceProfile {
-		tb.Fatalf("awssim's build instance profile %q is not the templates' %q", awssim.BuildInstanceProfile, iampolicy.BuildInstanceProfile)
+	if awssim.BuildInstanceProfile != release.BuildInstanceProfile {
+		tb.Fatalf("awssim's build instance profile %q is not the templates' %q", awssim.BuildInstanceProfile, release.BuildInstanceProfile)
 	}
 	k := rehearsalKit{packer: packer, plugins: plugins, templates: tb.TempDir(), pathDir: tb.TempDir(), images: map[string]images.Image{}}
 	root, err := filepath.Abs("..")

@@ -4,13 +4,13 @@ import "github.com/cisecs/cisecs/release"
 
 // IAM ARN patterns of the build instance's profile and its role.
 const (
-	buildRole    = "arn:aws:iam::*:role/" + BuildInstanceNamePrefix + "*"
-	buildProfile = "arn:aws:iam::*:instance-profile/" + BuildInstanceNamePrefix + "*"
+	buildRole    = "arn:aws:iam::*:role/" + release.BuildInstanceNamePrefix + "*"
+	buildProfile = "arn:aws:iam::*:instance-profile/" + release.BuildInstanceNamePrefix + "*"
 )
 
 // BuilderPolicy returns the policy of the builder role: what a Packer
 // amazon-ebs build of a "cisecs generate" template needs (Session Manager,
-// the build instance profile BuildInstanceProfile, encrypted volumes,
+// the build instance profile release.BuildInstanceProfile, encrypted volumes,
 // encrypt_boot's copy where per-region keys need it, copy_regions and
 // sharing), and the read-only look-ups of "cisecs source".
 //
@@ -199,7 +199,7 @@ func BuilderPolicy() Policy {
 			Effect:   "Allow",
 			Action:   []string{"iam:GetInstanceProfile"},
 			Resource: []string{buildProfile},
-			Why:      "reads only: Packer checks that the build instance profile (" + BuildInstanceNamePrefix + "*) exists before it launches",
+			Why:      "reads only: Packer checks that the build instance profile (" + release.BuildInstanceNamePrefix + "*) exists before it launches",
 		},
 		{
 			Sid:       "BuildInstanceProfilePass",
@@ -207,7 +207,7 @@ func BuilderPolicy() Policy {
 			Action:    []string{"iam:PassRole"},
 			Resource:  []string{buildRole},
 			Condition: map[string]map[string][]string{"StringEquals": {"iam:PassedToService": {"ec2.amazonaws.com"}}},
-			Why:       "the build instance profile's role (" + BuildInstanceNamePrefix + "*, whose only permissions are Session Manager's: cisecs iam-policy build-instance), to EC2 only; no role can be created or changed",
+			Why:       "the build instance profile's role (" + release.BuildInstanceNamePrefix + "*, whose only permissions are Session Manager's: cisecs iam-policy build-instance), to EC2 only; no role can be created or changed",
 		},
 		{
 			Sid:      "SourceReadReleased",

@@ -49,13 +49,6 @@ const (
 	// GateNamePrefix starts the gate's cluster names and task definition
 	// families (awsgate.NamePrefix).
 	GateNamePrefix = "cisecs-gate-"
-	// BuildInstanceProfile is the instance profile of the build instance,
-	// and the name of its role (BuildInstancePolicy), that generated
-	// templates pass by default (their iam_instance_profile variable).
-	BuildInstanceProfile = BuildInstanceNamePrefix + "instance"
-	// BuildInstanceNamePrefix starts the names of the build instance
-	// profiles and roles the builder may pass.
-	BuildInstanceNamePrefix = "cisecs-build-"
 	// RoleNamePrefix starts the names of the roles the gate passes: the
 	// instance profile's role, the probe task role and the task execution
 	// role must be named cisecs-*.

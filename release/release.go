@@ -39,6 +39,18 @@ const (
 	TagBuildStarted = "cisecs:build-started-at"
 )
 
+// The build instance's instance profile.
+const (
+	// BuildInstanceProfile is the instance profile of the build instance,
+	// and the name of its role (cisecs iam-policy build-instance), that
+	// generated templates pass by default (their iam_instance_profile
+	// variable).
+	BuildInstanceProfile = BuildInstanceNamePrefix + "instance"
+	// BuildInstanceNamePrefix starts the names of the build instance
+	// profiles and roles the builder policy may pass.
+	BuildInstanceNamePrefix = "cisecs-build-"
+)
+
 // NewestAgent is the TagECSAgentVersion of an image that pins no agent:
 // the build installs the newest its OS offers.
 const NewestAgent = "newest"

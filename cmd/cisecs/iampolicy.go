@@ -21,7 +21,7 @@ func runIAMPolicy(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: cisecs iam-policy [--explain] %s\n\n", strings.Join(roles, "|"))
 		fmt.Fprintf(fs.Output(), "Prints the IAM policy document (JSON) of a role of the nightly pipeline:\n")
-		fmt.Fprintf(fs.Output(), "  build-instance  the build instance's role and profile (%s): Session\n", iampolicy.BuildInstanceProfile)
+		fmt.Fprintf(fs.Output(), "  build-instance  the build instance's role and profile (%s): Session\n", release.BuildInstanceProfile)
 		fmt.Fprintf(fs.Output(), "                  Manager only\n")
 		fmt.Fprintf(fs.Output(), "  builder         the source and build jobs: a Packer amazon-ebs build with\n")
 		fmt.Fprintf(fs.Output(), "                  Session Manager and the build instance profile, and cisecs source\n")

@@ -7,12 +7,14 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/cisecs/cisecs/release"
 )
 
 // BuildInstanceProfile is the instance profile an account set up for cisecs
 // builds has (with Options.Boot): its role, of the same name, is the one
 // the instance runs as.
-const BuildInstanceProfile = "cisecs-build-instance"
+const BuildInstanceProfile = release.BuildInstanceProfile
 
 type instanceProfile struct {
 	name, id, path string
