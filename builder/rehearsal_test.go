@@ -82,8 +82,8 @@ func newRehearsalKit(tb testing.TB) rehearsalKit {
 		}
 	}
 	// The account's build profile is the one the templates name.
-	if awssim.BuildInstanceProfile != release.BuildInstanceProfile {
-		tb.Fatalf("awssim's build instance profile %q is not the templates' %q", awssim.BuildInstanceProfile, release.BuildInstanceProfile)
+	if release.BuildInstanceProfile != release.BuildInstanceProfile {
+		tb.Fatalf("awssim's build instance profile %q is not the templates' %q", release.BuildInstanceProfile, release.BuildInstanceProfile)
 	}
 	k := rehearsalKit{packer: packer, plugins: plugins, templates: tb.TempDir(), pathDir: tb.TempDir(), images: map[string]images.Image{}}
 	root, err := filepath.Abs("..")
@@ -183,9 +183,9 @@ func rehearse(ctx context.Context, tb testing.TB, k rehearsalKit, c rehearsalCas
 	switch *breakProfile {
 	case "":
 	case "iam":
-		front.RemoveInstanceProfile(awssim.BuildInstanceProfile)
+		front.RemoveInstanceProfile(release.BuildInstanceProfile)
 	case "launch":
-		front.CreateInstanceProfile(awssim.BuildInstanceProfile) // made now, never visible (Latencies.ProfileVisible)
+		front.CreateInstanceProfile(release.BuildInstanceProfile) // made now, never visible (Latencies.ProfileVisible)
 	default:
 		tb.Fatalf("-rehearse.break-profile %q: iam or launch", *breakProfile)
 	}

@@ -77,7 +77,7 @@ func (s Sweeper) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 	fail := func(what, id string, err error) {
 		errs = append(errs, fmt.Errorf("%s %q: %w", what, id, err))
 	}
-	due := func(tags []ec2types.Tag) bool { return Due(tags, now) }
+	isDue := func(tags []ec2types.Tag) bool { return due(tags, now) }
 	filters := []ec2types.Filter{
 		{Name: aws.String("tag-key"), Values: []string{release.TagImage}},
 		{Name: aws.String("tag-key"), Values: []string{release.TagBuildStarted}},
@@ -96,7 +96,7 @@ func (s Sweeper) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 		}
 		for _, r := range out.Reservations {
 			for _, i := range r.Instances {
-				if due(i.Tags) {
+				if isDue(i.Tags) {
 					instances = append(instances, aws.ToString(i.InstanceId))
 				}
 			}
@@ -117,7 +117,7 @@ func (s Sweeper) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 		errs = append(errs, fmt.Errorf("describe build key pairs: %w", err))
 	} else {
 		for _, k := range out.KeyPairs {
-			if !due(k.Tags) {
+			if !isDue(k.Tags) {
 				continue
 			}
 			id := aws.ToString(k.KeyPairId)
@@ -138,7 +138,7 @@ func (s Sweeper) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 			break
 		}
 		for _, v := range out.Volumes {
-			if !due(v.Tags) {
+			if !isDue(v.Tags) {
 				continue
 			}
 			id := aws.ToString(v.VolumeId)
@@ -157,7 +157,7 @@ func (s Sweeper) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 			break
 		}
 		for _, g := range out.SecurityGroups {
-			if !due(g.Tags) {
+			if !isDue(g.Tags) {
 				continue
 			}
 			id := aws.ToString(g.GroupId)
@@ -176,7 +176,7 @@ func (s Sweeper) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 			break
 		}
 		for _, img := range out.Images {
-			if !due(img.Tags) || Finished(img.Tags) {
+			if !isDue(img.Tags) || finished(img.Tags) {
 				continue
 			}
 			id := aws.ToString(img.ImageId)
@@ -197,7 +197,7 @@ func (s Sweeper) Sweep(ctx context.Context, now time.Time) (Swept, error) {
 			break
 		}
 		for _, sn := range out.Snapshots {
-			if !due(sn.Tags) || Finished(sn.Tags) {
+			if !isDue(sn.Tags) || finished(sn.Tags) {
 				continue
 			}
 			id := aws.ToString(sn.SnapshotId)
@@ -218,11 +218,11 @@ func (s Sweeper) terminated(ctx context.Context, ids []string) error {
 	return ec2.NewInstanceTerminatedWaiter(s.EC2).Wait(ctx, &ec2.DescribeInstancesInput{InstanceIds: ids}, 10*time.Minute)
 }
 
-// Due says whether a resource with tags is a build's whose time is over at
+// due says whether a resource with tags is a build's whose time is over at
 // now: it carries release.TagImage and a release.TagBuildStarted before now-MaxBuild. A
 // start time that does not parse is not due: the resource is not one the
 // template tagged.
-func Due(tags []ec2types.Tag, now time.Time) bool {
+func due(tags []ec2types.Tag, now time.Time) bool {
 	var image, started string
 	for _, t := range tags {
 		switch aws.ToString(t.Key) {
@@ -239,8 +239,8 @@ func Due(tags []ec2types.Tag, now time.Time) bool {
 	return err == nil && now.Sub(at) > MaxBuild
 }
 
-// Finished says whether an AMI or snapshot with tags carries the
+// finished says whether an AMI or snapshot with tags carries the
 // provenance a build adds last.
-func Finished(tags []ec2types.Tag) bool {
+func finished(tags []ec2types.Tag) bool {
 	return slices.ContainsFunc(tags, func(t ec2types.Tag) bool { return aws.ToString(t.Key) == release.TagDefinitionSHA256 })
 }

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
-	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/validate/twin"
 	"github.com/cisecs/cisecs/validate/twingate"
 )
@@ -71,7 +71,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&af.subnet, "subnet", "", "aws: subnet to launch the instance in, subnet-0123456789abcdef0")
 	fs.StringVar(&af.securityGroup, "security-group", "", "aws: security group of the instance, sg-0123456789abcdef0")
 	fs.StringVar(&af.instanceProfile, "instance-profile", "", "aws: instance profile, name or ARN, with the ECS container instance and SSM policies")
-	fs.StringVar(&af.instanceType, "instance-type", "", "aws: instance type (default: "+awsgate.DefaultInstanceType("x86_64")+" for an x86_64 AMI, "+awsgate.DefaultInstanceType("arm64")+" for arm64)")
+	fs.StringVar(&af.instanceType, "instance-type", "", "aws: instance type (default: "+release.GateInstanceType("x86_64")+" for an x86_64 AMI, "+release.GateInstanceType("arm64")+" for arm64)")
 	fs.StringVar(&af.executionRoleARN, "execution-role-arn", "", "aws: task execution role ARN (pulls the probe image; default none)")
 	fs.StringVar(&tf.baseline, "twin-baseline", twingate.DefaultBaseline, "twin: CIS baseline to boot ("+baselineNames()+")")
 	fs.StringVar(&tf.dir, "twin-dir", "", "twin: state directory (default: a temporary one, removed at cleanup)")

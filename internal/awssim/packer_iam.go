@@ -11,11 +11,6 @@ import (
 	"github.com/cisecs/cisecs/release"
 )
 
-// BuildInstanceProfile is the instance profile an account set up for cisecs
-// builds has (with Options.Boot): its role, of the same name, is the one
-// the instance runs as.
-const BuildInstanceProfile = release.BuildInstanceProfile
-
 type instanceProfile struct {
 	name, id, path string
 	roles          []string
@@ -40,9 +35,9 @@ func (r *iamRoleState) arn() string { return "arn:aws:iam::" + Account + ":role"
 func (s *Server) defaultIAM() {
 	b := s.build
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	b.roles[BuildInstanceProfile] = &iamRoleState{name: BuildInstanceProfile, id: "AROAAWSSIMBUILD", path: "/", policies: map[string]string{}, created: t, own: true,
+	b.roles[release.BuildInstanceProfile] = &iamRoleState{name: release.BuildInstanceProfile, id: "AROAAWSSIMBUILD", path: "/", policies: map[string]string{}, created: t, own: true,
 		trust: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`}
-	b.profiles[BuildInstanceProfile] = &instanceProfile{name: BuildInstanceProfile, id: "AIPAAWSSIMBUILD", path: "/", roles: []string{BuildInstanceProfile}, created: t, own: true}
+	b.profiles[release.BuildInstanceProfile] = &instanceProfile{name: release.BuildInstanceProfile, id: "AIPAAWSSIMBUILD", path: "/", roles: []string{release.BuildInstanceProfile}, created: t, own: true}
 }
 
 // RemoveInstanceProfile deletes the instance profile name (a test's way
@@ -119,7 +114,7 @@ func entityExists(msg string) reply {
 }
 
 // answerBuildIAM plays the IAM of a build's instance profile: the
-// account's own (BuildInstanceProfile) and the temporary one Packer makes
+// account's own (release.BuildInstanceProfile) and the temporary one Packer makes
 // for temporary_iam_instance_profile_policy_document. s.mu is held.
 func (s *Server) answerBuildIAM(c *call) (reply, bool) {
 	if c.proto != iamProtocol {

@@ -16,6 +16,7 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 )
 
 // fakeHosts is a Boot hook whose hosts are nothing but a record.
@@ -84,7 +85,7 @@ func TestBuildRunInstancesRefuses(t *testing.T) {
 		{name: "unknown key pair", in: ec2.RunInstancesInput{ImageId: aws.String(al2023x86), InstanceType: "t3.medium", KeyName: aws.String("nope")},
 			code: "InvalidKeyPair.NotFound"},
 		{name: "dry run", in: ec2.RunInstancesInput{ImageId: aws.String(al2023x86), InstanceType: "t3.medium", DryRun: aws.Bool(true),
-			IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String(awssim.BuildInstanceProfile)}},
+			IamInstanceProfile: &ec2types.IamInstanceProfileSpecification{Name: aws.String(release.BuildInstanceProfile)}},
 			code: "DryRunOperation"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,7 +127,7 @@ func TestBuildLifecycle(t *testing.T) {
 	run, err := client.RunInstances(ctx, &ec2.RunInstancesInput{
 		ImageId: aws.String(al2023x86), InstanceType: "t3.medium", MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 		KeyName: aws.String("packer_1"), SecurityGroupIds: []string{aws.ToString(sg.GroupId)},
-		IamInstanceProfile:  &ec2types.IamInstanceProfileSpecification{Name: aws.String(awssim.BuildInstanceProfile)},
+		IamInstanceProfile:  &ec2types.IamInstanceProfileSpecification{Name: aws.String(release.BuildInstanceProfile)},
 		BlockDeviceMappings: []ec2types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"), Ebs: &ec2types.EbsBlockDevice{VolumeSize: aws.Int32(30), DeleteOnTermination: aws.Bool(true)}}},
 		TagSpecifications:   []ec2types.TagSpecification{{ResourceType: "instance", Tags: []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String("build")}}}},
 	})
@@ -221,12 +222,12 @@ func TestBuildInstanceProfile(t *testing.T) {
 	cfg := front.Config()
 	cfg.RetryMaxAttempts = 1
 	client := iam.NewFromConfig(cfg)
-	out, err := client.GetInstanceProfile(t.Context(), &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(awssim.BuildInstanceProfile)})
+	out, err := client.GetInstanceProfile(t.Context(), &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(release.BuildInstanceProfile)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := out.InstanceProfile; len(p.Roles) != 1 || aws.ToString(p.Roles[0].RoleName) != awssim.BuildInstanceProfile {
-		t.Errorf("profile %+v, want the role %s", p, awssim.BuildInstanceProfile)
+	if p := out.InstanceProfile; len(p.Roles) != 1 || aws.ToString(p.Roles[0].RoleName) != release.BuildInstanceProfile {
+		t.Errorf("profile %+v, want the role %s", p, release.BuildInstanceProfile)
 	}
 	if _, err := client.GetInstanceProfile(t.Context(), &iam.GetInstanceProfileInput{InstanceProfileName: aws.String("nope")}); apiCode(err) != "NoSuchEntity" {
 		t.Errorf("GetInstanceProfile of an unknown profile: %v, want NoSuchEntity", err)

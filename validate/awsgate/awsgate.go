@@ -39,13 +39,6 @@ const (
 	DefaultPollInterval = 5 * time.Second
 )
 
-// DefaultInstanceType is the instance type the gate launches an AMI of
-// architecture arch on when Options.InstanceType is empty: t3.small for
-// x86_64, t4g.small for arm64; "" for an architecture the gate has no
-// default for (EC2 refuses to launch an AMI on an instance type of another
-// architecture).
-func DefaultInstanceType(arch string) string { return release.GateInstanceType(arch) }
-
 // ForcedStopReason is the reason ForceStop gives ECS.
 const ForcedStopReason = "cisecs gate: forced stop"
 

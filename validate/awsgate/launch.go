@@ -16,6 +16,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -128,7 +129,7 @@ func (b *Backend) instanceType(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("image %q: architecture: %d images in the answer, want 1", b.o.AMI, len(out.Images))
 	}
 	arch := string(out.Images[0].Architecture)
-	t := DefaultInstanceType(arch)
+	t := release.GateInstanceType(arch)
 	if t == "" {
 		return "", fmt.Errorf("image %q: architecture %q: no default instance type for it; give one", b.o.AMI, arch)
 	}
