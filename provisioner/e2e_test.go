@@ -147,7 +147,7 @@ func runE2E(ctx context.Context, tb testing.TB, baseline string) e2eResult {
 	// And keeps them through what a running host meets: its firewall
 	// reloaded and restarted, sysctl --system.
 	for _, e := range tw.Baseline().Events() {
-		if err := tw.Happen(ctx, e); err != nil {
+		if err := tw.Do(ctx, e); err != nil {
 			tb.Fatal(err)
 		}
 		for _, task := range twin.Tasks() {

@@ -147,7 +147,7 @@ func hostModeControl(ctx context.Context, t *testing.T, tw *twin.Twin) {
 		t.Logf("control: unprovisioned host-mode task at boot: %v", err)
 		return
 	}
-	if err := tw.Happen(ctx, twin.EventFirewalldReload); err != nil {
+	if err := tw.Do(ctx, twin.EventFirewalldReload); err != nil {
 		t.Fatal(err)
 	}
 	if _, err = tw.Credentials(ctx, twin.HostMode); !twin.IsBlocked(err) {
@@ -295,7 +295,7 @@ func mustBeNoWider(ctx context.Context, t *testing.T, tw *twin.Twin, before map[
 func mustSurviveEvents(ctx context.Context, t *testing.T, tw *twin.Twin, when string) {
 	t.Helper()
 	for _, e := range tw.Baseline().Events() {
-		if err := tw.Happen(ctx, e); err != nil {
+		if err := tw.Do(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 		mustReachCredentials(ctx, t, tw, when+", after "+string(e))
@@ -319,7 +319,7 @@ func controlBreaks(ctx context.Context, t *testing.T, tw *twin.Twin) {
 		}
 	}
 	for _, e := range tw.Baseline().Events() {
-		if err := tw.Happen(ctx, e); err != nil {
+		if err := tw.Do(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 		for _, task := range twin.Tasks() {
@@ -442,7 +442,7 @@ func TestPublishedFixIsNotEnough(t *testing.T) {
 			ctx := t.Context()
 			tw := twintest.New(t, b.Name)
 			ipt := "iptables-nft"
-			if b.IptablesBackend == twin.BackendLegacy {
+			if b.Iptables == twin.IptablesLegacy {
 				ipt = "iptables-legacy"
 			}
 			for _, iface := range []string{"ecs-bridge", "docker0"} {
@@ -467,7 +467,7 @@ func TestPublishedFixIsNotEnough(t *testing.T) {
 			// own files.
 			what := "firewall-cmd --reload"
 			if b.Daemon == twin.DaemonFirewalld {
-				err = tw.Happen(ctx, twin.EventFirewalldReload)
+				err = tw.Do(ctx, twin.EventFirewalldReload)
 			} else {
 				what, err = "a reboot", tw.Reboot(ctx)
 			}
@@ -706,7 +706,7 @@ func BenchmarkMatrix(b *testing.B) {
 func TestFirewalldStoppedAtBake(t *testing.T) {
 	ctx := t.Context()
 	tw := twintest.New(t, "al2023-firewalld")
-	if err := tw.Happen(ctx, twin.EventFirewalldStop); err != nil {
+	if err := tw.Do(ctx, twin.EventFirewalldStop); err != nil {
 		t.Fatal(err)
 	}
 	opts := hostscript.Options{Steps: []string{"config", "firewall", "persist", "sysctl"}}
@@ -807,7 +807,7 @@ func TestUfwBridgeModeIsReversible(t *testing.T) {
 	if err := tw.Reboot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := tw.Happen(ctx, twin.EventUfwReload); err != nil {
+	if err := tw.Do(ctx, twin.EventUfwReload); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tw.Credentials(ctx, twin.AWSVPC); err != nil {
@@ -849,7 +849,7 @@ func TestHostModeSurvivesFirewalldReload(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, e := range []twin.Event{twin.EventFirewalldReload, twin.EventFirewalldRestart, twin.EventFirewalldReload} {
-				if err := tw.Happen(ctx, e); err != nil {
+				if err := tw.Do(ctx, e); err != nil {
 					t.Fatal(err)
 				}
 				rs, err := tw.Ruleset(ctx)
@@ -916,7 +916,7 @@ func TestHostModeThroughUfwDenyOutgoing(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("after reboot")
-			if err := tw.Happen(ctx, twin.EventUfwReload); err != nil {
+			if err := tw.Do(ctx, twin.EventUfwReload); err != nil {
 				t.Fatal(err)
 			}
 			check("after ufw reload")
@@ -978,7 +978,7 @@ func TestHostModeIsReversible(t *testing.T) {
 			}
 			check("after reboot")
 			for _, e := range tw.Baseline().Events() {
-				if err := tw.Happen(ctx, e); err != nil {
+				if err := tw.Do(ctx, e); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -16,14 +16,15 @@ import (
 //go:embed all:baselines
 var baselineFS embed.FS
 
-// Backend names the iptables backend an OS's iptables, Docker and ecs-init use.
-type Backend string
+// IptablesVariant names the iptables back end (its variant: iptables-legacy
+// or iptables-nft) an OS's iptables, Docker and ecs-init use.
+type IptablesVariant string
 
 const (
-	// BackendLegacy is the x_tables backend (iptables-legacy).
-	BackendLegacy Backend = "legacy"
-	// BackendNFT is the nf_tables backend (iptables-nft).
-	BackendNFT Backend = "nft"
+	// IptablesLegacy is the x_tables backend (iptables-legacy).
+	IptablesLegacy IptablesVariant = "legacy"
+	// IptablesNFT is the nf_tables backend (iptables-nft).
+	IptablesNFT IptablesVariant = "nft"
 )
 
 // Restore tools a FirewallUnit can run.
@@ -74,9 +75,9 @@ type Baseline struct {
 	Description string
 	// OS is parsed from the baseline's etc/os-release.
 	OS OSRelease
-	// IptablesBackend is the backend of the OS's iptables command, of
+	// Iptables is the backend of the OS's iptables command, of
 	// Docker and of ecs-init. The twin's /usr/sbin/iptables* point at it.
-	IptablesBackend Backend
+	Iptables IptablesVariant
 	// Firewall lists the units that restore the saved firewall at boot,
 	// in the order they run.
 	Firewall []FirewallUnit
@@ -107,7 +108,7 @@ func Baselines() []Baseline {
 			Description: "Amazon Linux 2 hardened to the CIS benchmark with iptables-services: " +
 				"/etc/sysconfig/iptables (and ip6tables) with DROP policies, restored at boot by " +
 				"iptables.service with the legacy (x_tables) backend; IPv6 disabled by sysctl; no nft command.",
-			IptablesBackend: BackendLegacy,
+			Iptables: IptablesLegacy,
 			Firewall: []FirewallUnit{
 				{Unit: "iptables.service", Tool: ToolIptablesRestore, File: "/etc/sysconfig/iptables"},
 				{Unit: "ip6tables.service", Tool: ToolIP6tablesRestore, File: "/etc/sysconfig/ip6tables"},
@@ -120,7 +121,7 @@ func Baselines() []Baseline {
 				"/etc/sysconfig/nftables.conf flushes the ruleset and includes /etc/nftables/cis.nft, " +
 				"a `table inet filter` whose input, forward and output base chains have policy drop; " +
 				"loaded by nftables.service. Docker and ecs-init use iptables-nft.",
-			IptablesBackend: BackendNFT,
+			Iptables: IptablesNFT,
 			Firewall: []FirewallUnit{
 				{Unit: "nftables.service", Tool: ToolNft, File: "/etc/sysconfig/nftables.conf"},
 			},
@@ -130,7 +131,7 @@ func Baselines() []Baseline {
 			Description: "RHEL 9.4 with iptables-services in the stock RHEL style plus the CIS loopback " +
 				"rule: ACCEPT policies, INPUT and FORWARD ending in `-j REJECT --reject-with " +
 				"icmp-host-prohibited`, so a rule appended with -A is never reached; iptables-nft backend.",
-			IptablesBackend: BackendNFT,
+			Iptables: IptablesNFT,
 			Firewall: []FirewallUnit{
 				{Unit: "iptables.service", Tool: ToolIptablesRestore, File: "/etc/sysconfig/iptables"},
 				{Unit: "ip6tables.service", Tool: ToolIP6tablesRestore, File: "/etc/sysconfig/ip6tables"},
@@ -143,7 +144,7 @@ func Baselines() []Baseline {
 				"(Debian path) flushes the ruleset and defines `table inet cis_firewall` with base chains " +
 				"cis_in, cis_fwd and cis_out, policy drop; nothing may assume the usual names. " +
 				"Docker and ecs-init use iptables-nft.",
-			IptablesBackend: BackendNFT,
+			Iptables: IptablesNFT,
 			Firewall: []FirewallUnit{
 				{Unit: "nftables.service", Tool: ToolNft, File: "/etc/nftables.conf"},
 			},
@@ -153,7 +154,7 @@ func Baselines() []Baseline {
 			Description: "Ubuntu 24.04 hardened to the CIS benchmark with iptables-persistent: " +
 				"/etc/iptables/rules.v4 and rules.v6 with DROP policies, restored at boot by " +
 				"netfilter-persistent with the iptables-nft backend.",
-			IptablesBackend: BackendNFT,
+			Iptables: IptablesNFT,
 			Firewall: []FirewallUnit{
 				{Unit: "netfilter-persistent.service", Tool: ToolIptablesRestore, File: "/etc/iptables/rules.v4"},
 				{Unit: "netfilter-persistent.service", Tool: ToolIP6tablesRestore, File: "/etc/iptables/rules.v6"},
@@ -167,18 +168,18 @@ func Baselines() []Baseline {
 				"package) on a private system D-Bus. It accepts DNAT'ed packets before its zones, but " +
 				"flushes the iptables tables, ecs-init's DNAT among them, on every reload and restart. " +
 				"Docker binds docker0 to its zone docker (target ACCEPT).",
-			IptablesBackend: BackendNFT,
-			Daemon:          DaemonFirewalld,
-			Rejects:         true,
+			Iptables: IptablesNFT,
+			Daemon:   DaemonFirewalld,
+			Rejects:  true,
 		},
 		{
 			Name: "rhel9-firewalld",
 			Description: "RHEL 9 hardened to the CIS benchmark with firewalld, the default of ansible-lockdown " +
 				"RHEL9-CIS: firewalld 1.x with the nftables back end and FlushAllOnReload=yes, default zone " +
 				"public with only ssh; iptables-nft for Docker and ecs-init.",
-			IptablesBackend: BackendNFT,
-			Daemon:          DaemonFirewalld,
-			Rejects:         true,
+			Iptables: IptablesNFT,
+			Daemon:   DaemonFirewalld,
+			Rejects:  true,
 		},
 		{
 			Name: "al2-firewalld",
@@ -186,10 +187,10 @@ func Baselines() []Baseline {
 				"ansible-lockdown AMAZON2-CIS: a firewalld before 0.7 (iptables back end, legacy x_tables), " +
 				"whose INPUT accepts RELATED,ESTABLISHED but not DNAT'ed packets, so the credentials path " +
 				"is closed outright; modelled by the machine's firewalld with that rule patched.",
-			IptablesBackend: BackendLegacy,
-			Daemon:          DaemonFirewalld,
-			Rejects:         true,
-			Absent:          []string{"/usr/sbin/nft"},
+			Iptables: IptablesLegacy,
+			Daemon:   DaemonFirewalld,
+			Rejects:  true,
+			Absent:   []string{"/usr/sbin/nft"},
 			Patches: []Patch{
 				{
 					Path: firewalldIPXtables,
@@ -212,17 +213,17 @@ func Baselines() []Baseline {
 				"UBUNTU22-CIS: ufw enabled, default deny incoming, outgoing and routed, loopback rules, ssh " +
 				"allowed; IPT_SYSCTL=/etc/sysctl.conf, which holds ip_forward=0. ufw-init loads it at boot " +
 				"with iptables-nft; the package's before/after rules.",
-			IptablesBackend: BackendNFT,
-			Daemon:          DaemonUfw,
-			Patches:         ufwPackageFiles(),
+			Iptables: IptablesNFT,
+			Daemon:   DaemonUfw,
+			Patches:  ufwPackageFiles(),
 		},
 		{
 			Name: "ubuntu2404-ufw",
 			Description: "Ubuntu 24.04 hardened to the CIS benchmark with ufw, the default of ansible-lockdown " +
 				"UBUNTU24-CIS: as ubuntu2204-ufw, on 24.04.",
-			IptablesBackend: BackendNFT,
-			Daemon:          DaemonUfw,
-			Patches:         ufwPackageFiles(),
+			Iptables: IptablesNFT,
+			Daemon:   DaemonUfw,
+			Patches:  ufwPackageFiles(),
 		},
 	}
 	for i := range bs {

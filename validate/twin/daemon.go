@@ -276,12 +276,12 @@ func (t *Twin) dockerFirewalld(ctx context.Context) error {
 	return nil
 }
 
-// Happen makes e happen on the running host, with what the host's other
+// Do makes e happen on the running host, with what the host's other
 // services do in answer: dockerd, which listens for firewalld's Reloaded
 // signal and its restart on D-Bus, puts its zone binding and its iptables
 // rules back; ecs-init does not (it has no reload handler). The events of
 // AgentEvents happen on every baseline.
-func (t *Twin) Happen(ctx context.Context, e Event) error {
+func (t *Twin) Do(ctx context.Context, e Event) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.guard(); err != nil {

@@ -171,11 +171,11 @@ func (t *Twin) prepareDisk() error {
 		}
 	}
 	multi := t.tools.nftMulti
-	if b.IptablesBackend == BackendLegacy {
+	if b.Iptables == IptablesLegacy {
 		multi = t.tools.legacyMulti
 	}
 	if multi == "" {
-		return fmt.Errorf("%w: no %s iptables", ErrUnsupported, b.IptablesBackend)
+		return fmt.Errorf("%w: no %s iptables", ErrUnsupported, b.Iptables)
 	}
 	sbin := filepath.Join(disk, "usr", "sbin")
 	if err := os.MkdirAll(sbin, 0o755); err != nil {

@@ -228,7 +228,7 @@ func parseSave(text string) map[string]*savedTable {
 // ("iptables", "ip6tables-restore", ...).
 func (t *Twin) iptablesCmd(tool string) string {
 	base, suffix, _ := strings.Cut(tool, "-")
-	name := base + "-" + string(t.baseline.IptablesBackend)
+	name := base + "-" + string(t.baseline.Iptables)
 	if suffix != "" {
 		name += "-" + suffix
 	}

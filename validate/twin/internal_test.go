@@ -178,14 +178,14 @@ func TestDockerRestore(t *testing.T) {
 
 func TestIptablesCmd(t *testing.T) {
 	for _, tt := range []struct {
-		backend   Backend
+		backend   IptablesVariant
 		tool, cmd string
 	}{
-		{BackendLegacy, "iptables", "iptables-legacy"},
-		{BackendLegacy, "ip6tables-restore", "ip6tables-legacy-restore"},
-		{BackendNFT, "iptables-save", "iptables-nft-save"},
+		{IptablesLegacy, "iptables", "iptables-legacy"},
+		{IptablesLegacy, "ip6tables-restore", "ip6tables-legacy-restore"},
+		{IptablesNFT, "iptables-save", "iptables-nft-save"},
 	} {
-		tw := &Twin{baseline: Baseline{IptablesBackend: tt.backend}}
+		tw := &Twin{baseline: Baseline{Iptables: tt.backend}}
 		if got := tw.iptablesCmd(tt.tool); got != tt.cmd {
 			t.Errorf("%s %s: %q, want %q", tt.backend, tt.tool, got, tt.cmd)
 		}

@@ -96,7 +96,7 @@ func backendChains(ctx context.Context, t *testing.T, tw *twin.Twin) map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tw.Baseline().IptablesBackend == twin.BackendLegacy {
+	if tw.Baseline().Iptables == twin.IptablesLegacy {
 		return chains(rs.IptablesLegacy)
 	}
 	return chains(rs.IptablesNFT)
@@ -148,7 +148,7 @@ func lifecycle(ctx context.Context, t *testing.T, tw *twin.Twin, e twin.ECSInit)
 	t.Helper()
 	for _, ev := range twin.AgentEvents() {
 		placeMarkers(ctx, t, tw)
-		if err := tw.Happen(ctx, ev); err != nil {
+		if err := tw.Do(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 		when := "after " + string(ev)
@@ -190,7 +190,7 @@ func lifecycle(ctx context.Context, t *testing.T, tw *twin.Twin, e twin.ECSInit)
 	}
 	// Then what else the running host meets, with ecs-init's rules moved.
 	for _, ev := range tw.Baseline().Events() {
-		if err := tw.Happen(ctx, ev); err != nil {
+		if err := tw.Do(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 		reachesCredentials(ctx, t, tw, "after the agent's events and "+string(ev))
@@ -327,7 +327,7 @@ func TestAgent1970WithoutIPv6(t *testing.T) {
 			t.Errorf("ecs-init rule %s present %d times after the failed pre-start, want removed by post-stop", name, n)
 		}
 	}
-	if err := tw.Happen(ctx, twin.EventAgentStart); err == nil {
+	if err := tw.Do(ctx, twin.EventAgentStart); err == nil {
 		t.Error("systemctl start ecs with agent 1.97.0 and no IPv6: no error")
 	}
 	fixed := twintest.NewWith(t, "al2023-nftables", twin.Options{AgentVersion: "1.97.1", IPv6Disabled: true})

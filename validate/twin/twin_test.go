@@ -104,8 +104,8 @@ func TestBaselines(t *testing.T) {
 			if b.Description == "" || b.OS.ID == "" || b.OS.VersionID == "" {
 				t.Errorf("incomplete: %+v", b)
 			}
-			if b.IptablesBackend != twin.BackendLegacy && b.IptablesBackend != twin.BackendNFT {
-				t.Errorf("backend %q", b.IptablesBackend)
+			if b.Iptables != twin.IptablesLegacy && b.Iptables != twin.IptablesNFT {
+				t.Errorf("backend %q", b.Iptables)
 			}
 			if (len(b.Firewall) == 0) == (b.Daemon == "") {
 				t.Errorf("firewall units %v, daemon %q: want exactly one way to load the firewall", b.Firewall, b.Daemon)
@@ -140,18 +140,18 @@ func TestBaselines(t *testing.T) {
 func TestBaselineOS(t *testing.T) {
 	tests := []struct {
 		name, id, version string
-		backend           twin.Backend
+		backend           twin.IptablesVariant
 	}{
-		{"al2-iptables-legacy", "amzn", "2", twin.BackendLegacy},
-		{"al2-firewalld", "amzn", "2", twin.BackendLegacy},
-		{"al2023-firewalld", "amzn", "2023", twin.BackendNFT},
-		{"rhel9-firewalld", "rhel", "9.4", twin.BackendNFT},
-		{"ubuntu2204-ufw", "ubuntu", "22.04", twin.BackendNFT},
-		{"ubuntu2404-ufw", "ubuntu", "24.04", twin.BackendNFT},
-		{"al2023-nftables", "amzn", "2023", twin.BackendNFT},
-		{"rhel9-iptables-reject", "rhel", "9.4", twin.BackendNFT},
-		{"ubuntu2204-nftables", "ubuntu", "22.04", twin.BackendNFT},
-		{"ubuntu2404-iptables-nft", "ubuntu", "24.04", twin.BackendNFT},
+		{"al2-iptables-legacy", "amzn", "2", twin.IptablesLegacy},
+		{"al2-firewalld", "amzn", "2", twin.IptablesLegacy},
+		{"al2023-firewalld", "amzn", "2023", twin.IptablesNFT},
+		{"rhel9-firewalld", "rhel", "9.4", twin.IptablesNFT},
+		{"ubuntu2204-ufw", "ubuntu", "22.04", twin.IptablesNFT},
+		{"ubuntu2404-ufw", "ubuntu", "24.04", twin.IptablesNFT},
+		{"al2023-nftables", "amzn", "2023", twin.IptablesNFT},
+		{"rhel9-iptables-reject", "rhel", "9.4", twin.IptablesNFT},
+		{"ubuntu2204-nftables", "ubuntu", "22.04", twin.IptablesNFT},
+		{"ubuntu2404-iptables-nft", "ubuntu", "24.04", twin.IptablesNFT},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,8 +159,8 @@ func TestBaselineOS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b.OS.ID != tt.id || b.OS.VersionID != tt.version || b.IptablesBackend != tt.backend {
-				t.Errorf("got %s %s %s, want %s %s %s", b.OS.ID, b.OS.VersionID, b.IptablesBackend, tt.id, tt.version, tt.backend)
+			if b.OS.ID != tt.id || b.OS.VersionID != tt.version || b.Iptables != tt.backend {
+				t.Errorf("got %s %s %s, want %s %s %s", b.OS.ID, b.OS.VersionID, b.Iptables, tt.id, tt.version, tt.backend)
 			}
 		})
 	}
@@ -775,7 +775,7 @@ func TestDaemonBaselines(t *testing.T) {
 				if e == twin.EventSysctlSystem {
 					continue
 				}
-				if err := tw.Happen(ctx, e); err != nil {
+				if err := tw.Do(ctx, e); err != nil {
 					t.Fatal(err)
 				}
 				check("after "+string(e), w.afterEvents)
@@ -786,7 +786,7 @@ func TestDaemonBaselines(t *testing.T) {
 						t.Fatal(err)
 					}
 					save := r.IptablesNFT
-					if b.IptablesBackend == twin.BackendLegacy {
+					if b.Iptables == twin.IptablesLegacy {
 						save = r.IptablesLegacy
 					}
 					if !strings.Contains(save, "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT") {
@@ -797,13 +797,13 @@ func TestDaemonBaselines(t *testing.T) {
 					}
 				}
 			}
-			if err := tw.Happen(ctx, twin.EventSysctlSystem); err != nil {
+			if err := tw.Do(ctx, twin.EventSysctlSystem); err != nil {
 				t.Fatal(err)
 			}
 			if err := tw.Connect(ctx, twin.Bridge, twin.VPCServiceAddr); !twin.IsBlocked(err) {
 				t.Errorf("after sysctl --system: bridge -> VPC: %v, want blocked (CIS ip_forward=0)", err)
 			}
-			if err := tw.Happen(ctx, twin.EventUfwReload); b.Daemon != twin.DaemonUfw && err == nil {
+			if err := tw.Do(ctx, twin.EventUfwReload); b.Daemon != twin.DaemonUfw && err == nil {
 				t.Errorf("ufw reload on a %s host: no error", b.Daemon)
 			}
 		})

@@ -304,7 +304,7 @@ func (b *Backend) Reboot(ctx context.Context) error {
 	// sysctl --system (which re-applies CIS's ip_forward=0 unless the fix
 	// holds it off). The probes that follow must still pass.
 	for _, e := range b.tw.Baseline().Events() {
-		if err := b.tw.Happen(ctx, e); err != nil {
+		if err := b.tw.Do(ctx, e); err != nil {
 			return err
 		}
 		b.logf("twin %s: %s", b.tw.Name(), e)
