@@ -16,6 +16,7 @@ import (
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/release/due"
+	"github.com/cisecs/cisecs/release/publish"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
@@ -261,9 +262,9 @@ func hasTagKey(s iampolicy.Statement, tag string) bool {
 // id, aside).
 func TestValidatorCoversTheGate(t *testing.T) {
 	ifaces := map[string][]reflect.Type{
-		"ec2": {reflect.TypeFor[awsgate.EC2API](), reflect.TypeFor[awsgate.JanitorEC2API](), reflect.TypeFor[awsgate.ImageTagAPI](), reflect.TypeFor[awsgate.NetworkAPI]()},
+		"ec2": {reflect.TypeFor[awsgate.EC2API](), reflect.TypeFor[awsgate.JanitorEC2API](), reflect.TypeFor[publish.ImageTagAPI](), reflect.TypeFor[awsgate.NetworkAPI]()},
 		"ecs": {reflect.TypeFor[awsgate.ClusterAPI](), reflect.TypeFor[awsgate.TaskAPI](), reflect.TypeFor[awsgate.JanitorECSAPI]()},
-		"ssm": {reflect.TypeFor[awsgate.CommandAPI](), reflect.TypeFor[awsgate.ParameterAPI](), reflect.TypeFor[awsgate.PublishAPI]()},
+		"ssm": {reflect.TypeFor[awsgate.CommandAPI](), reflect.TypeFor[publish.PublishAPI]()},
 		"iam": {reflect.TypeFor[awsgate.RoleAPI]()},
 	}
 	calls := map[string]bool{}

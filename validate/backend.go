@@ -59,8 +59,10 @@ type Backend interface {
 	// Name says which backend this is, for reports ("aws", "twin").
 	Name() string
 	// Launch brings up one host from the image and waits until it can run
-	// tasks (on AWS: cluster, task definitions, instance registered).
-	Launch(ctx context.Context) error
+	// probes, the distinct probes the gate will ask for (Options.Probes):
+	// on AWS, the cluster, one task definition each, the instance
+	// registered; on the twin, the host script opening their modes.
+	Launch(ctx context.Context, probes []Probe) error
 	// RunProbe runs p to completion and returns how it ended.
 	RunProbe(ctx context.Context, p Probe) (Outcome, error)
 	// StartTask starts p (with Hold set) and returns once it is running.

@@ -13,7 +13,7 @@ import (
 // fakeBackend is a Backend whose methods are the func fields; a nil field
 // succeeds (a probe then exits 0). It records every call.
 type fakeBackend struct {
-	LaunchFunc      func(ctx context.Context) error
+	LaunchFunc      func(ctx context.Context, probes []validate.Probe) error
 	RunProbeFunc    func(ctx context.Context, p validate.Probe) (validate.Outcome, error)
 	StartTaskFunc   func(ctx context.Context, p validate.Probe) (string, error)
 	ForceStopFunc   func(ctx context.Context, taskID string) error
@@ -21,10 +21,11 @@ type fakeBackend struct {
 	DiagnosticsFunc func(ctx context.Context) (map[string]string, error)
 	CleanupFunc     func(ctx context.Context) error
 
-	mu     sync.Mutex
-	calls  []string
-	probes []validate.Probe
-	n      int
+	mu       sync.Mutex
+	calls    []string
+	launched []validate.Probe // the probes Launch was given
+	probes   []validate.Probe // the probes run or started, in order
+	n        int
 }
 
 var _ validate.Backend = (*fakeBackend)(nil)
@@ -55,10 +56,13 @@ func (f *fakeBackend) count(prefix string) int {
 
 func (f *fakeBackend) Name() string { return "fake" }
 
-func (f *fakeBackend) Launch(ctx context.Context) error {
+func (f *fakeBackend) Launch(ctx context.Context, probes []validate.Probe) error {
 	f.record("launch")
+	f.mu.Lock()
+	f.launched = append([]validate.Probe(nil), probes...)
+	f.mu.Unlock()
 	if f.LaunchFunc != nil {
-		return f.LaunchFunc(ctx)
+		return f.LaunchFunc(ctx, probes)
 	}
 	return nil
 }

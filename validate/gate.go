@@ -56,7 +56,11 @@ func Run(ctx context.Context, b Backend, o Options) Report {
 		return g.finish()
 	}
 	g.report.Backend = b.Name()
-	if err := o.validate(); err != nil {
+	err := o.validate()
+	if o.Publish != "" && o.Publisher == nil {
+		err = errors.Join(err, fmt.Errorf("publish %q: no publisher", o.Publish))
+	}
+	if err != nil {
 		g.report.Error = "bad options: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 		g.say("options", "%s", g.report.Error)
 	} else {
@@ -111,7 +115,7 @@ func (g *gate) checks() []check {
 	cs := []check{
 		{CheckLaunch, func(ctx context.Context, c *Check) error {
 			err := g.wait(ctx, CheckLaunch, "the "+g.b.Name()+" backend to launch a host from "+g.o.ImageID+" and for it to run tasks", func(ctx context.Context) error {
-				return g.b.Launch(ctx)
+				return g.b.Launch(ctx, g.o.Probes())
 			})
 			c.Message = "host launched from " + g.o.ImageID + " and ready for tasks"
 			return err

@@ -159,7 +159,7 @@ func TestRun(t *testing.T) {
 		{
 			name: "launch error: exit 2, diagnostics, cleanup",
 			backend: func() *fakeBackend {
-				return &fakeBackend{LaunchFunc: func(context.Context) error { return errors.New("instance never registered") }}
+				return &fakeBackend{LaunchFunc: func(context.Context, []validate.Probe) error { return errors.New("instance never registered") }}
 			},
 			wantExit:    validate.ExitError,
 			wantChecks:  []string{"launch=error", "awsvpc-credentials=skipped", "bridge-credentials=skipped", "host-credentials=skipped", "forced-stop=skipped", "reboot=skipped"},
@@ -321,12 +321,16 @@ func TestRunProbes(t *testing.T) {
 	if !slices.Equal(b.probes, want) {
 		t.Errorf("probes\n %+v\nwant\n %+v", b.probes, want)
 	}
-	// Options.Probes announces exactly the distinct probes the gate ran.
+	// Launch is given exactly the distinct probes the gate ran, in the
+	// order it first ran them, and Options.Probes says the same.
 	var distinct []validate.Probe
 	for _, p := range b.probes {
 		if !slices.Contains(distinct, p) {
 			distinct = append(distinct, p)
 		}
+	}
+	if !slices.Equal(b.launched, distinct) {
+		t.Errorf("Launch was given\n %+v\nwant\n %+v", b.launched, distinct)
 	}
 	if got := o.Probes(); !slices.Equal(got, distinct) {
 		t.Errorf("Options.Probes()\n %+v\nwant\n %+v", got, distinct)
@@ -494,7 +498,7 @@ func TestRunProgress(t *testing.T) {
 		return nil
 	}
 	progress := &syncBuffer{signal: "still waiting", seen: make(chan string, 1)}
-	b := &fakeBackend{LaunchFunc: func(ctx context.Context) error {
+	b := &fakeBackend{LaunchFunc: func(ctx context.Context, _ []validate.Probe) error {
 		beat <- time.Time{}
 		<-progress.seen // the heartbeat has been written
 		return nil

@@ -25,7 +25,9 @@ const (
 	HeartbeatInterval = 30 * time.Second
 )
 
-// Options configure one run of the gate. The zero value of every field but
+// Options configure one run of the gate: the one home of every setting the
+// gate and its backends share (a backend's own options hold only what is
+// its alone, and awsgate's embed these). The zero value of every field but
 // ImageID is valid.
 type Options struct {
 	// ImageID names the image under test (an AMI id on AWS; for the
@@ -70,9 +72,15 @@ type Options struct {
 	// Publish is the parameter the image id is published to when every
 	// check passed and cleanup succeeded; empty means no publishing.
 	Publish string
-	// Publisher publishes; it is required when Publish is set.
+	// Publisher publishes; Run requires it when Publish is set (it is
+	// wiring, not a setting: Validate does not ask for it).
 	Publisher Publisher
 }
+
+// WithDefaults returns o with every empty setting defaulted: a fresh RunID
+// among them, so a caller that hands o to a backend as well as to Run
+// defaults it once, first, and both use one run id.
+func (o Options) WithDefaults() Options { return o.withDefaults() }
 
 // withDefaults returns o with every empty setting defaulted.
 func (o Options) withDefaults() Options {
@@ -102,7 +110,8 @@ func (o Options) withDefaults() Options {
 
 // Validate reports every bad setting of o, defaults applied, at once: the
 // error joins one *SettingError per bad setting. Run checks them too, and
-// does not launch with bad options.
+// does not launch with bad options. A backend with needs of its own checks
+// them beside these, in one call (awsgate.Options.Check).
 func (o Options) Validate() error {
 	return o.withDefaults().validate()
 }
@@ -165,9 +174,6 @@ func (o Options) validate() error {
 	}
 	if !release.IsRunID(o.RunID) {
 		bad("RunID", "run id", fmt.Sprintf("%q", o.RunID), "want 1 to 64 letters, digits and hyphens")
-	}
-	if o.Publish != "" && o.Publisher == nil {
-		bad("Publish", "publish", fmt.Sprintf("%q", o.Publish), "no publisher")
 	}
 	return errors.Join(errs...)
 }

@@ -25,7 +25,7 @@ func TestValidateSettingErrors(t *testing.T) {
 		Timeout:        -time.Second,
 		CleanupTimeout: -time.Minute,
 		RunID:          "a b",
-		Publish:        "/cisecs/x",
+		Publish:        "/cisecs/x", // no Publisher: wiring, Run's to refuse
 	}
 	want := []validate.SettingError{
 		{Setting: "ImageID", Label: "image id", Problem: "empty"},
@@ -36,7 +36,6 @@ func TestValidateSettingErrors(t *testing.T) {
 		{Setting: "Timeout", Label: "timeout", Value: "-1s", Problem: "negative; want a duration like 45m0s"},
 		{Setting: "CleanupTimeout", Label: "cleanup timeout", Value: "-1m0s", Problem: "negative; want a duration like 15m0s"},
 		{Setting: "RunID", Label: "run id", Value: `"a b"`, Problem: "want 1 to 64 letters, digits and hyphens"},
-		{Setting: "Publish", Label: "publish", Value: `"/cisecs/x"`, Problem: "no publisher"},
 	}
 	err := bad.Validate()
 	joined, ok := err.(interface{ Unwrap() []error })

@@ -7,23 +7,21 @@ import (
 	"io"
 	"strings"
 
+	"github.com/cisecs/cisecs/internal/awsaccount"
 	"github.com/cisecs/cisecs/validate"
-	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
-// settingFlags are the flags that set the settings of the gate's options
-// (validate.Options) and of the AWS backend's (awsgate.Options,
-// awsgate.CheckParameter, awsgate.CheckRegion).
+// settingFlags are the flags that set the settings the packages check,
+// by the name their *validate.SettingErrors give (the options' fields:
+// validate.Options, awsgate.Options, the publisher's inputs).
 var settingFlags = map[string]string{
 	"ImageID":          "--ami",
-	"AMI":              "--ami",
 	"Region":           "--region",
 	"Subnet":           "--subnet",
 	"SecurityGroup":    "--security-group",
 	"InstanceProfile":  "--instance-profile",
 	"InstanceType":     "--instance-type",
 	"RoleARN":          "--task-role-arn",
-	"TaskRoleARN":      "--task-role-arn",
 	"ExecutionRoleARN": "--execution-role-arn",
 	"ProbeImage":       "--probe-image",
 	"NetworkModes":     "--network-modes",
@@ -31,51 +29,40 @@ var settingFlags = map[string]string{
 	"Timeout":          "--timeout",
 	"CleanupTimeout":   "--cleanup-timeout",
 	"Publish":          "--publish-parameter",
-	"Parameter":        "--publish-parameter",
+	"Copies":           "--publish-copies",
+	"ProvisionReport":  "--provision-report",
 }
 
 // flagProblems says what is wrong with each setting err names (it joins
 // *validate.SettingError), one line each, naming the flag that sets it:
-// `--ami "ami-...": not an AMI id; want ...`. A flag already in seen is
-// left out (two checks of one setting say the same); seen may be nil. An
-// err with no setting in it is one line as it is.
-func flagProblems(err error, seen map[string]bool) []string {
-	if err == nil {
-		return nil
-	}
+// `--ami "ami-...": not an AMI id; want ...`. An error that names no
+// setting is a line as it is.
+func flagProblems(err error) []string {
 	var out []string
-	found := false
 	walkErrors(err, func(e error) {
 		var se *validate.SettingError
 		if !errors.As(e, &se) {
+			out = append(out, e.Error())
 			return
 		}
-		found = true
 		name, ok := settingFlags[se.Setting]
-		if !ok {
+		switch {
+		case !ok:
 			out = append(out, se.Error())
-			return
+		case se.Value != "":
+			out = append(out, name+" "+se.Value+": "+se.Problem)
+		default:
+			out = append(out, name+": "+se.Problem)
 		}
-		if seen != nil {
-			if seen[name] {
-				return
-			}
-			seen[name] = true
-		}
-		if se.Value != "" {
-			name += " " + se.Value
-		}
-		out = append(out, name+": "+se.Problem)
 	})
-	if !found {
-		return []string{err.Error()}
-	}
 	return out
 }
 
-// walkErrors calls f with each leaf of err's tree, in order.
+// walkErrors calls f with each leaf of err's tree, in order; none for a
+// nil err.
 func walkErrors(err error, f func(error)) {
 	switch e := err.(type) {
+	case nil:
 	case *validate.SettingError:
 		f(e)
 	case interface{ Unwrap() []error }:
@@ -98,9 +85,9 @@ func badFlags(lines []string) string {
 // and proves the credentials, before anything is created; it says on
 // progress who the commands will run as. Its errors name --region, or
 // the credentials, and say what to do.
-func connect(ctx context.Context, region string, progress io.Writer) (*awsgate.Account, error) {
-	a, err := awsgate.Connect(ctx, region)
-	var re *awsgate.RegionError
+func connect(ctx context.Context, region string, progress io.Writer) (*awsaccount.Account, error) {
+	a, err := awsaccount.Connect(ctx, region)
+	var re *awsaccount.RegionError
 	switch {
 	case errors.As(err, &re) && !re.Configured:
 		name := "--region"

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/cisecs/cisecs/builder/leftovers"
+	"github.com/cisecs/cisecs/internal/awsaccount"
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -57,7 +58,7 @@ flags:
 		bad = append(bad, fmt.Sprintf("unexpected argument %q", a))
 	}
 	if *region != "" {
-		bad = append(bad, flagProblems(awsgate.CheckRegion(*region), nil)...)
+		bad = append(bad, flagProblems(awsgate.CheckRegion(*region))...)
 	}
 	if *prefix != "" && !release.IsRunID(*prefix) {
 		bad = append(bad, fmt.Sprintf("--run-id-prefix %q: not the start of a run id (letters, digits and -, starting with a letter or digit); want one like gh-1234567890-", *prefix))
@@ -110,7 +111,7 @@ flags:
 
 // sweepBuilds removes what killed builds left, and prints a count of each
 // kind.
-func sweepBuilds(ctx context.Context, acct *awsgate.Account, stdout, stderr io.Writer) int {
+func sweepBuilds(ctx context.Context, acct *awsaccount.Account, stdout, stderr io.Writer) int {
 	swept, err := leftovers.Sweeper{EC2: ec2.NewFromConfig(acct.Config)}.Sweep(ctx, time.Now())
 	for _, r := range []struct {
 		what string

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,28 +15,10 @@ import (
 
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
+	"github.com/cisecs/cisecs/validate/awsgate"
 	"github.com/cisecs/cisecs/validate/twin"
 	"github.com/cisecs/cisecs/validate/twingate"
 )
-
-// awsFlags are the settings of the AWS backend.
-type awsFlags struct {
-	ami, region, subnet, securityGroup, instanceProfile, instanceType string
-	executionRoleARN                                                  string
-	// provisionReport is the provisioner's report of the build: its
-	// SHA-256 is tagged on the AMI when it is published.
-	provisionReport string
-	// copies are the AMI's copies in other regions, REGION=AMI,...: each
-	// is published to the same parameter in its region.
-	copies string
-}
-
-// twinFlags are the settings of the twin backend.
-type twinFlags struct {
-	baseline, dir string
-	unprovisioned bool
-	verbose       bool
-}
 
 // Flags that belong to one backend only.
 var (
@@ -43,14 +26,19 @@ var (
 	twinOnlyFlags = []string{"twin-baseline", "twin-dir", "twin-unprovisioned", "twin-verbose"}
 )
 
+// runValidate maps its flags to the gate's options (validate.Options),
+// the chosen backend's (awsgate.Options, twingate.Options) and the
+// publisher's, one flag a setting; the packages check them.
 func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cisecs validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		backend, reportPath, junitPath string
 		o                              validate.Options
-		af                             awsFlags
-		tf                             twinFlags
+		ao                             awsgate.Options
+		tw                             twingate.Options
+		twinVerbose                    bool
+		copies, provisionReport        string
 	)
 	fs.StringVar(&backend, "backend", "", "where to launch the host: twin (offline, root) or aws (required)")
 	fs.StringVar(&reportPath, "report", "", "file to write the JSON report to (default none: the results are printed on stdout)")
@@ -64,19 +52,19 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Timeout, "timeout", validate.DefaultTimeout, "bound on launch and checks; cleanup has its own")
 	fs.DurationVar(&o.CleanupTimeout, "cleanup-timeout", validate.DefaultCleanupTimeout, "bound on each cleanup attempt")
 	fs.StringVar(&o.Publish, "publish-parameter", "", "aws: SSM parameter to publish the AMI id to when every check passed")
-	fs.StringVar(&af.copies, "publish-copies", "", "aws: the AMI's copies in other regions, REGION=AMI,... (the build's copy_regions): each gets the gate's tags and the same parameter in its region (needs --publish-parameter)")
-	fs.StringVar(&af.provisionReport, "provision-report", "", "aws: the build's provisioner report (cisecs-report-NAME.json); its SHA-256 is tagged on the AMI when published (needs --publish-parameter)")
-	fs.StringVar(&af.ami, "ami", "", "aws: the AMI under test, ami-0123456789abcdef0")
-	fs.StringVar(&af.region, "region", "", "aws: region, like eu-west-1 (default: the AWS configuration's: AWS_REGION, the profile)")
-	fs.StringVar(&af.subnet, "subnet", "", "aws: subnet to launch the instance in, subnet-0123456789abcdef0")
-	fs.StringVar(&af.securityGroup, "security-group", "", "aws: security group of the instance, sg-0123456789abcdef0")
-	fs.StringVar(&af.instanceProfile, "instance-profile", "", "aws: instance profile, name or ARN, with the ECS container instance and SSM policies")
-	fs.StringVar(&af.instanceType, "instance-type", "", "aws: instance type (default: "+release.GateInstanceType("x86_64")+" for an x86_64 AMI, "+release.GateInstanceType("arm64")+" for arm64)")
-	fs.StringVar(&af.executionRoleARN, "execution-role-arn", "", "aws: task execution role ARN (pulls the probe image; default none)")
-	fs.StringVar(&tf.baseline, "twin-baseline", twingate.DefaultBaseline, "twin: CIS baseline to boot ("+baselineNames()+")")
-	fs.StringVar(&tf.dir, "twin-dir", "", "twin: state directory (default: a temporary one, removed at cleanup)")
-	fs.BoolVar(&tf.unprovisioned, "twin-unprovisioned", false, "twin: leave the CIS host as it is, without the host script: the gate must fail")
-	fs.BoolVar(&tf.verbose, "twin-verbose", false, "twin: print the host script's output and the boot journal to stderr")
+	fs.StringVar(&copies, "publish-copies", "", "aws: the AMI's copies in other regions, REGION=AMI,... (the build's copy_regions): each gets the gate's tags and the same parameter in its region (needs --publish-parameter)")
+	fs.StringVar(&provisionReport, "provision-report", "", "aws: the build's provisioner report (cisecs-report-NAME.json); its SHA-256 is tagged on the AMI when published (needs --publish-parameter)")
+	fs.StringVar(&o.ImageID, "ami", "", "aws: the AMI under test, ami-0123456789abcdef0")
+	fs.StringVar(&ao.Region, "region", "", "aws: region, like eu-west-1 (default: the AWS configuration's: AWS_REGION, the profile)")
+	fs.StringVar(&ao.Subnet, "subnet", "", "aws: subnet to launch the instance in, subnet-0123456789abcdef0")
+	fs.StringVar(&ao.SecurityGroup, "security-group", "", "aws: security group of the instance, sg-0123456789abcdef0")
+	fs.StringVar(&ao.InstanceProfile, "instance-profile", "", "aws: instance profile, name or ARN, with the ECS container instance and SSM policies")
+	fs.StringVar(&ao.InstanceType, "instance-type", "", "aws: instance type (default: "+release.GateInstanceType("x86_64")+" for an x86_64 AMI, "+release.GateInstanceType("arm64")+" for arm64)")
+	fs.StringVar(&ao.ExecutionRoleARN, "execution-role-arn", "", "aws: task execution role ARN (pulls the probe image; default none)")
+	fs.StringVar(&tw.Baseline, "twin-baseline", twingate.DefaultBaseline, "twin: CIS baseline to boot ("+baselineNames()+")")
+	fs.StringVar(&tw.Dir, "twin-dir", "", "twin: state directory (default: a temporary one, removed at cleanup)")
+	fs.BoolVar(&tw.Unprovisioned, "twin-unprovisioned", false, "twin: leave the CIS host as it is, without the host script: the gate must fail")
+	fs.BoolVar(&twinVerbose, "twin-verbose", false, "twin: print the host script's output and the boot journal to stderr")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: cisecs validate --backend twin|aws [flags]
 
@@ -122,53 +110,44 @@ flags:`)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.RunID == "" {
-		o.RunID = validate.NewRunID(time.Now())
-	}
+	o.Progress = stderr
 	var b validate.Backend
 	switch backend {
 	case "twin":
 		if bad := misplaced(awsOnlyFlags, "aws"); len(bad) > 0 {
 			return fail("%s", badFlags(bad))
 		}
-		log := io.Discard
-		if tf.verbose {
-			log = stderr
+		if twinVerbose {
+			tw.Log = stderr
 		}
-		tb, err := twingate.New(twingate.Options{
-			Baseline:        tf.baseline,
-			Unprovisioned:   tf.unprovisioned,
-			NetworkModes:    o.NetworkModes,
-			AWSVPCBlockIMDS: o.IMDSBlocked,
-			Dir:             tf.dir,
-			Log:             log,
-		})
+		tb, err := twingate.New(tw)
 		if err != nil {
 			return fail("%v", err)
 		}
 		o.ImageID = tb.ImageID()
 		if err := o.Validate(); err != nil {
-			return fail("%s", badFlags(flagProblems(err, nil)))
+			return fail("%s", badFlags(flagProblems(err)))
 		}
 		b = tb
 	case "aws":
-		o.ImageID = af.ami
-		ao, report, bad := af.check(o)
-		if bad = append(misplaced(twinOnlyFlags, "twin"), bad...); len(bad) > 0 {
+		// One run id for the gate and the backend that tags with it.
+		ao.Gate = o.WithDefaults()
+		po, err := publishOptions(ao, copies, provisionReport)
+		bad := append(misplaced(twinOnlyFlags, "twin"), flagProblems(errors.Join(ao.Check(), err))...)
+		if len(bad) > 0 {
 			return fail("%s", badFlags(bad))
 		}
-		ab, pub, err := newAWSBackend(ctx, ao, o, report, stderr)
-		if err != nil {
+		var pub validate.Publisher
+		if b, pub, err = newAWSBackend(ctx, ao, po, stderr); err != nil {
 			return fail("%v", err)
 		}
-		b, o.Publisher = ab, pub
+		o, o.Publisher = ao.Gate, pub
 	case "":
 		return fail("--backend is required: twin (offline) or aws")
 	default:
 		return fail("--backend %q: want twin or aws", backend)
 	}
 
-	o.Progress = stderr
 	r := validate.Run(ctx, b, o)
 	code := r.ExitCode()
 	for _, c := range r.Checks {

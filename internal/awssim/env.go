@@ -7,12 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/sivchari/kumo"
 )
 
 // IsolateEnv cuts the SDK's default configuration chain (used by code that
-// builds its own clients, such as awsgate.Connect) off from the machine
+// builds its own clients, such as awsaccount.Connect) off from the machine
 // for the rest of t: it clears every AWS_* variable, points the shared
 // config and credentials files at empty ones, turns IMDS off and makes
 // every call a single attempt. The chain then has no region and no
@@ -67,6 +68,26 @@ func ServeTCP(t testing.TB, o Options) *Server {
 	t.Cleanup(srv.Close)
 	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
 	return front
+}
+
+// Bubble runs f in a synctest bubble, where time is fake, with a front
+// made with o on kumo: o.Kumo's, or a new kumo started for the rest of t,
+// outside the bubble (kumo.NewServer listens on loopback).
+func Bubble(t *testing.T, o Options, f func(t *testing.T, front *Server)) {
+	t.Helper()
+	if o.Kumo == "" {
+		k := kumo.NewServer()
+		t.Cleanup(k.Close)
+		o.Kumo = k.URL
+	}
+	synctest.Test(t, func(t *testing.T) {
+		front, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer front.Close()
+		f(t, front)
+	})
 }
 
 // ClosedURL is the URL of a loopback port nothing listens on.

@@ -5,13 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/awssim"
@@ -81,20 +79,11 @@ func releasedAMI(id string, img images.Image, base awssim.Image, edit func(tags 
 	return awssim.Image{ID: id, Name: "cisecs-" + img.Name + "-19991231031700", Created: bubbleStart.AddDate(0, 0, -1), Tags: tags}
 }
 
-// emulated starts kumo (outside the bubble: it listens on loopback), then
-// runs f in a synctest bubble with a front whose catalogue is catalogue,
-// and a Checker whose clients reach it.
+// emulated runs f in a synctest bubble with a front made with o on a new
+// kumo (awssim.Bubble), and a Checker whose clients reach it.
 func emulated(t *testing.T, o awssim.Options, f func(t *testing.T, front *awssim.Server, c due.Checker, ssmc *ssm.Client)) {
 	t.Helper()
-	k := kumo.NewServer()
-	t.Cleanup(k.Close)
-	synctest.Test(t, func(t *testing.T) {
-		o.Kumo = k.URL
-		front, err := awssim.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer front.Close()
+	awssim.Bubble(t, o, func(t *testing.T, front *awssim.Server) {
 		ec2c, _, ssmc := front.Clients()
 		f(t, front, due.Checker{EC2: ec2c, SSM: ssmc, Region: "us-east-1"}, ssmc)
 	})

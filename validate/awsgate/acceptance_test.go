@@ -14,7 +14,7 @@ import (
 // configuration chain. It runs only when CISECS_AWS_ACC=1, and needs
 // CISECS_AWS_AMI, CISECS_AWS_SUBNET, CISECS_AWS_SECURITY_GROUP,
 // CISECS_AWS_INSTANCE_PROFILE, CISECS_AWS_TASK_ROLE and
-// CISECS_AWS_PROBE_IMAGE (an image with sh). It costs a few minutes of one
+// CISECS_AWS_PROBE_IMAGE (an image with sh and curl: the real probe runs). It costs a few minutes of one
 // instance; t.Cleanup removes everything, and the Janitor sweeps what a
 // killed run leaves.
 func TestAcceptance(t *testing.T) {
@@ -30,18 +30,16 @@ func TestAcceptance(t *testing.T) {
 	}
 	probe := validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: env("CISECS_AWS_TASK_ROLE")}
 	b, err := awsgate.New(t.Context(), awsgate.Options{
-		AMI:             env("CISECS_AWS_AMI"),
+		Gate: validate.Options{
+			ImageID:    env("CISECS_AWS_AMI"),
+			RoleARN:    probe.RoleARN,
+			ProbeImage: env("CISECS_AWS_PROBE_IMAGE"),
+			RunID:      "acc-" + time.Now().UTC().Format("20060102t150405"),
+		},
 		Subnet:          env("CISECS_AWS_SUBNET"),
 		SecurityGroup:   env("CISECS_AWS_SECURITY_GROUP"),
 		InstanceProfile: env("CISECS_AWS_INSTANCE_PROFILE"),
-		TaskRoleARN:     probe.RoleARN,
-		ProbeImage:      env("CISECS_AWS_PROBE_IMAGE"),
-		ProbeScript: func(validate.Probe) (string, error) {
-			return `test -n "$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"`, nil
-		},
-		Probes: []validate.Probe{probe},
-		RunID:  "acc-" + time.Now().UTC().Format("20060102t150405"),
-		TTL:    time.Hour,
+		TTL:             time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +51,7 @@ func TestAcceptance(t *testing.T) {
 			t.Errorf("Cleanup: %v", err)
 		}
 	})
-	if err := b.Launch(t.Context()); err != nil {
+	if err := b.Launch(t.Context(), []validate.Probe{probe}); err != nil {
 		t.Fatalf("Launch: %v", err)
 	}
 	got, err := b.RunProbe(t.Context(), probe)

@@ -43,7 +43,7 @@ func TestCleanupAgentGone(t *testing.T) {
 			lat.DisconnectSeen = 30 * time.Second
 			inBubble(t, awssim.Options{Latencies: lat, Probe: holdingProbe}, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Task = 20 * time.Minute })
-				if err := b.Launch(t.Context()); err != nil {
+				if err := b.Launch(t.Context(), probes); err != nil {
 					t.Fatalf("Launch: %v", err)
 				}
 				if _, err := b.StartTask(t.Context(), validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {
@@ -77,7 +77,7 @@ func TestJanitorAgentGone(t *testing.T) {
 	lat.DisconnectSeen = 30 * time.Second
 	inBubble(t, awssim.Options{Latencies: lat, Probe: holdingProbe}, func(t *testing.T, e *env) {
 		b := e.backend(t, func(o *awsgate.Options) { o.TTL = time.Hour })
-		if err := b.Launch(t.Context()); err != nil {
+		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		if _, err := b.StartTask(t.Context(), validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {

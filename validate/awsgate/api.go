@@ -64,11 +64,6 @@ type RoleAPI interface {
 	CreateServiceLinkedRole(ctx context.Context, in *iam.CreateServiceLinkedRoleInput, optFns ...func(*iam.Options)) (*iam.CreateServiceLinkedRoleOutput, error)
 }
 
-// ParameterAPI is the part of SSM the Publisher uses.
-type ParameterAPI interface {
-	PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
-}
-
 // JanitorEC2API is the part of EC2 the Janitor uses.
 type JanitorEC2API interface {
 	ec2.DescribeInstancesAPIClient
@@ -102,7 +97,6 @@ var (
 	_ TaskAPI       = (*ecs.Client)(nil)
 	_ CommandAPI    = (*ssm.Client)(nil)
 	_ RoleAPI       = (*iam.Client)(nil)
-	_ ParameterAPI  = (*ssm.Client)(nil)
 	_ JanitorEC2API = (*ec2.Client)(nil)
 	_ JanitorECSAPI = (*ecs.Client)(nil)
 )

@@ -44,8 +44,8 @@ func TestInstanceTypeFromArchitecture(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			inBubble(t, awssim.Options{Latencies: briefLatencies(), Images: catalogue}, func(t *testing.T, e *env) {
-				b := e.backend(t, func(o *awsgate.Options) { o.AMI, o.InstanceType = tc.ami, tc.instanceType })
-				err := b.Launch(t.Context())
+				b := e.backend(t, func(o *awsgate.Options) { o.Gate.ImageID, o.InstanceType = tc.ami, tc.instanceType })
+				err := b.Launch(t.Context(), probes)
 				switch {
 				case tc.wantErr == "" && err != nil:
 					t.Errorf("Launch: %v", err)

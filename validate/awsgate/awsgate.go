@@ -25,7 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/cisecs/cisecs/release"
+	"github.com/cisecs/cisecs/internal/awsaccount"
+	"github.com/cisecs/cisecs/release/publish"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -45,12 +46,15 @@ const ForcedStopReason = "cisecs gate: forced stop"
 // cleanupStopReason is the reason Cleanup gives ECS for the tasks it stops.
 const cleanupStopReason = "cisecs gate: cleanup"
 
-// Options configure a Backend. AMI, Subnet, SecurityGroup,
-// InstanceProfile, TaskRoleARN, ProbeImage, ProbeScript and RunID are
-// required.
+// Options configure a Backend: the gate's own options (Gate: the image
+// under test, the run id, the task role, the probe image, the clock), and
+// where on AWS to run. Gate.ImageID (an AMI id), Gate.RoleARN, Gate.RunID,
+// Subnet, SecurityGroup and InstanceProfile are required.
 type Options struct {
-	// AMI is the image under test.
-	AMI string
+	// Gate holds the settings the gate and its backend share, given to
+	// validate.Run as well, with defaults applied once (Gate.RunID set:
+	// validate.Options.WithDefaults) so that both use one run id.
+	Gate validate.Options
 	// Region is the AWS region; empty takes it from the default chain
 	// (AWS_REGION, the profile).
 	Region string
@@ -65,31 +69,15 @@ type Options struct {
 	// AmazonEC2ContainerServiceforEC2Role and AmazonSSMManagedInstanceCore.
 	InstanceProfile string
 	// InstanceType is the instance's type; empty picks the default for
-	// the AMI's architecture (DefaultInstanceType), which Launch reads
-	// with DescribeImages.
+	// the AMI's architecture (release.GateInstanceType), which Launch
+	// reads with DescribeImages.
 	InstanceType string
-	// TaskRoleARN is the probe tasks' role, unless a Probe names its own.
-	TaskRoleARN string
 	// ExecutionRoleARN is the task execution role; optional (needed only
 	// for a probe image in a private registry).
 	ExecutionRoleARN string
-	// ProbeImage is the probe container's image (it needs sh and curl).
-	ProbeImage string
-	// ProbeScript renders the probe script for one probe (the gate renders
-	// templates/probe.sh.tmpl). The container runs it as `sh -c <script>`.
-	ProbeScript func(validate.Probe) (string, error)
-	// Probes are the probes the gate will run: Launch registers their task
-	// definitions while the instance boots. A probe not listed is
-	// registered when it first runs.
-	Probes []validate.Probe
-	// RunID names the run: letters, digits, '-' and '_', at most 64.
-	RunID string
 	// TTL is how long after New the resources may be swept by the Janitor;
 	// defaults to DefaultTTL.
 	TTL time.Duration
-	// Clock is the time source of every wait and of the expiry tag;
-	// defaults to the system clock.
-	Clock validate.Clock
 	// PollInterval is the time between two looks at a state that is
 	// awaited; defaults to DefaultPollInterval.
 	PollInterval time.Duration
@@ -97,8 +85,8 @@ type Options struct {
 	Timeouts Timeouts
 
 	// Account builds the clients left nil; nil connects to the default
-	// configuration chain for Region first (Connect).
-	Account *Account
+	// configuration chain for Region first (awsaccount.Connect).
+	Account *awsaccount.Account
 	// Clients; nil ones are built from Account.
 	EC2   EC2API
 	ECS   ClusterAPI
@@ -184,7 +172,7 @@ func (b *Backend) ask(set func(*asked)) {
 }
 
 // New checks o and returns a Backend for it. It builds the clients o leaves
-// nil from o.Account, connecting first when that is nil (Connect: a
+// nil from o.Account, connecting first when that is nil (awsaccount.Connect: a
 // *RegionError or *CredentialsError says what is wrong); it creates
 // nothing in AWS.
 func New(ctx context.Context, o Options) (*Backend, error) {
@@ -194,9 +182,7 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
 	}
-	if o.Clock == nil {
-		o.Clock = validate.RealClock{}
-	}
+	o.Gate = o.Gate.WithDefaults() // RunID is set (Check): the clock, the probe image
 	region := o.Region
 	if o.PollInterval <= 0 {
 		o.PollInterval = DefaultPollInterval
@@ -206,7 +192,7 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 	}
 	if o.EC2 == nil || o.ECS == nil || o.Tasks == nil || o.SSM == nil || o.IAM == nil || o.Network == nil {
 		if o.Account == nil {
-			a, err := Connect(ctx, o.Region)
+			a, err := awsaccount.Connect(ctx, o.Region)
 			if err != nil {
 				return nil, err
 			}
@@ -250,38 +236,44 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 		iam:       o.IAM,
 		network:   o.Network,
 		region:    region,
-		poll:      poller{clock: o.Clock, interval: o.PollInterval},
+		poll:      poller{clock: o.Gate.Clock, interval: o.PollInterval},
 		timeouts:  o.Timeouts.withDefaults(),
-		expiresAt: o.Clock.Now().Add(o.TTL).UTC().Truncate(time.Second),
+		expiresAt: o.Gate.Clock.Now().Add(o.TTL).UTC().Truncate(time.Second),
 		taskDefs:  make(map[probeKey]*taskDef),
 	}, nil
 }
 
-// Check reports every bad setting of o at once, offline: the error joins
-// one *validate.SettingError per bad setting (Setting is the field's
-// name), and says what a good value looks like. New checks them too.
+// Check reports every bad setting of o at once, offline: what AWS asks of
+// the gate's settings (an AMI id, a task role, a run id given, an SSM
+// parameter to publish to) and of its own, then the gate's other problems
+// (Gate.Validate), one error per setting. The error joins one
+// *validate.SettingError per bad setting (Setting is the field's name:
+// "ImageID", "Subnet"), each saying what a good value looks like. New
+// checks them too.
 func (o Options) Check() error {
 	var errs []error
+	reported := map[string]bool{}
 	bad := func(setting, value, problem string) {
 		if value != "" {
 			value = fmt.Sprintf("%q", value)
 		}
+		reported[setting] = true
 		errs = append(errs, &validate.SettingError{Setting: setting, Label: setting, Value: value, Problem: problem})
 	}
+	g := o.Gate
 	for _, f := range []struct {
 		name, value string
 		required    bool
 		rule        rule
 	}{
-		{"AMI", o.AMI, true, amiRule},
+		{"ImageID", strings.TrimSpace(g.ImageID), true, amiRule},
 		{"Region", o.Region, false, regionRule},
 		{"Subnet", o.Subnet, true, subnetRule},
 		{"SecurityGroup", o.SecurityGroup, true, securityGroupRule},
 		{"InstanceProfile", o.InstanceProfile, true, instanceProfileRule},
 		{"InstanceType", o.InstanceType, false, instanceTypeRule},
-		{"TaskRoleARN", o.TaskRoleARN, true, roleRule},
+		{"RoleARN", g.RoleARN, true, roleRule},
 		{"ExecutionRoleARN", o.ExecutionRoleARN, false, roleRule},
-		{"ProbeImage", o.ProbeImage, true, rule{want: "an image with sh and curl, like " + validate.DefaultProbeImage}},
 	} {
 		switch {
 		case strings.TrimSpace(f.value) == "":
@@ -292,21 +284,41 @@ func (o Options) Check() error {
 			bad(f.name, f.value, f.rule.problem+"; want "+f.rule.want)
 		}
 	}
-	if o.ProbeScript == nil {
-		bad("ProbeScript", "", "required")
+	if g.RunID == "" {
+		bad("RunID", "", "required: default the gate's options once (validate.Options.WithDefaults) and give validate.Run the same")
 	}
-	if !release.IsRunID(o.RunID) {
-		bad("RunID", o.RunID, "want 1 to 64 letters, digits, '-' or '_', starting with a letter or digit")
-	}
-	for _, p := range o.Probes {
-		if err := checkMode(p.Mode); err != nil {
-			bad("Probes", "", err.Error())
+	if g.Publish != "" {
+		if err := publish.CheckParameter(g.Publish); err != nil {
+			reported["Publish"] = true
+			errs = append(errs, err)
 		}
 	}
+	// The gate's own checks, but for the settings said above.
+	walkSettingErrors(g.Validate(), func(se *validate.SettingError) {
+		if !reported[se.Setting] {
+			errs = append(errs, se)
+		}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("aws gate options: %w", err)
 	}
 	return nil
+}
+
+// walkSettingErrors calls f with each *validate.SettingError err joins, in
+// order (validate.Options.Validate joins nothing else).
+func walkSettingErrors(err error, f func(*validate.SettingError)) {
+	var se *validate.SettingError
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, x := range e.Unwrap() {
+			walkSettingErrors(x, f)
+		}
+	default:
+		if errors.As(err, &se) {
+			f(se)
+		}
+	}
 }
 
 func checkMode(mode string) error {
@@ -320,10 +332,10 @@ func checkMode(mode string) error {
 func (b *Backend) Name() string { return "aws" }
 
 // Cluster is the name of the run's ECS cluster.
-func (b *Backend) Cluster() string { return NamePrefix + b.o.RunID }
+func (b *Backend) Cluster() string { return NamePrefix + b.o.Gate.RunID }
 
 // Family is the task definition family of the probes in mode.
-func (b *Backend) Family(mode string) string { return NamePrefix + b.o.RunID + "-" + mode }
+func (b *Backend) Family(mode string) string { return NamePrefix + b.o.Gate.RunID + "-" + mode }
 
 // Instance returns the id of the run's instance, once Launch started it.
 func (b *Backend) Instance() string {

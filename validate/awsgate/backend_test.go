@@ -28,7 +28,7 @@ func TestBackend(t *testing.T) {
 		}
 
 		start := time.Now()
-		if err := b.Launch(ctx); err != nil {
+		if err := b.Launch(ctx, probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		if took := time.Since(start); took != 61*time.Second {
@@ -145,10 +145,20 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 	if modes["host"] != 1 {
 		t.Errorf("task definitions by network mode %v, want one with networkMode host (the host-mode probe)", modes)
 	}
+	// Each runs the probe script rendered for one of its mode's probes
+	// (the backend renders it: validate.ProbeScript).
+	scripts := map[string][]string{}
+	for _, p := range append(probes, validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}) {
+		s, err := validate.ProbeScript(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scripts[p.Mode] = append(scripts[p.Mode], string(s))
+	}
 	for _, td := range tds {
 		if td.Family != b.Family(td.NetworkMode) || td.TaskRoleARN != testRole || len(td.Command) != 3 || td.Command[0] != "sh" || td.Command[1] != "-c" ||
-			!strings.Contains(td.Command[2], "mode="+td.NetworkMode) || td.Tags[release.TagRunID] != run || td.Tags[release.TagExpiresAt] != expires {
-			t.Errorf("task definition %+v: want family %s, role, sh -c <script>, the run's tags", td, b.Family(td.NetworkMode))
+			!slices.Contains(scripts[td.NetworkMode], td.Command[2]) || td.Tags[release.TagRunID] != run || td.Tags[release.TagExpiresAt] != expires {
+			t.Errorf("task definition %+v: want family %s, role, sh -c <the probe script of a %s probe>, the run's tags", td, b.Family(td.NetworkMode), td.NetworkMode)
 		}
 	}
 

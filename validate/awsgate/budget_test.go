@@ -64,7 +64,7 @@ func TestLaunchBudget(t *testing.T) {
 			inBubble(t, awssim.Options{Latencies: tt.lat}, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.PollInterval = tt.poll })
 				start := time.Now()
-				if err := b.Launch(t.Context()); err != nil {
+				if err := b.Launch(t.Context(), probes); err != nil {
 					t.Fatalf("Launch: %v", err)
 				}
 				took, critical, seq := time.Since(start), criticalPath(tt.lat), sequentialPath(tt.lat, len(probes))

@@ -85,7 +85,7 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		b.mu.Lock()
 		known := slices.Clone(b.enis)
 		b.mu.Unlock()
-		add(deleteRunENIs(ctx, b.poll, b.ec2, b.o.RunID, known, b.timeouts.Task))
+		add(deleteRunENIs(ctx, b.poll, b.ec2, b.o.Gate.RunID, known, b.timeouts.Task))
 	}
 	if a.taskDefs {
 		for _, mode := range validate.Modes() {
@@ -97,7 +97,7 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 	}
 
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("cleanup of run %q: %w", b.o.RunID, err)
+		return fmt.Errorf("cleanup of run %q: %w", b.o.Gate.RunID, err)
 	}
 	b.mu.Lock()
 	b.container = ""
@@ -197,11 +197,11 @@ func waitStopped(ctx context.Context, p poller, c ecs.DescribeTasksAPIClient, cl
 // tagged with the run's id, and the one this Backend started.
 func (b *Backend) liveInstances(ctx context.Context) ([]string, error) {
 	byTag := &ec2.DescribeInstancesInput{
-		Filters: []ec2types.Filter{{Name: aws.String("tag:" + release.TagRunID), Values: []string{b.o.RunID}}},
+		Filters: []ec2types.Filter{{Name: aws.String("tag:" + release.TagRunID), Values: []string{b.o.Gate.RunID}}},
 	}
 	ids, err := describeLive(ctx, b.ec2, byTag, false)
 	if err != nil {
-		return nil, fmt.Errorf("find instances of run %q: %w", b.o.RunID, err)
+		return nil, fmt.Errorf("find instances of run %q: %w", b.o.Gate.RunID, err)
 	}
 	b.mu.Lock()
 	lost, known := b.lost, b.instance != ""
@@ -211,12 +211,12 @@ func (b *Backend) liveInstances(ctx context.Context) ([]string, error) {
 		// instance that EC2 does not list yet: look again until
 		// InstanceVisibility has passed since it was asked.
 		shownBy := lost.Add(InstanceVisibility)
-		err := b.poll.wait(ctx, fmt.Sprintf("instances of run %q shown by EC2", b.o.RunID), shownBy.Sub(b.poll.clock.Now()), func(ctx context.Context) (bool, string, error) {
+		err := b.poll.wait(ctx, fmt.Sprintf("instances of run %q shown by EC2", b.o.Gate.RunID), shownBy.Sub(b.poll.clock.Now()), func(ctx context.Context) (bool, string, error) {
 			ids, err = describeLive(ctx, b.ec2, byTag, false)
 			return len(ids) > 0 || !b.poll.clock.Now().Before(shownBy), "none", err
 		})
 		if err != nil && !IsTimeout(err) {
-			return nil, fmt.Errorf("find instances of run %q: %w", b.o.RunID, err)
+			return nil, fmt.Errorf("find instances of run %q: %w", b.o.Gate.RunID, err)
 		}
 	}
 	if id := b.Instance(); id != "" && !slices.Contains(ids, id) {

@@ -21,7 +21,7 @@ func TestCleanupRightAfterLaunch(t *testing.T) {
 	o := awssim.Options{Latencies: lat, Fault: failOnce("CreateCluster", "AccessDeniedException")}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
-		if err := b.Launch(t.Context()); err == nil || !strings.Contains(err.Error(), "AccessDeniedException") {
+		if err := b.Launch(t.Context(), probes); err == nil || !strings.Contains(err.Error(), "AccessDeniedException") {
 			t.Fatalf("Launch: %v, want the CreateCluster failure", err)
 		}
 		if b.Instance() == "" {
@@ -50,7 +50,7 @@ func TestLaunchInstanceNotYetShown(t *testing.T) {
 	inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
 		start := time.Now()
-		if err := b.Launch(t.Context()); err != nil {
+		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		if took := time.Since(start); took != 61*time.Second {

@@ -176,7 +176,7 @@ func TestLaunchFailures(t *testing.T) {
 					}()
 				}
 				start := time.Now()
-				err := b.Launch(ctx)
+				err := b.Launch(ctx, probes)
 				took := time.Since(start)
 				if err == nil {
 					t.Fatal("Launch succeeded")
@@ -227,7 +227,7 @@ func TestProbeOutcomes(t *testing.T) {
 			o := awssim.Options{Latencies: briefLatencies(), Probe: func(awssim.TaskDefinition) awssim.Run { return tt.run }}
 			inBubble(t, o, func(t *testing.T, e *env) {
 				b := e.backend(t, nil)
-				if err := b.Launch(t.Context()); err != nil {
+				if err := b.Launch(t.Context(), probes); err != nil {
 					t.Fatalf("Launch: %v", err)
 				}
 				got, err := b.RunProbe(t.Context(), probes[0])
@@ -307,7 +307,7 @@ func TestTaskFailures(t *testing.T) {
 			o := awssim.Options{Latencies: briefLatencies(), Probe: func(awssim.TaskDefinition) awssim.Run { return tt.run }}
 			inBubble(t, o, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Task = 3 * time.Minute })
-				if err := b.Launch(t.Context()); err != nil {
+				if err := b.Launch(t.Context(), probes); err != nil {
 					t.Fatalf("Launch: %v", err)
 				}
 				err := tt.do(t.Context(), b)
@@ -353,7 +353,7 @@ func TestCleanupRetry(t *testing.T) {
 			}
 			inBubble(t, o, func(t *testing.T, e *env) {
 				b := e.backend(t, nil)
-				if err := b.Launch(t.Context()); err != nil {
+				if err := b.Launch(t.Context(), probes); err != nil {
 					t.Fatalf("Launch: %v", err)
 				}
 				if _, err := b.StartTask(t.Context(), held); err != nil {
@@ -424,7 +424,7 @@ func TestRebootNeverHappens(t *testing.T) {
 	lat.RebootDown = awssim.Never
 	inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
 		b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Reboot = 4 * time.Minute })
-		if err := b.Launch(t.Context()); err != nil {
+		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		start := time.Now()
@@ -467,7 +467,7 @@ func TestDiagnosticsFailures(t *testing.T) {
 		if _, err := b.Diagnostics(t.Context()); err == nil {
 			t.Error("Diagnostics before Launch succeeded")
 		}
-		if err := b.Launch(t.Context()); err != nil {
+		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		got, err := b.Diagnostics(t.Context())
@@ -497,7 +497,7 @@ func TestRunInstancesAnswerLost(t *testing.T) {
 	}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
-		if err := b.Launch(t.Context()); err != nil {
+		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		ri := e.front.Requests("RunInstances")

@@ -20,22 +20,11 @@ import (
 var errUnexpected = errors.New("fake: unexpected call")
 
 type fakeSSM struct {
-	PutParameterFunc         func(context.Context, *ssm.PutParameterInput) (*ssm.PutParameterOutput, error)
 	SendCommandFunc          func(context.Context, *ssm.SendCommandInput) (*ssm.SendCommandOutput, error)
 	GetCommandInvocationFunc func(context.Context, *ssm.GetCommandInvocationInput) (*ssm.GetCommandInvocationOutput, error)
 }
 
-var (
-	_ awsgate.ParameterAPI = (*fakeSSM)(nil)
-	_ awsgate.CommandAPI   = (*fakeSSM)(nil)
-)
-
-func (f *fakeSSM) PutParameter(ctx context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
-	if f.PutParameterFunc == nil {
-		return nil, errUnexpected
-	}
-	return f.PutParameterFunc(ctx, in)
-}
+var _ awsgate.CommandAPI = (*fakeSSM)(nil)
 
 func (f *fakeSSM) SendCommand(ctx context.Context, in *ssm.SendCommandInput, _ ...func(*ssm.Options)) (*ssm.SendCommandOutput, error) {
 	if f.SendCommandFunc == nil {

@@ -2,18 +2,15 @@ package awsgate_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/validate"
@@ -53,27 +50,19 @@ type env struct {
 	iam   *iam.Client
 }
 
-// inBubble starts kumo (outside the bubble: it listens on loopback), then
-// runs f in a synctest bubble with a front on it: time there is fake. The
+// inBubble runs f in a synctest bubble with a front on a new kumo
+// (awssim.Bubble): time there is fake. The
 // front's catalogue holds testAMI (x86_64) unless o.Images gives it, and
 // testSubnet is a public subnet unless o.Networks gives it.
 func inBubble(t *testing.T, o awssim.Options, f func(t *testing.T, e *env)) {
 	t.Helper()
-	k := kumo.NewServer()
-	t.Cleanup(k.Close)
 	if !slices.ContainsFunc(o.Images, func(img awssim.Image) bool { return img.ID == testAMI }) {
 		o.Images = append(slices.Clone(o.Images), awssim.Image{ID: testAMI, Name: "cisecs-test", Architecture: "x86_64"})
 	}
 	if !slices.ContainsFunc(o.Networks, func(n awssim.Network) bool { return n.Subnet == testSubnet }) {
 		o.Networks = append(slices.Clone(o.Networks), awssim.PublicNetwork(testSubnet))
 	}
-	synctest.Test(t, func(t *testing.T) {
-		o.Kumo = k.URL
-		front, err := awssim.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer front.Close()
+	awssim.Bubble(t, o, func(t *testing.T, front *awssim.Server) {
 		e := &env{front: front}
 		e.ec2, e.ecs, e.ssm = front.Clients()
 		e.iam = front.IAM()
@@ -115,17 +104,14 @@ var probes = []validate.Probe{
 	{Mode: validate.ModeHost, RoleARN: testRole},
 }
 
-// probeScript stands in for the rendered probe script.
-func probeScript(p validate.Probe) (string, error) {
-	return fmt.Sprintf("echo cisecs-probe mode=%s role=%s imds-blocked=%t hold=%t", p.Mode, p.RoleARN, p.IMDSBlocked, p.Hold), nil
-}
-
-// holds says whether a task definition's script holds.
+// holds says whether a task definition's probe script holds (the rendered
+// templates/probe.sh.tmpl with Hold).
 func holds(td awssim.TaskDefinition) bool {
-	return strings.Contains(strings.Join(td.Command, " "), "hold=true")
+	return strings.Contains(strings.Join(td.Command, " "), "readonly HOLD=1")
 }
 
-// holdingProbe is the emulated behaviour of probeScript: exit 0, or hold.
+// holdingProbe is the emulated behaviour of a probe that passes: exit 0,
+// or hold.
 func holdingProbe(td awssim.TaskDefinition) awssim.Run {
 	return awssim.Run{ExitCode: awssim.Exit(0), Hold: holds(td)}
 }
@@ -133,16 +119,16 @@ func holdingProbe(td awssim.TaskDefinition) awssim.Run {
 func (e *env) options(t *testing.T) awsgate.Options {
 	t.Helper()
 	return awsgate.Options{
-		AMI:             testAMI,
+		Gate: validate.Options{
+			ImageID:    testAMI,
+			RoleARN:    testRole,
+			ProbeImage: testProbeImg,
+			RunID:      runID(t),
+		},
 		Region:          "us-east-1",
 		Subnet:          testSubnet,
 		SecurityGroup:   testSG,
 		InstanceProfile: "cisecs-gate-instance",
-		TaskRoleARN:     testRole,
-		ProbeImage:      testProbeImg,
-		ProbeScript:     probeScript,
-		Probes:          probes,
-		RunID:           runID(t),
 		TTL:             2 * time.Hour,
 		PollInterval:    5 * time.Second,
 		EC2:             e.ec2,

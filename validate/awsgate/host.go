@@ -179,7 +179,7 @@ func (b *Backend) command(ctx context.Context, id, cmd, purpose string) (*ssm.Ge
 		DocumentName:   aws.String("AWS-RunShellScript"),
 		InstanceIds:    []string{id},
 		Parameters:     map[string][]string{"commands": {cmd}},
-		Comment:        aws.String("cisecs gate " + b.o.RunID + ": " + purpose),
+		Comment:        aws.String("cisecs gate " + b.o.Gate.RunID + ": " + purpose),
 		TimeoutSeconds: aws.Int32(60),
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/cisecs/cisecs/internal/awsaccount"
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
@@ -295,7 +296,7 @@ func (j Janitor) dueTaskDefinitions(ctx context.Context, now time.Time) ([]strin
 }
 
 // NewJanitor returns a Janitor whose clients are built from a's
-// configuration (Connect).
-func NewJanitor(a *Account) Janitor {
+// configuration (awsaccount.Connect).
+func NewJanitor(a *awsaccount.Account) Janitor {
 	return Janitor{EC2: ec2.NewFromConfig(a.Config), ECS: ecs.NewFromConfig(a.Config)}
 }

@@ -24,11 +24,11 @@ func TestJanitorENIs(t *testing.T) {
 	inBubble(t, awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe}, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		base := runID(t)
-		expired := e.backend(t, func(o *awsgate.Options) { o.RunID = base + "-expired"; o.TTL = time.Hour })
-		live := e.backend(t, func(o *awsgate.Options) { o.RunID = base + "-live"; o.TTL = 10 * time.Hour })
+		expired := e.backend(t, func(o *awsgate.Options) { o.Gate.RunID = base + "-expired"; o.TTL = time.Hour })
+		live := e.backend(t, func(o *awsgate.Options) { o.Gate.RunID = base + "-live"; o.TTL = 10 * time.Hour })
 		hold := validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: testRole, Hold: true}
 		for _, b := range []*awsgate.Backend{expired, live} {
-			if err := b.Launch(ctx); err != nil {
+			if err := b.Launch(ctx, probes); err != nil {
 				t.Fatalf("Launch: %v", err)
 			}
 			if _, err := b.StartTask(ctx, hold); err != nil {

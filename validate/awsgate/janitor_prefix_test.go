@@ -22,8 +22,8 @@ func TestJanitorRunIDPrefix(t *testing.T) {
 		cancelled := base + "-1-"
 		var legs []*awsgate.Backend
 		for _, id := range []string{cancelled + "0", cancelled + "1", base + "-2-0"} {
-			b := e.backend(t, func(o *awsgate.Options) { o.RunID = id; o.TTL = 10 * time.Hour })
-			if err := b.Launch(ctx); err != nil {
+			b := e.backend(t, func(o *awsgate.Options) { o.Gate.RunID = id; o.TTL = 10 * time.Hour })
+			if err := b.Launch(ctx, probes); err != nil {
 				t.Fatalf("Launch %s: %v", id, err)
 			}
 			if _, err := b.StartTask(ctx, validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {

@@ -20,7 +20,8 @@ import (
 	"github.com/cisecs/cisecs/validate"
 )
 
-// Launch first checks what the run needs before it launches anything:
+// Launch prepares the run for probes, the distinct probes the gate will
+// run. It first checks what the run needs before it launches anything:
 // that the subnet reaches ECS, SSM and the probe image's registry
 // (CheckNetwork: a *NetworkError names every path missing), and, for
 // awsvpc tasks, the ECS service-linked role, which it creates if it is
@@ -30,24 +31,29 @@ import (
 // independent (the agent registers long after the cluster exists), so
 // Launch takes as long as the longer of the two. On an error it stops the
 // rest and returns; Cleanup removes what was created.
-func (b *Backend) Launch(ctx context.Context) error {
-	if _, err := CheckNetwork(ctx, b.network, b.o.Subnet, b.o.ProbeImage, b.region); err != nil {
-		return fmt.Errorf("launch run %q: nothing launched: %w", b.o.RunID, err)
+func (b *Backend) Launch(ctx context.Context, probes []validate.Probe) error {
+	for _, p := range probes {
+		if err := checkMode(p.Mode); err != nil {
+			return fmt.Errorf("launch run %q: nothing launched: %w", b.o.Gate.RunID, err)
+		}
 	}
-	if b.runsAWSVPC() {
+	if _, err := CheckNetwork(ctx, b.network, b.o.Subnet, b.o.Gate.ProbeImage, b.region); err != nil {
+		return fmt.Errorf("launch run %q: nothing launched: %w", b.o.Gate.RunID, err)
+	}
+	if runsAWSVPC(probes) {
 		if err := b.ensureServiceLinkedRole(ctx); err != nil {
-			return fmt.Errorf("launch run %q: nothing launched: %w", b.o.RunID, err)
+			return fmt.Errorf("launch run %q: nothing launched: %w", b.o.Gate.RunID, err)
 		}
 	}
 	steps := []func(context.Context) error{b.createCluster, b.startInstance}
-	for _, p := range b.o.Probes {
+	for _, p := range probes {
 		steps = append(steps, func(ctx context.Context) error {
 			_, err := b.taskDefinition(ctx, p)
 			return err
 		})
 	}
 	if err := parallel(ctx, steps...); err != nil {
-		return fmt.Errorf("launch run %q: %w", b.o.RunID, err)
+		return fmt.Errorf("launch run %q: %w", b.o.Gate.RunID, err)
 	}
 	return nil
 }
@@ -121,17 +127,17 @@ func (b *Backend) instanceType(ctx context.Context) (string, error) {
 	if b.o.InstanceType != "" {
 		return b.o.InstanceType, nil
 	}
-	out, err := b.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{b.o.AMI}})
+	out, err := b.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{b.o.Gate.ImageID}})
 	if err != nil {
-		return "", fmt.Errorf("image %q: architecture: %w", b.o.AMI, err)
+		return "", fmt.Errorf("image %q: architecture: %w", b.o.Gate.ImageID, err)
 	}
 	if len(out.Images) != 1 {
-		return "", fmt.Errorf("image %q: architecture: %d images in the answer, want 1", b.o.AMI, len(out.Images))
+		return "", fmt.Errorf("image %q: architecture: %d images in the answer, want 1", b.o.Gate.ImageID, len(out.Images))
 	}
 	arch := string(out.Images[0].Architecture)
 	t := release.GateInstanceType(arch)
 	if t == "" {
-		return "", fmt.Errorf("image %q: architecture %q: no default instance type for it; give one", b.o.AMI, arch)
+		return "", fmt.Errorf("image %q: architecture %q: no default instance type for it; give one", b.o.Gate.ImageID, arch)
 	}
 	return t, nil
 }
@@ -147,7 +153,7 @@ func (b *Backend) runInstance(ctx context.Context) (string, error) {
 	}
 	b.ask(func(a *asked) { a.instance = true })
 	in := &ec2.RunInstancesInput{
-		ImageId:                           aws.String(b.o.AMI),
+		ImageId:                           aws.String(b.o.Gate.ImageID),
 		InstanceType:                      ec2types.InstanceType(instanceType),
 		MinCount:                          aws.Int32(1),
 		MaxCount:                          aws.Int32(1),
@@ -174,7 +180,7 @@ func (b *Backend) runInstance(ctx context.Context) (string, error) {
 	for profileNotYetUsable(err) && b.poll.clock.Now().Sub(start)+delay <= ProfileRetry {
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("run %s instance from image %q: %w (after %w)", instanceType, b.o.AMI, context.Cause(ctx), err)
+			return "", fmt.Errorf("run %s instance from image %q: %w (after %w)", instanceType, b.o.Gate.ImageID, context.Cause(ctx), err)
 		case <-b.poll.clock.After(delay):
 		}
 		delay = min(2*delay, 30*time.Second)
@@ -186,13 +192,13 @@ func (b *Backend) runInstance(ctx context.Context) (string, error) {
 	}
 	if profileNotYetUsable(err) {
 		return "", fmt.Errorf("run %s instance from image %q: instance profile %q still refused after %s (does it exist?): %w",
-			instanceType, b.o.AMI, b.o.InstanceProfile, b.poll.clock.Now().Sub(start).Round(time.Second), err)
+			instanceType, b.o.Gate.ImageID, b.o.InstanceProfile, b.poll.clock.Now().Sub(start).Round(time.Second), err)
 	}
 	if err != nil {
-		return "", fmt.Errorf("run %s instance from image %q: %w", instanceType, b.o.AMI, err)
+		return "", fmt.Errorf("run %s instance from image %q: %w", instanceType, b.o.Gate.ImageID, err)
 	}
 	if len(out.Instances) != 1 || aws.ToString(out.Instances[0].InstanceId) == "" {
-		return "", fmt.Errorf("run instance from image %q: %d instances in the answer, want 1", b.o.AMI, len(out.Instances))
+		return "", fmt.Errorf("run instance from image %q: %d instances in the answer, want 1", b.o.Gate.ImageID, len(out.Instances))
 	}
 	id := aws.ToString(out.Instances[0].InstanceId)
 	b.mu.Lock()
@@ -324,15 +330,15 @@ func (b *Backend) taskDefinition(ctx context.Context, p validate.Probe) (string,
 	if err := checkMode(p.Mode); err != nil {
 		return "", err
 	}
-	script, err := b.o.ProbeScript(p)
+	script, err := validate.ProbeScript(p)
 	if err != nil {
 		return "", fmt.Errorf("render probe script (%s): %w", p.Mode, err)
 	}
 	role := p.RoleARN
 	if role == "" {
-		role = b.o.TaskRoleARN
+		role = b.o.Gate.RoleARN
 	}
-	key := probeKey{mode: p.Mode, role: role, script: script}
+	key := probeKey{mode: p.Mode, role: role, script: string(script)}
 
 	b.mu.Lock()
 	td, ok := b.taskDefs[key]
@@ -375,7 +381,7 @@ func (b *Backend) registerTaskDefinition(ctx context.Context, k probeKey) (strin
 		Memory:                  aws.String("256"),
 		ContainerDefinitions: []ecstypes.ContainerDefinition{{
 			Name:      aws.String(probeContainer),
-			Image:     aws.String(b.o.ProbeImage),
+			Image:     aws.String(b.o.Gate.ProbeImage),
 			Essential: aws.Bool(true),
 			Command:   []string{"sh", "-c", k.script},
 		}},

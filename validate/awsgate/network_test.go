@@ -68,7 +68,7 @@ func TestNetwork(t *testing.T) {
 			o := awssim.Options{Latencies: briefLatencies(), Probe: holdingProbe, Networks: []awssim.Network{tc.network}}
 			inBubble(t, o, func(t *testing.T, e *env) {
 				var progress strings.Builder
-				b := e.backend(t, func(o *awsgate.Options) { o.ProbeImage = tc.image })
+				b := e.backend(t, func(o *awsgate.Options) { o.Gate.ProbeImage = tc.image })
 				r := validate.Run(t.Context(), b, validate.Options{
 					ImageID: testAMI, RoleARN: testRole, RunID: runID(t), Progress: &progress, ProbeImage: tc.image,
 				})

@@ -21,15 +21,17 @@ func fakeOptions() awsgate.Options {
 	return awsgate.Options{
 		// InstanceType is given: Launch goes straight to RunInstances,
 		// without DescribeImages.
-		AMI: testAMI, InstanceType: "t3.small", Subnet: testSubnet, SecurityGroup: testSG, InstanceProfile: "cisecs-gate-instance", TaskRoleARN: testRole,
-		ProbeImage: testProbeImg, ProbeScript: probeScript, RunID: "run-1",
+		Gate:         validate.Options{ImageID: testAMI, RoleARN: testRole, ProbeImage: testProbeImg, RunID: "run-1"},
+		InstanceType: "t3.small", Subnet: testSubnet, SecurityGroup: testSG, InstanceProfile: "cisecs-gate-instance",
 		EC2: &fakeEC2{}, ECS: &fakeECS{}, Tasks: &fakeECS{}, SSM: &fakeSSM{}, IAM: roleExists(), Network: publicSubnet(),
 	}
 }
 
 // TestNew checks that New takes every well-formed setting, and refuses
-// the bad ones all at once, each a *validate.SettingError that names the
-// setting, says what is wrong and what a good value looks like.
+// the bad ones all at once, the gate's among them, each a
+// *validate.SettingError that names the setting (one name each: the
+// gate's own for the settings they share), says what is wrong and what a
+// good value looks like.
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name string
@@ -40,14 +42,15 @@ func TestNew(t *testing.T) {
 	}{
 		{name: "complete", edit: func(*awsgate.Options) {}},
 		{name: "well-formed variants", edit: func(o *awsgate.Options) {
-			o.AMI, o.Subnet, o.SecurityGroup = "ami-0123abcd", "subnet-0123abcd", "sg-0123abcd"
+			o.Gate.ImageID, o.Subnet, o.SecurityGroup = "ami-0123abcd", "subnet-0123abcd", "sg-0123abcd"
 			o.Region, o.InstanceType = "us-gov-west-1", "m7g.medium"
 			o.InstanceProfile = "arn:aws:iam::123456789012:instance-profile/gate/cisecs-gate-instance"
-			o.TaskRoleARN = "arn:aws-cn:iam::123456789012:role/service-role/cisecs-probe"
+			o.Gate.RoleARN = "arn:aws-cn:iam::123456789012:role/service-role/cisecs-probe"
+			o.Gate.ProbeImage = "" // the gate's default
 			o.ExecutionRoleARN = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
 		}},
-		{name: "no ami", edit: func(o *awsgate.Options) { o.AMI = "" }, want: [][2]string{{"AMI", "AMI: required; want ami- and 8 or 17 hex digits"}}},
-		{name: "placeholder ami", edit: func(o *awsgate.Options) { o.AMI = "ami-..." }, want: [][2]string{{"AMI", `AMI "ami-...": not an AMI id; want ami- and 8 or 17 hex digits, like ami-0123456789abcdef0`}}},
+		{name: "no ami", edit: func(o *awsgate.Options) { o.Gate.ImageID = "" }, want: [][2]string{{"ImageID", "ImageID: required; want ami- and 8 or 17 hex digits"}}},
+		{name: "placeholder ami", edit: func(o *awsgate.Options) { o.Gate.ImageID = "ami-..." }, want: [][2]string{{"ImageID", `ImageID "ami-...": not an AMI id; want ami- and 8 or 17 hex digits, like ami-0123456789abcdef0`}}},
 		{name: "bad region", edit: func(o *awsgate.Options) { o.Region = "EU_WEST_1" }, want: [][2]string{{"Region", `Region "EU_WEST_1": not a region name; want one like eu-west-1`}}},
 		{name: "no subnet", edit: func(o *awsgate.Options) { o.Subnet = " " }, want: [][2]string{{"Subnet", "Subnet: required; want subnet-"}}},
 		{name: "bad subnet", edit: func(o *awsgate.Options) { o.Subnet = "subnet-1" }, want: [][2]string{{"Subnet", `Subnet "subnet-1": not a subnet id; want subnet-`}}},
@@ -56,17 +59,16 @@ func TestNew(t *testing.T) {
 		{name: "no instance profile", edit: func(o *awsgate.Options) { o.InstanceProfile = "" }, want: [][2]string{{"InstanceProfile", "InstanceProfile: required"}}},
 		{name: "role for instance profile", edit: func(o *awsgate.Options) { o.InstanceProfile = testRole }, want: [][2]string{{"InstanceProfile", "not an instance profile name or ARN; want a name like cisecs-gate-instance, or an ARN like arn:aws:iam::123456789012:instance-profile/"}}},
 		{name: "bad instance type", edit: func(o *awsgate.Options) { o.InstanceType = "small" }, want: [][2]string{{"InstanceType", `InstanceType "small": not an instance type; want one like t3.small`}}},
-		{name: "no task role", edit: func(o *awsgate.Options) { o.TaskRoleARN = "" }, want: [][2]string{{"TaskRoleARN", "TaskRoleARN: required; want one like arn:aws:iam::"}}},
-		{name: "task role name", edit: func(o *awsgate.Options) { o.TaskRoleARN = "cisecs-probe" }, want: [][2]string{{"TaskRoleARN", `TaskRoleARN "cisecs-probe": not an IAM role ARN`}}},
+		{name: "no task role", edit: func(o *awsgate.Options) { o.Gate.RoleARN = "" }, want: [][2]string{{"RoleARN", "RoleARN: required; want one like arn:aws:iam::"}}},
+		{name: "task role name", edit: func(o *awsgate.Options) { o.Gate.RoleARN = "cisecs-probe" }, want: [][2]string{{"RoleARN", `RoleARN "cisecs-probe": not an IAM role ARN`}}},
 		{name: "execution role name", edit: func(o *awsgate.Options) { o.ExecutionRoleARN = "ecsTaskExecutionRole" }, want: [][2]string{{"ExecutionRoleARN", `ExecutionRoleARN "ecsTaskExecutionRole": not an IAM role ARN`}}},
-		{name: "no probe image", edit: func(o *awsgate.Options) { o.ProbeImage = "" }, want: [][2]string{{"ProbeImage", "ProbeImage: required"}}},
-		{name: "no probe script", edit: func(o *awsgate.Options) { o.ProbeScript = nil }, want: [][2]string{{"ProbeScript", "ProbeScript: required"}}},
-		{name: "bad run id", edit: func(o *awsgate.Options) { o.RunID = "a/b" }, want: [][2]string{{"RunID", `RunID "a/b": want 1 to 64`}}},
-		{name: "empty run id", edit: func(o *awsgate.Options) { o.RunID = "" }, want: [][2]string{{"RunID", "RunID: want 1 to 64"}}},
-		{name: "bad mode", edit: func(o *awsgate.Options) { o.Probes = []validate.Probe{{Mode: "nat"}} }, want: [][2]string{{"Probes", `probe network mode "nat"`}}},
+		{name: "bad probe image", edit: func(o *awsgate.Options) { o.Gate.ProbeImage = "x y" }, want: [][2]string{{"ProbeImage", `probe image "x y": not an image reference`}}},
+		{name: "bad run id", edit: func(o *awsgate.Options) { o.Gate.RunID = "a/b" }, want: [][2]string{{"RunID", `run id "a/b": want 1 to 64`}}},
+		{name: "empty run id", edit: func(o *awsgate.Options) { o.Gate.RunID = "" }, want: [][2]string{{"RunID", "RunID: required: default the gate's options once"}}},
+		{name: "bad parameter", edit: func(o *awsgate.Options) { o.Gate.Publish = "/aws/x" }, want: [][2]string{{"Publish", `parameter "/aws/x": not an SSM parameter name`}}},
 		{name: "all at once", edit: func(o *awsgate.Options) {
-			o.AMI, o.Region, o.Subnet, o.SecurityGroup, o.InstanceProfile, o.TaskRoleARN = "ami-...", "EU_WEST_1", "", "sg-1", "", "r"
-		}, want: [][2]string{{"AMI", "ami-..."}, {"Region", "EU_WEST_1"}, {"Subnet", "required"}, {"SecurityGroup", "sg-1"}, {"InstanceProfile", "required"}, {"TaskRoleARN", `"r"`}}},
+			o.Gate.ImageID, o.Region, o.Subnet, o.SecurityGroup, o.InstanceProfile, o.Gate.RoleARN = "ami-...", "EU_WEST_1", "", "sg-1", "", "r"
+		}, want: [][2]string{{"ImageID", "ami-..."}, {"Region", "EU_WEST_1"}, {"Subnet", "required"}, {"SecurityGroup", "sg-1"}, {"InstanceProfile", "required"}, {"RoleARN", `"r"`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,7 +179,6 @@ func TestCleanupGone(t *testing.T) {
 		DeleteClusterFunc: func(context.Context, *ecs.DeleteClusterInput) (*ecs.DeleteClusterOutput, error) { return nil, gone() },
 	}
 	o.ECS, o.Tasks = fe, fe
-	o.Probes = probes
 	b, err := awsgate.New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +215,6 @@ func TestCleanupJoinsErrors(t *testing.T) {
 		DeleteClusterFunc: func(context.Context, *ecs.DeleteClusterInput) (*ecs.DeleteClusterOutput, error) { return nil, denied },
 	}
 	o.ECS, o.Tasks = fe, fe
-	o.Probes = probes
 	b, err := awsgate.New(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -228,13 +228,46 @@ func TestCleanupJoinsErrors(t *testing.T) {
 	}
 }
 
+// TestProbeImageFromPrivateECR: the checks take a probe image in the
+// account's own ECR (by tag or by digest), for subnets that reach the
+// registries through VPC endpoints only.
+func TestProbeImageFromPrivateECR(t *testing.T) {
+	for _, img := range []string{
+		validate.DefaultProbeImage,
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/cisecs/probe:2023",
+		"123456789012.dkr.ecr.eu-west-1.amazonaws.com/cisecs/probe@sha256:" + strings.Repeat("ab", 32),
+		"123456789012.dkr.ecr-fips.us-east-1.amazonaws.com/probe:1",
+	} {
+		t.Run(img, func(t *testing.T) {
+			o := fakeOptions()
+			o.Gate.ProbeImage = img
+			if err := o.Check(); err != nil {
+				t.Errorf("refused: %v", err)
+			}
+		})
+	}
+}
+
+// TestLaunchBadProbe: a probe of no known mode stops Launch before it
+// calls AWS, naming the mode.
+func TestLaunchBadProbe(t *testing.T) {
+	b, err := awsgate.New(t.Context(), fakeOptions()) // its fakes fail every call
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Launch(t.Context(), []validate.Probe{{Mode: "nat"}})
+	if err == nil || !strings.Contains(err.Error(), `probe network mode "nat"`) || !strings.Contains(err.Error(), "nothing launched") || errors.Is(err, errUnexpected) {
+		t.Errorf("Launch with a nat probe: %v, want it refused before any call, naming the mode", err)
+	}
+}
+
 // launchLost launches b with fakes whose create calls (CreateCluster,
 // RunInstances, RegisterTaskDefinition) have no func: each call is made
 // and fails without an answer, so the run may have created anything and
 // Cleanup must look for all of it.
 func launchLost(t *testing.T, b *awsgate.Backend) {
 	t.Helper()
-	if err := b.Launch(t.Context()); !errors.Is(err, errUnexpected) {
+	if err := b.Launch(t.Context(), probes); !errors.Is(err, errUnexpected) {
 		t.Fatalf("Launch: %v, want the fakes' unexpected calls", err)
 	}
 }

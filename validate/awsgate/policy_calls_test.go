@@ -1,6 +1,7 @@
 package awsgate_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/iampolicy/iameval"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release/publish"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -105,8 +107,8 @@ func TestValidatorPolicyCoversRecordedCalls(t *testing.T) {
 		// under a running awsvpc task: it leaves its cluster and an
 		// available network interface for the janitor.
 		ctx := t.Context()
-		killed := e.backend(t, func(o *awsgate.Options) { o.RunID = runID(t) + "-killed"; o.TTL = time.Hour })
-		if err := killed.Launch(ctx); err != nil {
+		killed := e.backend(t, func(o *awsgate.Options) { o.Gate.RunID = runID(t) + "-killed"; o.TTL = time.Hour })
+		if err := killed.Launch(ctx, probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		if _, err := killed.StartTask(ctx, validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: testRole, Hold: true}); err != nil {
@@ -117,8 +119,8 @@ func TestValidatorPolicyCoversRecordedCalls(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 
-		pub, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: e.ssm, EC2: e.ec2, RunID: runID(t),
-			ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.105.1"})
+		pub, err := publish.New(t.Context(), publish.Options{SSM: e.ssm, EC2: e.ec2, RunID: runID(t),
+			ProvisionReportSHA256: fmt.Sprintf("%x", sha256.Sum256([]byte("a provision report"))), ECSAgentVersion: "1.105.1"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,7 @@ func TestRunInstancesProfileJustMade(t *testing.T) {
 		e.front.CreateInstanceProfile("cisecs-gate-instance")
 		b := e.backend(t, nil)
 		start := time.Now()
-		if err := b.Launch(t.Context()); err != nil {
+		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		ri := e.front.Requests("RunInstances")
@@ -54,7 +54,7 @@ func TestRunInstancesProfileNeverUsable(t *testing.T) {
 		e.front.CreateInstanceProfile("cisecs-gate-instance")
 		b := e.backend(t, nil)
 		start := time.Now()
-		err := b.Launch(t.Context())
+		err := b.Launch(t.Context(), probes)
 		if err == nil || !strings.Contains(err.Error(), `instance profile "cisecs-gate-instance" still refused after`) || !strings.Contains(err.Error(), "Invalid IAM Instance Profile name") {
 			t.Fatalf("Launch: %v, want the profile refused after about 2m", err)
 		}

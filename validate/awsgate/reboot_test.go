@@ -31,7 +31,7 @@ func TestReboot(t *testing.T) {
 			lat.DisconnectSeen = tc.disconnectSeen
 			inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
 				b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Reboot = 5 * time.Minute })
-				if err := b.Launch(t.Context()); err != nil {
+				if err := b.Launch(t.Context(), probes); err != nil {
 					t.Fatalf("Launch: %v", err)
 				}
 				id := b.Instance()
@@ -84,7 +84,7 @@ func TestRebootReconnectIsNotReboot(t *testing.T) {
 	}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Reboot = 4 * time.Minute })
-		if err := b.Launch(t.Context()); err != nil {
+		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		reconnect = func() {
@@ -111,7 +111,7 @@ func TestRebootSSMNotYetOnline(t *testing.T) {
 	o := awssim.Options{Latencies: briefLatencies(), Fault: failOnce("SendCommand", "InvalidInstanceId")}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		b := e.backend(t, nil)
-		if err := b.Launch(t.Context()); err != nil {
+		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
 		if err := b.Reboot(t.Context()); err != nil {

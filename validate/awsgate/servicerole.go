@@ -42,11 +42,11 @@ func (e *ServiceLinkedRoleError) Unwrap() error { return e.Err }
 
 // runsAWSVPC says whether the run has awsvpc tasks: a probe of that mode,
 // or no probes listed (the gate always runs an awsvpc probe).
-func (b *Backend) runsAWSVPC() bool {
-	if len(b.o.Probes) == 0 {
+func runsAWSVPC(probes []validate.Probe) bool {
+	if len(probes) == 0 {
 		return true
 	}
-	for _, p := range b.o.Probes {
+	for _, p := range probes {
 		if p.Mode == validate.ModeAWSVPC {
 			return true
 		}

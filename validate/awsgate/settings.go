@@ -3,7 +3,6 @@ package awsgate
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
@@ -25,7 +24,6 @@ var (
 	subnetPattern        = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	securityGroupPattern = regexp.MustCompile(`^sg-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	instanceTypePattern  = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
-	parameterPattern     = regexp.MustCompile(`^(/[A-Za-z0-9_.-]+)+$|^[A-Za-z0-9_.-]+$`)
 )
 
 var (
@@ -43,31 +41,13 @@ var (
 		"one like arn:aws:iam::123456789012:role/cisecs-probe"}
 	instanceTypeRule = rule{matches(instanceTypePattern), "not an instance type",
 		"one like t3.small"}
-	parameterRule = rule{
-		func(s string) bool {
-			name := strings.ToLower(strings.TrimPrefix(s, "/"))
-			return len(s) <= 1011 && parameterPattern.MatchString(s) &&
-				!strings.HasPrefix(name, "aws") && !strings.HasPrefix(name, "ssm")
-		},
-		"not an SSM parameter name",
-		"letters, digits, '.', '-', '_' in a path that starts with '/' and not with /aws or /ssm, like /cisecs/al2023-cis-level1/ami-id",
-	}
 )
 
 // CheckRegion says whether region has the form of an AWS region name: a
 // *validate.SettingError (Setting "Region") if not. It does not say
-// whether the region exists: Connect finds that out.
+// whether the region exists: awsaccount.Connect finds that out.
 func CheckRegion(region string) error {
 	return checkRule("Region", region, regionRule)
-}
-
-// CheckParameter says whether name can be the SSM parameter a Publisher
-// writes to: a *validate.SettingError (Setting "Parameter") if not.
-func CheckParameter(name string) error {
-	if name == "" {
-		return &validate.SettingError{Setting: "Parameter", Label: "Parameter", Problem: "required; want " + parameterRule.want}
-	}
-	return checkRule("Parameter", name, parameterRule)
 }
 
 func checkRule(setting, value string, r rule) error {

@@ -17,7 +17,7 @@ import (
 // tags are the run's tags, in order.
 func (b *Backend) tags() [][2]string {
 	return [][2]string{
-		{release.TagRunID, b.o.RunID},
+		{release.TagRunID, b.o.Gate.RunID},
 		{release.TagExpiresAt, b.expiresAt.Format(time.RFC3339)},
 	}
 }

@@ -31,7 +31,7 @@ func provision(ctx context.Context, t *testing.T, tw *twin.Twin) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Launch(ctx); err != nil {
+	if err := b.Launch(ctx, validate.Options{}.Probes()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -18,8 +18,8 @@ type planted struct {
 	plant func(ctx context.Context, tw *twin.Twin) error
 }
 
-func (p planted) Launch(ctx context.Context) error {
-	if err := p.Backend.Launch(ctx); err != nil {
+func (p planted) Launch(ctx context.Context, probes []validate.Probe) error {
+	if err := p.Backend.Launch(ctx, probes); err != nil {
 		return err
 	}
 	return p.plant(ctx, p.Backend.Twin())

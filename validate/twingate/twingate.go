@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,11 +53,6 @@ type Options struct {
 	// Unprovisioned leaves the twin as the CIS baseline has it, without
 	// the host script: the gate must fail on it.
 	Unprovisioned bool
-	// NetworkModes are the modes the host script opens; empty means all
-	// of them (hostscript's default).
-	NetworkModes []string
-	// AWSVPCBlockIMDS has the host script set ECS_AWSVPC_BLOCK_IMDS=true.
-	AWSVPCBlockIMDS bool
 	// Dir is the twin's state directory; empty means a temporary one that
 	// Cleanup removes.
 	Dir string
@@ -74,7 +70,6 @@ type Options struct {
 type Backend struct {
 	o        Options
 	baseline twin.Baseline
-	script   []byte // the host script; nil when unprovisioned
 
 	mu       sync.Mutex
 	launched bool
@@ -107,18 +102,24 @@ func New(o Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("twin gate: %w", err)
 	}
-	gb := &Backend{o: o, baseline: b, held: map[string]*heldTask{}}
-	if !o.Unprovisioned {
-		gb.script, err = hostscript.Render(hostscript.Options{
-			Steps:           ProvisionSteps(),
-			NetworkModes:    o.NetworkModes,
-			AWSVPCBlockIMDS: o.AWSVPCBlockIMDS,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("twin gate: host script: %w", err)
+	return &Backend{o: o, baseline: b, held: map[string]*heldTask{}}, nil
+}
+
+// hostScript renders the host script the image under test was baked with,
+// for probes: it opens their modes, and sets ECS_AWSVPC_BLOCK_IMDS when the
+// awsvpc probes must find IMDS blocked.
+func hostScript(probes []validate.Probe) ([]byte, error) {
+	var o hostscript.Options
+	o.Steps = ProvisionSteps()
+	for _, p := range probes {
+		if !slices.Contains(o.NetworkModes, p.Mode) {
+			o.NetworkModes = append(o.NetworkModes, p.Mode)
+		}
+		if p.Mode == validate.ModeAWSVPC && p.IMDSBlocked {
+			o.AWSVPCBlockIMDS = true
 		}
 	}
-	return gb, nil
+	return hostscript.Render(o)
 }
 
 // Name implements validate.Backend.
@@ -142,15 +143,22 @@ func (b *Backend) Twin() *twin.Twin {
 
 // Launch implements validate.Backend: it boots a twin of the baseline and,
 // unless Options.Unprovisioned, bakes it as the provisioner would (the
-// host script uploaded to /tmp and run with bash as root) and boots it
-// again from its disk, as an instance of the baked image boots.
-func (b *Backend) Launch(ctx context.Context) error {
+// host script for probes, uploaded to /tmp and run with bash as root) and
+// boots it again from its disk, as an instance of the baked image boots.
+func (b *Backend) Launch(ctx context.Context, probes []validate.Probe) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.launched {
 		return fmt.Errorf("launch twin of %q: already launched", b.baseline.Name)
 	}
 	b.launched = true
+	var script []byte
+	if !b.o.Unprovisioned {
+		var err error
+		if script, err = hostScript(probes); err != nil {
+			return fmt.Errorf("launch twin of %q: nothing booted: host script: %w", b.baseline.Name, err)
+		}
+	}
 	tw := b.o.Twin
 	if tw == nil {
 		var err error
@@ -160,11 +168,11 @@ func (b *Backend) Launch(ctx context.Context) error {
 	}
 	b.tw = tw
 	b.logf("twin %s (%s) booted in %s", tw.Name(), b.baseline.Name, tw.LastBoot().Round(time.Millisecond))
-	if b.script == nil {
+	if script == nil {
 		b.logf("twin %s left unprovisioned", tw.Name())
 		return nil
 	}
-	if err := tw.WriteFile(scriptPath, b.script, 0o700); err != nil {
+	if err := tw.WriteFile(scriptPath, script, 0o700); err != nil {
 		return fmt.Errorf("launch twin of %q: upload host script: %w", b.baseline.Name, err)
 	}
 	out, err := tw.Exec(ctx, nil, "bash", scriptPath)

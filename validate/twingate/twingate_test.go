@@ -218,7 +218,7 @@ func TestHostProbeUnprovisioned(t *testing.T) {
 			t.Parallel()
 			host := validate.Probe{Mode: validate.ModeHost}
 			b, _ := launchOn(t, bl.Name, twingate.Options{Unprovisioned: true})
-			if err := b.Launch(t.Context()); err != nil {
+			if err := b.Launch(t.Context(), validate.Options{}.Probes()); err != nil {
 				t.Fatal(err)
 			}
 			atBoot, afterEvents := validate.ProbeExitPass, validate.ProbeExitPass
@@ -234,8 +234,8 @@ func TestHostProbeUnprovisioned(t *testing.T) {
 			}
 			probeExit(t, b, host, afterEvents, "unprovisioned, after a reboot and "+fmt.Sprint(bl.Events()))
 
-			fixed, _ := launchOn(t, bl.Name, twingate.Options{NetworkModes: []string{validate.ModeAWSVPC, validate.ModeHost}})
-			if err := fixed.Launch(t.Context()); err != nil {
+			fixed, _ := launchOn(t, bl.Name, twingate.Options{})
+			if err := fixed.Launch(t.Context(), validate.Options{NetworkModes: []string{validate.ModeAWSVPC, validate.ModeHost}}.Probes()); err != nil {
 				t.Fatal(err)
 			}
 			probeExit(t, fixed, host, validate.ProbeExitPass, "provisioned for awsvpc,host")
@@ -307,9 +307,9 @@ var dockerUserDropsIMDS = []string{"iptables", "-I", "DOCKER-USER", "-d", "169.2
 // is in place.
 func TestProbeIMDS(t *testing.T) {
 	t.Parallel()
-	b, tw := launchOn(t, twingate.DefaultBaseline, twingate.Options{AWSVPCBlockIMDS: true})
+	b, tw := launchOn(t, twingate.DefaultBaseline, twingate.Options{})
 	ctx := t.Context()
-	if err := b.Launch(ctx); err != nil {
+	if err := b.Launch(ctx, validate.Options{IMDSBlocked: true}.Probes()); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := tw.ReadFile("/etc/ecs/ecs.config")
@@ -355,7 +355,7 @@ func TestProbeIMDSHopLimit(t *testing.T) {
 	t.Parallel()
 	tw := bootTwin(t, twingate.DefaultBaseline, twin.Options{IMDSHopLimit: 1})
 	b := launchWith(t, tw, twingate.Options{})
-	if err := b.Launch(t.Context()); err != nil {
+	if err := b.Launch(t.Context(), validate.Options{}.Probes()); err != nil {
 		t.Fatal(err)
 	}
 	probeExit(t, b, validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}, validate.ProbeExitPass, "bridge, hop limit 1")
@@ -376,7 +376,7 @@ func TestGateBridgeIMDSBlocked(t *testing.T) {
 		t.Run(fmt.Sprintf("hop-limit-%d", tt.hopLimit), func(t *testing.T) {
 			t.Parallel()
 			tw := bootTwin(t, twingate.DefaultBaseline, twin.Options{IMDSHopLimit: tt.hopLimit})
-			b := launchWith(t, tw, twingate.Options{AWSVPCBlockIMDS: true})
+			b := launchWith(t, tw, twingate.Options{})
 			o := gateOptions(t, b)
 			o.IMDSBlocked, o.BridgeIMDSBlocked = true, true
 			r := validate.Run(t.Context(), b, o)
@@ -400,7 +400,7 @@ func TestHeldTask(t *testing.T) {
 	t.Parallel()
 	b, tw := launchOn(t, twingate.DefaultBaseline, twingate.Options{})
 	ctx := t.Context()
-	if err := b.Launch(ctx); err != nil {
+	if err := b.Launch(ctx, validate.Options{}.Probes()); err != nil {
 		t.Fatal(err)
 	}
 	p := validate.Probe{Mode: validate.ModeAWSVPC, Hold: true}
@@ -428,7 +428,7 @@ func TestHeldTask(t *testing.T) {
 	}
 	// A held probe that cannot pass says why instead of holding.
 	b2, _ := launchOn(t, twingate.DefaultBaseline, twingate.Options{Unprovisioned: true})
-	if err := b2.Launch(ctx); err != nil {
+	if err := b2.Launch(ctx, validate.Options{}.Probes()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b2.StartTask(ctx, p); err == nil || !strings.Contains(err.Error(), "exit 10") {
@@ -484,8 +484,8 @@ type afterLaunch struct {
 	then func()
 }
 
-func (a *afterLaunch) Launch(ctx context.Context) error {
-	err := a.Backend.Launch(ctx)
+func (a *afterLaunch) Launch(ctx context.Context, probes []validate.Probe) error {
+	err := a.Backend.Launch(ctx, probes)
 	if err == nil {
 		a.then()
 	}
@@ -498,8 +498,8 @@ type recorder struct {
 	tw *twin.Twin
 }
 
-func (r *recorder) Launch(ctx context.Context) error {
-	err := r.Backend.Launch(ctx)
+func (r *recorder) Launch(ctx context.Context, probes []validate.Probe) error {
+	err := r.Backend.Launch(ctx, probes)
 	r.tw = r.Backend.Twin()
 	return err
 }
@@ -510,8 +510,12 @@ func TestWithoutTwin(t *testing.T) {
 	if _, err := twingate.New(twingate.Options{Baseline: "centos6"}); err == nil || !strings.Contains(err.Error(), `"centos6"`) {
 		t.Errorf("unknown baseline: %v, want an error naming it", err)
 	}
-	if _, err := twingate.New(twingate.Options{NetworkModes: []string{"nat"}}); err == nil || !strings.Contains(err.Error(), `"nat"`) {
-		t.Errorf("unknown mode: %v, want an error naming it", err)
+	nat, err := twingate.New(twingate.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nat.Launch(t.Context(), []validate.Probe{{Mode: "nat"}}); err == nil || !strings.Contains(err.Error(), `"nat"`) || nat.Twin() != nil {
+		t.Errorf("unknown mode: %v (twin %v), want an error naming it and nothing booted", err, nat.Twin())
 	}
 	b, err := twingate.New(twingate.Options{Unprovisioned: true, Baseline: "al2-iptables-legacy"})
 	if err != nil {

@@ -1,4 +1,10 @@
-package awsgate
+// Package publish records a released image id, once the gate passed it:
+// it tags the AMI (and its copies in other regions) with the gate's
+// provenance, writes the id to an SSM parameter of data type
+// aws:ec2:image in each region, and reads it back until SSM's own check of
+// the image kept it. What it tags and where it writes are the released
+// AMI's contract, package release.
+package publish
 
 import (
 	"context"
@@ -15,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/cisecs/cisecs/internal/awsaccount"
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
@@ -46,7 +53,7 @@ var _ ImageTagAPI = (*ec2.Client)(nil)
 // PublishAPI is the part of SSM the Publisher uses: it reads the
 // parameter before writing it (its data type) and after (SSM's check).
 type PublishAPI interface {
-	ParameterAPI
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
@@ -72,13 +79,13 @@ type imageCopy struct {
 
 var _ validate.Publisher = (*Publisher)(nil)
 
-// PublisherOptions configure a Publisher.
-type PublisherOptions struct {
+// Options configure a Publisher.
+type Options struct {
 	// Region is the AWS region; empty takes it from the default chain.
 	Region string
 	// Account builds the clients left nil; nil connects to the default
-	// configuration chain for Region first (Connect).
-	Account *Account
+	// configuration chain for Region first (awsaccount.Connect).
+	Account *awsaccount.Account
 	// SSM is the client; nil builds one from Account.
 	SSM PublishAPI
 	// EC2 tags the image; nil builds one from Account when there is a
@@ -113,10 +120,10 @@ var (
 	agentVersionPattern = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
 )
 
-// NewPublisher checks o and returns a Publisher for it. It builds the
+// New checks o and returns a Publisher for it. It builds the
 // clients o leaves nil from o.Account, connecting first when that is nil
-// (Connect); it creates nothing in AWS.
-func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
+// (awsaccount.Connect); it creates nothing in AWS.
+func New(ctx context.Context, o Options) (*Publisher, error) {
 	p := &Publisher{ssm: o.SSM, ec2: o.EC2, clock: o.Clock}
 	if p.clock == nil {
 		p.clock = validate.RealClock{}
@@ -141,7 +148,7 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 	}
 	if p.ssm == nil || (p.ec2 == nil && len(p.tags) > 0) || (len(o.Copies) > 0 && o.CopyClients == nil) {
 		if o.Account == nil {
-			a, err := Connect(ctx, o.Region)
+			a, err := awsaccount.Connect(ctx, o.Region)
 			if err != nil {
 				return nil, err
 			}
@@ -164,8 +171,8 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 	}
 	for _, region := range slices.Sorted(maps.Keys(o.Copies)) {
 		image := o.Copies[region]
-		if err := CheckRegion(region); err != nil {
-			return nil, fmt.Errorf("publisher: copy %s: %w", image, err)
+		if !release.IsRegion(region) {
+			return nil, fmt.Errorf("publisher: copy %s: region %q: not a region name; want one like eu-west-1", image, region)
 		}
 		if !release.IsImageID(image) {
 			return nil, fmt.Errorf("publisher: copy in %s: %q is not an AMI id (ami- and 8 or 17 hex digits)", region, image)
@@ -193,7 +200,7 @@ func NewPublisher(ctx context.Context, o PublisherOptions) (*Publisher, error) {
 // drops a value that fails the check without a word. Every step
 // overwrites what is there, so Publish may be called again.
 //
-// Then it publishes each copy (PublisherOptions.Copies) the same way in
+// Then it publishes each copy (Options.Copies) the same way in
 // its region, in region order; an error names the region.
 func (p *Publisher) Publish(ctx context.Context, parameter, imageID string) error {
 	if err := p.publish(ctx, parameter, imageID); err != nil {
@@ -272,6 +279,25 @@ func (p *Publisher) read(ctx context.Context, parameter string) (*ssmtypes.Param
 	return out.Parameter, nil
 }
 
+// NotStoredError says that SSM answered PutParameter but the parameter
+// did not come to hold the image id: SSM's check of an aws:ec2:image value
+// dropped it, or had not kept it when Publish stopped waiting.
+type NotStoredError struct {
+	Parameter, ImageID string
+	// Version is the version PutParameter answered with.
+	Version int64
+	// After is how long Publish read the parameter back.
+	After time.Duration
+	// Last is what the last read found.
+	Last string
+}
+
+func (e *NotStoredError) Error() string {
+	return fmt.Sprintf("SSM answered PutParameter with version %d but has not stored it: parameter %q to hold %s: timed out after %s (last seen: %s) "+
+		"(SSM checks an %s value after answering and drops it when the AMI is not available in this account and region)",
+		e.Version, e.Parameter, e.ImageID, e.After, e.Last, ImageDataType)
+}
+
 // awaitCheck reads the parameter back until it holds imageID, at version
 // (or later; 0: any), with a growing delay between reads, for at most
 // PublishCheckTimeout (the last read is at the deadline).
@@ -291,9 +317,7 @@ func (p *Publisher) awaitCheck(ctx context.Context, parameter, imageID string, v
 			last = fmt.Sprintf("version %d, %s", cur.Version, aws.ToString(cur.Value))
 		}
 		if !p.clock.Now().Before(deadline) {
-			return fmt.Errorf("SSM answered PutParameter with version %d but has not stored it: %w "+
-				"(SSM checks an %s value after answering and drops it when the AMI is not available in this account and region)",
-				version, &TimeoutError{Wait: fmt.Sprintf("parameter %q to hold %s", parameter, imageID), After: PublishCheckTimeout, Last: last}, ImageDataType)
+			return &NotStoredError{Parameter: parameter, ImageID: imageID, Version: version, After: PublishCheckTimeout, Last: last}
 		}
 		select {
 		case <-ctx.Done():

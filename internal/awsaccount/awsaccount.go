@@ -1,4 +1,7 @@
-package awsgate
+// Package awsaccount connects to AWS as the default configuration chain
+// says, and proves the credentials before anything is created: the one
+// connection of the gate's backend, its publisher and the janitors.
+package awsaccount
 
 import (
 	"context"
@@ -10,7 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/cisecs/cisecs/release"
 )
+
+// badRegion says what is wrong with a region name of the wrong form.
+const badRegion = "not a region name; want one like eu-west-1"
 
 // Account is the AWS account the gate works in, as the default
 // configuration chain reaches it: an SDK configuration whose region is
@@ -39,8 +47,8 @@ const credentialsHelp = `set AWS_PROFILE to a configured profile (or AWS_ACCESS_
 func Connect(ctx context.Context, region string) (*Account, error) {
 	var opts []func(*config.LoadOptions) error
 	if region != "" {
-		if CheckRegion(region) != nil {
-			return nil, &RegionError{Region: region, Err: errors.New(regionRule.problem + "; want " + regionRule.want)}
+		if !release.IsRegion(region) {
+			return nil, &RegionError{Region: region, Err: errors.New(badRegion)}
 		}
 		opts = append(opts, config.WithRegion(region))
 	}
@@ -51,8 +59,8 @@ func Connect(ctx context.Context, region string) (*Account, error) {
 	switch {
 	case cfg.Region == "":
 		return nil, &RegionError{Err: errors.New("none given, and none configured (AWS_REGION, or the profile's region); want one like eu-west-1")}
-	case region == "" && CheckRegion(cfg.Region) != nil:
-		return nil, &RegionError{Region: cfg.Region, Configured: true, Err: errors.New(regionRule.problem + "; want " + regionRule.want)}
+	case region == "" && !release.IsRegion(cfg.Region):
+		return nil, &RegionError{Region: cfg.Region, Configured: true, Err: errors.New(badRegion)}
 	}
 	return connect(ctx, cfg, sts.NewFromConfig(cfg), region == "")
 }

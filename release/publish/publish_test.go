@@ -1,4 +1,4 @@
-package awsgate_test
+package publish_test
 
 import (
 	"cmp"
@@ -20,8 +20,7 @@ import (
 
 	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/release"
-	"github.com/cisecs/cisecs/validate"
-	"github.com/cisecs/cisecs/validate/awsgate"
+	"github.com/cisecs/cisecs/release/publish"
 )
 
 // TestPublisherKumo publishes twice to kumo's Parameter Store and reads
@@ -36,7 +35,7 @@ func TestPublisherKumo(t *testing.T) {
 			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
 		}),
 	})
-	p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: client})
+	p, err := publish.New(t.Context(), publish.Options{SSM: client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +67,10 @@ func TestPublish(t *testing.T) {
 		{name: "ok", parameter: "/cisecs/x", image: "ami-0123456789abcdef0", wantCall: true},
 		{name: "short id", parameter: "/cisecs/x", image: "ami-01234567", wantCall: true},
 		{name: "not an ami id", parameter: "/cisecs/x", image: "i-0123456789abcdef0", wantErr: `publish image "i-0123456789abcdef0" to parameter "/cisecs/x": not an AMI id`},
-		{name: "no parameter", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": Parameter: required; want letters, digits`},
-		{name: "relative path", parameter: "cisecs/x", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": Parameter "cisecs/x": not an SSM parameter name; want`},
-		{name: "reserved prefix", parameter: "/aws/service/x", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": Parameter "/aws/service/x": not an SSM parameter name`},
-		{name: "space", parameter: "/cisecs/my image", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": Parameter "/cisecs/my image": not an SSM parameter name`},
+		{name: "no parameter", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": parameter: required; want letters, digits`},
+		{name: "relative path", parameter: "cisecs/x", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": parameter "cisecs/x": not an SSM parameter name; want`},
+		{name: "reserved prefix", parameter: "/aws/service/x", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": parameter "/aws/service/x": not an SSM parameter name`},
+		{name: "space", parameter: "/cisecs/my image", image: "ami-0123456789abcdef0", wantErr: `publish image "ami-0123456789abcdef0": parameter "/cisecs/my image": not an SSM parameter name`},
 		{name: "plain name", parameter: "cisecs-ami", image: "ami-0123456789abcdef0", wantCall: true},
 		{name: "ssm fails", parameter: "/cisecs/x", image: "ami-0123456789abcdef0", putErr: errors.New("access denied"), wantErr: `publish image "ami-0123456789abcdef0" to parameter "/cisecs/x": access denied`, wantCall: true},
 	}
@@ -82,7 +81,7 @@ func TestPublish(t *testing.T) {
 				got = in
 				return &ssm.PutParameterOutput{Version: 1}, tt.putErr
 			})
-			p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: fake})
+			p, err := publish.New(t.Context(), publish.Options{SSM: fake})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +107,7 @@ type fakeStore struct {
 	GetParameterFunc func(context.Context, *ssm.GetParameterInput) (*ssm.GetParameterOutput, error)
 }
 
-var _ awsgate.PublishAPI = (*fakeStore)(nil)
+var _ publish.PublishAPI = (*fakeStore)(nil)
 
 func (f *fakeStore) PutParameter(ctx context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
 	if f.PutParameterFunc == nil {
@@ -151,7 +150,7 @@ type fakeTagger struct {
 	CreateTagsFunc func(context.Context, *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error)
 }
 
-var _ awsgate.ImageTagAPI = (*fakeTagger)(nil)
+var _ publish.ImageTagAPI = (*fakeTagger)(nil)
 
 func (f *fakeTagger) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
 	if f.CreateTagsFunc == nil {
@@ -168,7 +167,7 @@ const testReportSHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c
 func TestPublishProvenance(t *testing.T) {
 	tests := []struct {
 		name     string
-		opts     awsgate.PublisherOptions
+		opts     publish.Options
 		tagErr   error
 		wantErr  string // empty: no error
 		wantTags map[string]string
@@ -176,19 +175,19 @@ func TestPublishProvenance(t *testing.T) {
 	}{
 		{
 			name:     "run id and report",
-			opts:     awsgate.PublisherOptions{RunID: "gh-1-1-0", ProvisionReportSHA256: testReportSHA256},
+			opts:     publish.Options{RunID: "gh-1-1-0", ProvisionReportSHA256: testReportSHA256},
 			wantTags: map[string]string{"cisecs:gate-run-id": "gh-1-1-0", "cisecs:provision-report-sha256": testReportSHA256},
 			wantLog:  []string{"CreateTags", "PutParameter"},
 		},
 		{
 			name:     "run id, report and agent",
-			opts:     awsgate.PublisherOptions{RunID: "gh-1-1-0", ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.101.2"},
+			opts:     publish.Options{RunID: "gh-1-1-0", ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.101.2"},
 			wantTags: map[string]string{"cisecs:gate-run-id": "gh-1-1-0", "cisecs:provision-report-sha256": testReportSHA256, "cisecs:ecs-agent-installed": "1.101.2"},
 			wantLog:  []string{"CreateTags", "PutParameter"},
 		},
 		{
 			name:     "run id only",
-			opts:     awsgate.PublisherOptions{RunID: "gh-1-1-0"},
+			opts:     publish.Options{RunID: "gh-1-1-0"},
 			wantTags: map[string]string{"cisecs:gate-run-id": "gh-1-1-0"},
 			wantLog:  []string{"CreateTags", "PutParameter"},
 		},
@@ -198,7 +197,7 @@ func TestPublishProvenance(t *testing.T) {
 		},
 		{
 			name:     "tagging fails",
-			opts:     awsgate.PublisherOptions{RunID: "gh-1-1-0"},
+			opts:     publish.Options{RunID: "gh-1-1-0"},
 			tagErr:   errors.New("UnauthorizedOperation"),
 			wantErr:  `publish image "ami-0123456789abcdef0" to parameter "/cisecs/x": tag its provenance: UnauthorizedOperation`,
 			wantTags: map[string]string{"cisecs:gate-run-id": "gh-1-1-0"},
@@ -225,7 +224,7 @@ func TestPublishProvenance(t *testing.T) {
 				}
 				return &ec2.CreateTagsOutput{}, tt.tagErr
 			}}
-			p, err := awsgate.NewPublisher(t.Context(), o)
+			p, err := publish.New(t.Context(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,25 +242,25 @@ func TestPublishProvenance(t *testing.T) {
 	}
 }
 
-// TestNewPublisherRefuses checks the provenance NewPublisher refuses to
+// TestNewRefuses checks the provenance NewPublisher refuses to
 // write as a tag.
-func TestNewPublisherRefuses(t *testing.T) {
+func TestNewRefuses(t *testing.T) {
 	tests := []struct {
 		name string
-		opts awsgate.PublisherOptions
+		opts publish.Options
 		want string
 	}{
-		{"bad run id", awsgate.PublisherOptions{RunID: "run id"}, `publisher: run id "run id": want 1 to 64`},
-		{"short digest", awsgate.PublisherOptions{ProvisionReportSHA256: "abc"}, `publisher: provision report sha256 "abc": want 64 lower-case hex digits`},
-		{"upper-case digest", awsgate.PublisherOptions{ProvisionReportSHA256: strings.ToUpper(testReportSHA256)}, `want 64 lower-case hex digits`},
-		{"bad agent version", awsgate.PublisherOptions{ECSAgentVersion: "latest"}, `publisher: ECS agent version "latest": want a version like 1.86.3`},
+		{"bad run id", publish.Options{RunID: "run id"}, `publisher: run id "run id": want 1 to 64`},
+		{"short digest", publish.Options{ProvisionReportSHA256: "abc"}, `publisher: provision report sha256 "abc": want 64 lower-case hex digits`},
+		{"upper-case digest", publish.Options{ProvisionReportSHA256: strings.ToUpper(testReportSHA256)}, `want 64 lower-case hex digits`},
+		{"bad agent version", publish.Options{ECSAgentVersion: "latest"}, `publisher: ECS agent version "latest": want a version like 1.86.3`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.opts
 			o.SSM, o.EC2 = &fakeStore{}, &fakeTagger{}
-			if _, err := awsgate.NewPublisher(t.Context(), o); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("NewPublisher: %v, want %q", err, tt.want)
+			if _, err := publish.New(t.Context(), o); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New: %v, want %q", err, tt.want)
 			}
 		})
 	}
@@ -282,7 +281,7 @@ func TestPublisherProvenanceEmulated(t *testing.T) {
 	}}}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		param := "/cisecs/" + runID(t) + "/ami-id"
-		p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{
+		p, err := publish.New(t.Context(), publish.Options{
 			SSM: e.ssm, EC2: e.ec2, RunID: runID(t), ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.101.2",
 		})
 		if err != nil {
@@ -316,8 +315,8 @@ func TestPublisherProvenanceEmulated(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GetParameter: %v", err)
 		}
-		if v := aws.ToString(par.Parameter.Value); v != built || aws.ToString(par.Parameter.DataType) != awsgate.ImageDataType {
-			t.Errorf("parameter %s = %q (data type %s), want %s (%s)", param, v, aws.ToString(par.Parameter.DataType), built, awsgate.ImageDataType)
+		if v := aws.ToString(par.Parameter.Value); v != built || aws.ToString(par.Parameter.DataType) != publish.ImageDataType {
+			t.Errorf("parameter %s = %q (data type %s), want %s (%s)", param, v, aws.ToString(par.Parameter.DataType), built, publish.ImageDataType)
 		}
 
 		// An AMI that is not there: tagging fails, the parameter keeps
@@ -345,7 +344,7 @@ func TestPublishReadsBack(t *testing.T) {
 	)
 	image := func(value string, version int64) *ssmtypes.Parameter {
 		return &ssmtypes.Parameter{Name: aws.String(param), Value: aws.String(value), Type: ssmtypes.ParameterTypeString,
-			DataType: aws.String(awsgate.ImageDataType), Version: version}
+			DataType: aws.String(publish.ImageDataType), Version: version}
 	}
 	tests := []struct {
 		name string
@@ -388,7 +387,7 @@ func TestPublishReadsBack(t *testing.T) {
 			wantErr: []string{`publish image "ami-0123456789abcdef0" to parameter "/cisecs/x/ami-id": SSM answered PutParameter with version 4 but has not stored it`,
 				`parameter "/cisecs/x/ami-id" to hold ami-0123456789abcdef0: timed out after 3m0s (last seen: version 3, ami-0fedcba9876543210)`,
 				"not available in this account and region"},
-			wantTook: awsgate.PublishCheckTimeout,
+			wantTook: publish.PublishCheckTimeout,
 		},
 		{
 			name: "republished, new version never stored",
@@ -396,7 +395,7 @@ func TestPublishReadsBack(t *testing.T) {
 				return image(testAMI, 3), nil
 			},
 			wantErr:  []string{"SSM answered PutParameter with version 4 but has not stored it", "(last seen: version 3, ami-0123456789abcdef0)"},
-			wantTook: awsgate.PublishCheckTimeout,
+			wantTook: publish.PublishCheckTimeout,
 		},
 		{
 			name: "never created",
@@ -404,7 +403,7 @@ func TestPublishReadsBack(t *testing.T) {
 				return nil, &ssmtypes.ParameterNotFound{}
 			},
 			wantErr:  []string{"has not stored it", "(last seen: no parameter)"},
-			wantTook: awsgate.PublishCheckTimeout,
+			wantTook: publish.PublishCheckTimeout,
 		},
 		{
 			name: "text parameter",
@@ -486,7 +485,7 @@ func TestPublishReadsBack(t *testing.T) {
 					log = append(log, "CreateTags")
 					return &ec2.CreateTagsOutput{}, nil
 				}}
-				p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: store, EC2: tagger, RunID: "gh-1-1-0"})
+				p, err := publish.New(t.Context(), publish.Options{SSM: store, EC2: tagger, RunID: "gh-1-1-0"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -507,7 +506,7 @@ func TestPublishReadsBack(t *testing.T) {
 				if tt.wantLog != nil && !slices.Equal(log, tt.wantLog) {
 					t.Errorf("calls %q, want %q", log, tt.wantLog)
 				}
-				if strings.Contains(tt.name, "never") && !awsgate.IsTimeout(err) {
+				if strings.Contains(tt.name, "never") && !isNotStored(err) {
 					t.Errorf("Publish: %v, want a TimeoutError", err)
 				}
 			})
@@ -550,13 +549,13 @@ func TestPublisherImageCheckEmulated(t *testing.T) {
 		}
 		return aws.ToString(out.Parameter.Value) + " " + aws.ToString(out.Parameter.DataType)
 	}
-	publisher := func(t *testing.T, e *env, tagged bool) *awsgate.Publisher {
+	publisher := func(t *testing.T, e *env, tagged bool) *publish.Publisher {
 		t.Helper()
-		po := awsgate.PublisherOptions{SSM: e.ssm}
+		po := publish.Options{SSM: e.ssm}
 		if tagged {
 			po.EC2, po.RunID = e.ec2, runID(t)
 		}
-		p, err := awsgate.NewPublisher(t.Context(), po)
+		p, err := publish.New(t.Context(), po)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -615,7 +614,7 @@ func TestPublisherImageCheckEmulated(t *testing.T) {
 			// The front, like SSM, refuses the change of data type.
 			_, err := e.ssm.PutParameter(t.Context(), &ssm.PutParameterInput{
 				Name: aws.String(param), Value: aws.String(built), Type: ssmtypes.ParameterTypeString,
-				DataType: aws.String(awsgate.ImageDataType), Overwrite: aws.Bool(true),
+				DataType: aws.String(publish.ImageDataType), Overwrite: aws.Bool(true),
 			})
 			var api smithy.APIError
 			if !errors.As(err, &api) || api.ErrorCode() != "ValidationException" {
@@ -640,38 +639,5 @@ func TestPublisherImageCheckEmulated(t *testing.T) {
 				t.Errorf("the parameter holds %s, want it untouched (%s text)", got, built)
 			}
 		})
-	})
-}
-
-// TestGatePublishRefused runs the whole gate on the front, passing, and
-// has SSM's check never store the AMI id: the gate must report that it
-// did not publish, not that it did.
-func TestGatePublishRefused(t *testing.T) {
-	lat := briefLatencies()
-	lat.ImageParameter = awssim.Never
-	o := awssim.Options{Latencies: lat, Probe: holdingProbe,
-		Images: []awssim.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: map[string]string{"cisecs:image": "al2023-cis-level1"}}}}
-	inBubble(t, o, func(t *testing.T, e *env) {
-		pub, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: e.ssm, EC2: e.ec2, RunID: runID(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		param := "/cisecs/" + runID(t) + "/ami-id"
-		var progress strings.Builder
-		r := validate.Run(t.Context(), e.backend(t, nil), validate.Options{
-			ImageID: testAMI, RoleARN: testRole, RunID: runID(t), Progress: &progress,
-			Publish: param, Publisher: pub,
-		})
-		t.Logf("progress:\n%s", progress.String())
-		if !r.Passed() {
-			t.Fatalf("the gate failed (%s), want every check passed", r.Summary())
-		}
-		if r.Published || !strings.Contains(r.PublishError, "has not stored it") {
-			t.Errorf("report: published %t, publish error %q; want not published, SSM's check named", r.Published, r.PublishError)
-		}
-		if r.ExitCode() == validate.ExitPass {
-			t.Errorf("exit code %d, want a failure when the AMI id was not published", r.ExitCode())
-		}
-		e.assertClean(t, runID(t))
 	})
 }

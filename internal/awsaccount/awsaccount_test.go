@@ -1,12 +1,12 @@
-package awsgate_test
+package awsaccount_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/cisecs/cisecs/internal/awsaccount"
 	"github.com/cisecs/cisecs/internal/awssim"
-	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
 // TestConnect connects through the SDK's default chain, cut off from the
@@ -20,14 +20,14 @@ func TestConnect(t *testing.T) {
 		front  awssim.Options
 		env    map[string]string // set after IsolateEnv; AWS_ENDPOINT_URL "closed": a closed port
 		region string
-		check  func(t *testing.T, a *awsgate.Account, err error)
+		check  func(t *testing.T, a *awsaccount.Account, err error)
 		calls  int // GetCallerIdentity calls the front must see
 	}{{
 		name:   "credentials work",
 		env:    map[string]string{"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		region: "eu-west-1",
 		calls:  1,
-		check: func(t *testing.T, a *awsgate.Account, err error) {
+		check: func(t *testing.T, a *awsaccount.Account, err error) {
 			if err != nil {
 				t.Fatalf("Connect: %v", err)
 			}
@@ -39,7 +39,7 @@ func TestConnect(t *testing.T) {
 		name:  "region from the environment",
 		env:   map[string]string{"AWS_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		calls: 1,
-		check: func(t *testing.T, a *awsgate.Account, err error) {
+		check: func(t *testing.T, a *awsaccount.Account, err error) {
 			if err != nil || a.Config.Region != "eu-central-1" {
 				t.Fatalf("Connect: %v, want region eu-central-1", err)
 			}
@@ -47,8 +47,8 @@ func TestConnect(t *testing.T) {
 	}, {
 		name:   "no credentials",
 		region: "eu-west-1",
-		check: func(t *testing.T, _ *awsgate.Account, err error) {
-			var ce *awsgate.CredentialsError
+		check: func(t *testing.T, _ *awsaccount.Account, err error) {
+			var ce *awsaccount.CredentialsError
 			if !errors.As(err, &ce) || ce.Refused {
 				t.Fatalf("Connect: %v, want a CredentialsError for none found", err)
 			}
@@ -60,8 +60,8 @@ func TestConnect(t *testing.T) {
 		env:    map[string]string{"AWS_ACCESS_KEY_ID": "AKIDDELETED", "AWS_SECRET_ACCESS_KEY": "x"},
 		region: "eu-west-1",
 		calls:  1,
-		check: func(t *testing.T, _ *awsgate.Account, err error) {
-			var ce *awsgate.CredentialsError
+		check: func(t *testing.T, _ *awsaccount.Account, err error) {
+			var ce *awsaccount.CredentialsError
 			if !errors.As(err, &ce) || !ce.Refused || ce.Region != "eu-west-1" {
 				t.Fatalf("Connect: %v, want a CredentialsError for refused ones", err)
 			}
@@ -71,8 +71,8 @@ func TestConnect(t *testing.T) {
 		name:   "unknown profile",
 		env:    map[string]string{"AWS_PROFILE": "nope"},
 		region: "eu-west-1",
-		check: func(t *testing.T, _ *awsgate.Account, err error) {
-			var ce *awsgate.CredentialsError
+		check: func(t *testing.T, _ *awsaccount.Account, err error) {
+			var ce *awsaccount.CredentialsError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Connect: %v, want a CredentialsError", err)
 			}
@@ -82,8 +82,8 @@ func TestConnect(t *testing.T) {
 		name:   "malformed region",
 		env:    map[string]string{"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		region: "EU_WEST_1",
-		check: func(t *testing.T, _ *awsgate.Account, err error) {
-			var re *awsgate.RegionError
+		check: func(t *testing.T, _ *awsaccount.Account, err error) {
+			var re *awsaccount.RegionError
 			if !errors.As(err, &re) || re.Configured || re.Unreachable || re.Region != "EU_WEST_1" {
 				t.Fatalf("Connect: %v, want a RegionError for the region given", err)
 			}
@@ -92,8 +92,8 @@ func TestConnect(t *testing.T) {
 	}, {
 		name: "malformed region in the environment",
 		env:  map[string]string{"AWS_REGION": "EU_WEST_1", "AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
-		check: func(t *testing.T, _ *awsgate.Account, err error) {
-			var re *awsgate.RegionError
+		check: func(t *testing.T, _ *awsaccount.Account, err error) {
+			var re *awsaccount.RegionError
 			if !errors.As(err, &re) || !re.Configured {
 				t.Fatalf("Connect: %v, want a RegionError for the configured region", err)
 			}
@@ -102,8 +102,8 @@ func TestConnect(t *testing.T) {
 	}, {
 		name: "no region",
 		env:  map[string]string{"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
-		check: func(t *testing.T, _ *awsgate.Account, err error) {
-			var re *awsgate.RegionError
+		check: func(t *testing.T, _ *awsaccount.Account, err error) {
+			var re *awsaccount.RegionError
 			if !errors.As(err, &re) || re.Region != "" {
 				t.Fatalf("Connect: %v, want a RegionError for no region", err)
 			}
@@ -113,8 +113,8 @@ func TestConnect(t *testing.T) {
 		name:   "region out of reach",
 		env:    map[string]string{"AWS_ENDPOINT_URL": "closed", "AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret},
 		region: "xx-nowhere-1",
-		check: func(t *testing.T, _ *awsgate.Account, err error) {
-			var re *awsgate.RegionError
+		check: func(t *testing.T, _ *awsaccount.Account, err error) {
+			var re *awsaccount.RegionError
 			if !errors.As(err, &re) || !re.Unreachable || re.Region != "xx-nowhere-1" {
 				t.Fatalf("Connect: %v, want a RegionError for a region out of reach", err)
 			}
@@ -131,7 +131,7 @@ func TestConnect(t *testing.T) {
 				}
 				t.Setenv(k, v)
 			}
-			a, err := awsgate.Connect(t.Context(), tt.region)
+			a, err := awsaccount.Connect(t.Context(), tt.region)
 			t.Logf("Connect: %v", err)
 			tt.check(t, a, err)
 			ops := front.Ops()

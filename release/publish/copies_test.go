@@ -1,4 +1,4 @@
-package awsgate_test
+package publish_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/internal/awssim"
-	"github.com/cisecs/cisecs/validate/awsgate"
+	"github.com/cisecs/cisecs/release/publish"
 )
 
 // TestPublishCopies: an image copied to two other regions is published
@@ -34,14 +34,14 @@ func TestPublishCopies(t *testing.T) {
 		wantLog []string
 	}{
 		{name: "all published", wantLog: []string{
-			"home CreateTags " + testAMI, "home PutParameter " + testAMI,
-			"ap-southeast-2 CreateTags " + apCopy, "ap-southeast-2 PutParameter " + apCopy,
-			"eu-west-1 CreateTags " + euCopy, "eu-west-1 PutParameter " + euCopy,
+			"home CreateTags " + testAMI, "home Putparameter " + testAMI,
+			"ap-southeast-2 CreateTags " + apCopy, "ap-southeast-2 Putparameter " + apCopy,
+			"eu-west-1 CreateTags " + euCopy, "eu-west-1 Putparameter " + euCopy,
 		}},
 		{name: "a copy fails", failIn: "eu-west-1", wantErr: `copy in eu-west-1: publish image "` + euCopy + `" to parameter "/cisecs/x": tag its provenance: UnauthorizedOperation`,
 			wantLog: []string{
-				"home CreateTags " + testAMI, "home PutParameter " + testAMI,
-				"ap-southeast-2 CreateTags " + apCopy, "ap-southeast-2 PutParameter " + apCopy,
+				"home CreateTags " + testAMI, "home Putparameter " + testAMI,
+				"ap-southeast-2 CreateTags " + apCopy, "ap-southeast-2 Putparameter " + apCopy,
 				"eu-west-1 CreateTags " + euCopy,
 			}},
 		{name: "the image fails", failIn: "home", wantErr: `publish image "` + testAMI + `" to parameter "/cisecs/x": tag its provenance: UnauthorizedOperation`,
@@ -50,9 +50,9 @@ func TestPublishCopies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var log []string
 			tags := map[string][]string{}
-			clients := func(region string) (awsgate.PublishAPI, awsgate.ImageTagAPI) {
+			clients := func(region string) (publish.PublishAPI, publish.ImageTagAPI) {
 				s := storing(func(_ context.Context, in *ssm.PutParameterInput) (*ssm.PutParameterOutput, error) {
-					log = append(log, region+" PutParameter "+aws.ToString(in.Value))
+					log = append(log, region+" Putparameter "+aws.ToString(in.Value))
 					return &ssm.PutParameterOutput{Version: 1}, nil
 				})
 				e := &fakeTagger{CreateTagsFunc: func(_ context.Context, in *ec2.CreateTagsInput) (*ec2.CreateTagsOutput, error) {
@@ -68,7 +68,7 @@ func TestPublishCopies(t *testing.T) {
 				return s, e
 			}
 			home, homeTags := clients("home")
-			p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{
+			p, err := publish.New(t.Context(), publish.Options{
 				SSM: home, EC2: homeTags, RunID: "gh-1-1-0", ProvisionReportSHA256: testReportSHA256,
 				Copies: map[string]string{"eu-west-1": euCopy, "ap-southeast-2": apCopy}, CopyClients: clients,
 			})
@@ -91,16 +91,16 @@ func TestPublishCopies(t *testing.T) {
 	}
 }
 
-// TestNewPublisherRefusesCopies: a copy in a malformed region, or with a
+// TestNewRefusesCopies: a copy in a malformed region, or with a
 // malformed AMI id, is refused before anything is published.
-func TestNewPublisherRefusesCopies(t *testing.T) {
+func TestNewRefusesCopies(t *testing.T) {
 	for copies, want := range map[string]string{
-		"EU_WEST_1=" + testAMI:  `publisher: copy ` + testAMI + `: Region "EU_WEST_1": not a region name`,
+		"EU_WEST_1=" + testAMI:  `publisher: copy ` + testAMI + `: region "EU_WEST_1": not a region name`,
 		"eu-west-1=ami-nothex0": `publisher: copy in eu-west-1: "ami-nothex0" is not an AMI id`,
 	} {
 		region, image, _ := strings.Cut(copies, "=")
-		_, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{SSM: &fakeStore{}, EC2: &fakeTagger{},
-			Copies: map[string]string{region: image}, CopyClients: func(string) (awsgate.PublishAPI, awsgate.ImageTagAPI) { return &fakeStore{}, &fakeTagger{} }})
+		_, err := publish.New(t.Context(), publish.Options{SSM: &fakeStore{}, EC2: &fakeTagger{},
+			Copies: map[string]string{region: image}, CopyClients: func(string) (publish.PublishAPI, publish.ImageTagAPI) { return &fakeStore{}, &fakeTagger{} }})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("copies %s: %v, want %q", copies, err, want)
 		}
@@ -117,9 +117,9 @@ func TestPublishCopiesEmulated(t *testing.T) {
 	built := map[string]string{"cisecs:image": "al2023-cis-level1", "SourceAMI": "ami-0bbbbbbbbbbbbbbb2"}
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
-	o := awssim.Options{Latencies: briefLatencies(), Images: []awssim.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: built}}}
+	o := awssim.Options{Images: []awssim.Image{{ID: testAMI, Name: "cisecs-al2023-1", Tags: built}}}
 	inBubble(t, o, func(t *testing.T, e *env) {
-		eu, err := awssim.New(awssim.Options{Kumo: k.URL, Latencies: briefLatencies(),
+		eu, err := awssim.New(awssim.Options{Kumo: k.URL,
 			Images: []awssim.Image{{ID: euCopy, Name: "cisecs-al2023-1", Tags: built}}})
 		if err != nil {
 			t.Fatal(err)
@@ -127,10 +127,10 @@ func TestPublishCopiesEmulated(t *testing.T) {
 		defer eu.Close()
 		euEC2, _, euSSM := eu.Clients()
 		param := "/cisecs/" + runID(t) + "/ami-id"
-		p, err := awsgate.NewPublisher(t.Context(), awsgate.PublisherOptions{
+		p, err := publish.New(t.Context(), publish.Options{
 			SSM: e.ssm, EC2: e.ec2, RunID: runID(t), ProvisionReportSHA256: testReportSHA256, ECSAgentVersion: "1.105.1",
 			Copies: map[string]string{"eu-west-1": euCopy},
-			CopyClients: func(region string) (awsgate.PublishAPI, awsgate.ImageTagAPI) {
+			CopyClients: func(region string) (publish.PublishAPI, publish.ImageTagAPI) {
 				if region != "eu-west-1" {
 					t.Errorf("clients for %s, want eu-west-1", region)
 				}
