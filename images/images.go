@@ -55,6 +55,7 @@
 package images
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -119,6 +120,19 @@ type Base struct {
 	// of an OS past its end of life get deprecated (Amazon Linux 2's end of
 	// life was 2026-06-30).
 	IncludeDeprecated bool
+}
+
+// String is the base's owners and filters on one line, such as
+// `aws-marketplace "CIS Amazon Linux 2023 Benchmark - Level 1*"`.
+func (b Base) String() string {
+	s := strings.Join(b.Owners, ",")
+	if b.NamePattern != "" {
+		s += fmt.Sprintf(" %q", b.NamePattern)
+	}
+	if b.ProductCode != "" {
+		s += " product-code " + b.ProductCode
+	}
+	return s
 }
 
 // Volume is the root volume of the build instance and of the AMI.

@@ -45,11 +45,15 @@ func Load(paths []string) ([]Image, error) {
 	return imgs, nil
 }
 
-// Files returns the definition files in dir, dir/*.hcl, in name order.
+// Files returns the definition files in dir, dir/*.hcl, in name order;
+// none is an error.
 func Files(dir string) ([]string, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.hcl"))
 	if err != nil {
 		return nil, fmt.Errorf("list definitions in %q: %w", dir, err)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no image definitions in %s", filepath.Join(dir, "*.hcl"))
 	}
 	slices.Sort(paths)
 	return paths, nil

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"maps"
@@ -185,6 +186,23 @@ func (r Report) ExitCode() int {
 		return ExitFail
 	}
 	return ExitPass
+}
+
+// Text is the report for a terminal: a line each check (status, name,
+// seconds, message), then the summary.
+func (r Report) Text() string {
+	var b strings.Builder
+	for _, c := range r.Checks {
+		fmt.Fprintf(&b, "%-7s %-20s %6.1fs  %s\n", strings.ToUpper(string(c.Status)), c.Name, time.Duration(c.Duration).Seconds(), c.Message)
+	}
+	return b.String() + r.Summary() + "\n"
+}
+
+// JSON is the report as --report writes it: indented, one newline at the
+// end.
+func (r Report) JSON() ([]byte, error) {
+	j, err := json.MarshalIndent(r, "", "  ")
+	return append(j, '\n'), err
 }
 
 // Summary says in one line how the run ended.

@@ -210,3 +210,23 @@ func TestSecondsJSON(t *testing.T) {
 		t.Errorf("got %v, want an error naming the input", err)
 	}
 }
+
+// TestReportText: a line a check, in order, with its status, name,
+// seconds and message, then the summary; JSON ends in one newline and
+// reads back.
+func TestReportText(t *testing.T) {
+	r := validate.Report{RunID: "r", Checks: []validate.Check{
+		{Name: validate.CheckLaunch, Status: validate.StatusPass, Duration: validate.Seconds(61500 * time.Millisecond), Message: "host launched"},
+		{Name: validate.CheckAWSVPC, Status: validate.StatusFail, Duration: validate.Seconds(2 * time.Second), Message: "probe exit 10"},
+	}}
+	want := "PASS    launch                 61.5s  host launched\n" +
+		"FAIL    awsvpc-credentials      2.0s  probe exit 10\n" + r.Summary() + "\n"
+	if got := r.Text(); got != want {
+		t.Errorf("Text()\n%q\nwant\n%q", got, want)
+	}
+	j, err := r.JSON()
+	var back validate.Report
+	if err != nil || !bytes.HasSuffix(j, []byte("}\n")) || json.Unmarshal(j, &back) != nil || back.RunID != "r" || len(back.Checks) != 2 {
+		t.Errorf("JSON() = %q, %v", j, err)
+	}
+}

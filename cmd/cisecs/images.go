@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -38,26 +37,13 @@ func runImages(args []string, stdout, stderr io.Writer) int {
 		if len(img.CopyRegions) > 0 {
 			copies = strings.Join(img.CopyRegions, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", img.Name, img.Base.OS, img.Base.Architecture, img.Region, copies, describeBase(img.Base))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", img.Name, img.Base.OS, img.Base.Architecture, img.Region, copies, img.Base)
 	}
 	if err := tw.Flush(); err != nil {
 		fmt.Fprintf(stderr, "cisecs images: %v\n", err)
 		return 1
 	}
 	return 0
-}
-
-// describeBase returns the base AMI's filters on one line, such as
-// `aws-marketplace "CIS Amazon Linux 2023 Benchmark - Level 1*"`.
-func describeBase(b images.Base) string {
-	s := strings.Join(b.Owners, ",")
-	if b.NamePattern != "" {
-		s += fmt.Sprintf(" %q", b.NamePattern)
-	}
-	if b.ProductCode != "" {
-		s += " product-code " + b.ProductCode
-	}
-	return s
 }
 
 // loadImages loads the definitions at paths, or every definition in
@@ -69,10 +55,6 @@ func loadImages(cmd string, paths []string, consequence string, stderr io.Writer
 		var err error
 		if paths, err = images.Files(definitionsDir); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-			return nil, 2
-		}
-		if len(paths) == 0 {
-			fmt.Fprintf(stderr, "%s: no image definitions in %s\n", cmd, filepath.Join(definitionsDir, "*.hcl"))
 			return nil, 2
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -90,17 +89,8 @@ flags:
 	j := awsgate.NewJanitor(acct)
 	j.RunIDPrefix = *prefix
 	swept, err := j.Sweep(ctx, time.Now())
-	for _, r := range []struct {
-		what string
-		ids  []string
-	}{
-		{"terminated instances", swept.Instances},
-		{"stopped tasks", swept.Tasks},
-		{"deleted clusters", swept.Clusters},
-		{"deregistered task definitions", swept.TaskDefinitions},
-		{"deleted network interfaces", swept.NetworkInterfaces},
-	} {
-		fmt.Fprintf(stdout, "janitor: %s: %d %s\n", r.what, len(r.ids), strings.Join(r.ids, " "))
+	for _, l := range swept.Lines() {
+		fmt.Fprintf(stdout, "janitor: %s\n", l)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "cisecs janitor: %v\n", err)
@@ -113,18 +103,8 @@ flags:
 // kind.
 func sweepBuilds(ctx context.Context, acct *awsaccount.Account, stdout, stderr io.Writer) int {
 	swept, err := leftovers.Sweeper{EC2: ec2.NewFromConfig(acct.Config)}.Sweep(ctx, time.Now())
-	for _, r := range []struct {
-		what string
-		ids  []string
-	}{
-		{"terminated build instances", swept.Instances},
-		{"deleted build volumes", swept.Volumes},
-		{"deleted build key pairs", swept.KeyPairs},
-		{"deleted build security groups", swept.SecurityGroups},
-		{"deregistered unfinished AMIs", swept.Images},
-		{"deleted unfinished snapshots", swept.Snapshots},
-	} {
-		fmt.Fprintf(stdout, "janitor: %s: %d %s\n", r.what, len(r.ids), strings.Join(r.ids, " "))
+	for _, l := range swept.Lines() {
+		fmt.Fprintf(stdout, "janitor: %s\n", l)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "cisecs janitor: %v\n", err)

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -66,53 +64,29 @@ func sourceMain(ctx context.Context, args []string, stdout, stderr io.Writer, ch
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	checkers := map[string]due.Checker{}
-	var decisions []due.Decision
-	failed := 0
-	for _, img := range imgs {
-		r := *region
-		if r == "" {
-			r = img.Region
-		}
-		c, ok := checkers[r]
-		if !ok {
-			var err error
-			if c, err = checker(ctx, r); err != nil {
-				fmt.Fprintf(stderr, "cisecs source: %v\n", err)
-				return 2
-			}
-			checkers[r] = c
-		}
-		d, err := c.Check(ctx, img)
-		if err != nil {
-			fmt.Fprintf(stderr, "cisecs source: %v\n", err)
-			failed++
-			continue
-		}
-		decisions = append(decisions, d)
+	decisions, failed, err := due.CheckAll(ctx, imgs, *region, checker)
+	if err != nil {
+		fmt.Fprintf(stderr, "cisecs source: %v\n", err)
+		return 2
+	}
+	for _, err := range failed {
+		fmt.Fprintf(stderr, "cisecs source: %v\n", err)
+	}
+	for _, d := range decisions {
 		fmt.Fprintf(stderr, "%s: %s\n", d.Image, d.Message)
 		for _, reason := range d.Reasons {
 			fmt.Fprintf(stderr, "  - %s\n", reason.Message)
 		}
 	}
-	if failed > 0 {
-		fmt.Fprintf(stderr, "cisecs source: %d of %d image(s) could not be checked; nothing printed\n", failed, len(imgs))
+	if len(failed) > 0 {
+		fmt.Fprintf(stderr, "cisecs source: %d of %d image(s) could not be checked; nothing printed\n", len(failed), len(imgs))
 		return 2
 	}
-
-	var v any = decisions
-	if len(decisions) == 1 {
-		v = decisions[0]
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // "->" in the messages, not "-\u003e"
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	b, err := due.JSON(decisions)
+	if err != nil {
 		fmt.Fprintf(stderr, "cisecs source: %v\n", err)
 		return 2
 	}
-	b := buf.Bytes()
 	if *out != "" {
 		if err := writeFile(*out, b); err != nil {
 			fmt.Fprintf(stderr, "cisecs source: %v\n", err)

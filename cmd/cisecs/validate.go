@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
@@ -61,7 +59,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&ao.InstanceProfile, "instance-profile", "", "aws: instance profile, name or ARN, with the ECS container instance and SSM policies")
 	fs.StringVar(&ao.InstanceType, "instance-type", "", "aws: instance type (default: "+release.GateInstanceType("x86_64")+" for an x86_64 AMI, "+release.GateInstanceType("arm64")+" for arm64)")
 	fs.StringVar(&ao.ExecutionRoleARN, "execution-role-arn", "", "aws: task execution role ARN (pulls the probe image; default none)")
-	fs.StringVar(&tw.Baseline, "twin-baseline", twingate.DefaultBaseline, "twin: CIS baseline to boot ("+baselineNames()+")")
+	fs.StringVar(&tw.Baseline, "twin-baseline", twingate.DefaultBaseline, "twin: CIS baseline to boot ("+strings.Join(twin.BaselineNames(), ", ")+")")
 	fs.StringVar(&tw.Dir, "twin-dir", "", "twin: state directory (default: a temporary one, removed at cleanup)")
 	fs.BoolVar(&tw.Unprovisioned, "twin-unprovisioned", false, "twin: leave the CIS host as it is, without the host script: the gate must fail")
 	fs.BoolVar(&twinVerbose, "twin-verbose", false, "twin: print the host script's output and the boot journal to stderr")
@@ -149,26 +147,22 @@ flags:`)
 	}
 
 	r := validate.Run(ctx, b, o)
-	code := r.ExitCode()
-	for _, c := range r.Checks {
-		fmt.Fprintf(stdout, "%-7s %-20s %6.1fs  %s\n", strings.ToUpper(string(c.Status)), c.Name, time.Duration(c.Duration).Seconds(), c.Message)
-	}
-	fmt.Fprintln(stdout, r.Summary())
+	fmt.Fprint(stdout, r.Text())
 	if err := writeReports(r, reportPath, junitPath, stdout); err != nil {
 		return fail("%v", err)
 	}
-	return code
+	return r.ExitCode()
 }
 
 // writeReports writes r as JSON to reportPath and as JUnit XML to
 // junitPath, those that are not empty, and says where on stdout.
 func writeReports(r validate.Report, reportPath, junitPath string, stdout io.Writer) error {
 	if reportPath != "" {
-		j, err := json.MarshalIndent(r, "", "  ")
+		j, err := r.JSON()
 		if err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
-		if err := writeFile(reportPath, append(j, '\n')); err != nil {
+		if err := writeFile(reportPath, j); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		fmt.Fprintf(stdout, "report: %s\n", reportPath)
@@ -184,13 +178,4 @@ func writeReports(r validate.Report, reportPath, junitPath string, stdout io.Wri
 		fmt.Fprintf(stdout, "junit: %s\n", junitPath)
 	}
 	return nil
-}
-
-// baselineNames lists the twin's baselines.
-func baselineNames() string {
-	var names []string
-	for _, b := range twin.Baselines() {
-		names = append(names, b.Name)
-	}
-	return strings.Join(names, ", ")
 }

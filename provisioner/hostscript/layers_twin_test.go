@@ -29,12 +29,8 @@ import (
 	"github.com/cisecs/cisecs/validate/twin/twintest"
 )
 
-// layerReport is the report's "layers" object and what the tests read
-// besides.
-type layerReport struct {
-	report
-	Layers map[string]map[string]string `json:"layers"`
-}
+// layerReport is the report, read for its layers.
+type layerReport struct{ report }
 
 func (r layerReport) field(layer, key string) string { return r.Layers[layer][key] }
 

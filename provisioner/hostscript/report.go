@@ -33,10 +33,14 @@ type Report struct {
 		ForwardChains []string `json:"forward_chains"`
 		Found         []string `json:"found"`
 	} `json:"firewall"`
-	NetworkModes []string    `json:"network_modes"`
-	Steps        []Step      `json:"steps"`
-	Deviations   []Deviation `json:"deviations"`
-	Findings     []Finding   `json:"findings"`
+	NetworkModes []string `json:"network_modes"`
+	// Layers is what the layers step found and did on each CIS layer
+	// (selinux, storage, audit, modules, apparmor, sudo, time): its
+	// status, and what it read.
+	Layers     map[string]map[string]string `json:"layers"`
+	Steps      []Step                       `json:"steps"`
+	Deviations []Deviation                  `json:"deviations"`
+	Findings   []Finding                    `json:"findings"`
 }
 
 // Step is what one step changed, and what it found already in place.

@@ -24,30 +24,8 @@ import (
 	"github.com/cisecs/cisecs/validate/twin/twintest"
 )
 
-// report is the part of the script's JSON report the tests read.
-type report struct {
-	Result   string `json:"result"`
-	Error    string `json:"error"`
-	Firewall struct {
-		Kind string `json:"kind"`
-	} `json:"firewall"`
-	Steps []struct {
-		Name    string   `json:"name"`
-		Changed []string `json:"changed"`
-		InPlace []string `json:"in_place"`
-	} `json:"steps"`
-	Deviations []struct {
-		ID             string `json:"id"`
-		Recommendation string `json:"cis_recommendation"`
-		Change         string `json:"change"`
-		Reason         string `json:"reason"`
-	} `json:"deviations"`
-	Findings []struct {
-		ID        string `json:"id"`
-		Finding   string `json:"finding"`
-		Narrowing string `json:"narrowing"`
-	} `json:"findings"`
-}
+// report is the script's report, with what the tests ask of it.
+type report struct{ hostscript.Report }
 
 func (r report) findingIDs() []string {
 	var ids []string

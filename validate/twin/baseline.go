@@ -100,6 +100,15 @@ type Baseline struct {
 	Files fs.FS
 }
 
+// BaselineNames are the names of Baselines, in their order.
+func BaselineNames() []string {
+	var names []string
+	for _, b := range Baselines() {
+		names = append(names, b.Name)
+	}
+	return names
+}
+
 // Baselines returns the baselines shipped with the package, sorted by name.
 func Baselines() []Baseline {
 	bs := []Baseline{
