@@ -10,7 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go"
 
+	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
@@ -245,4 +247,18 @@ func publicSubnet() *fakeNetwork {
 			return &ec2.DescribeVpcEndpointsOutput{}, nil
 		},
 	}
+}
+
+func fakeOptions() awsgate.Options {
+	return awsgate.Options{
+		// InstanceType is given: Launch goes straight to RunInstances,
+		// without DescribeImages.
+		Gate:         validate.Options{ImageID: testAMI, RoleARN: testRole, ProbeImage: testProbeImg, RunID: "run-1"},
+		InstanceType: "t3.small", Subnet: testSubnet, SecurityGroup: testSG, InstanceProfile: "cisecs-gate-instance",
+		EC2: &fakeEC2{}, ECS: &fakeECS{}, Tasks: &fakeECS{}, SSM: &fakeSSM{}, IAM: roleExists(), Network: publicSubnet(),
+	}
+}
+
+func notFoundError(code string) error {
+	return &smithy.GenericAPIError{Code: code, Message: "not found"}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -161,5 +162,25 @@ func (e *env) assertClean(t *testing.T, run string) {
 	}
 	if len(left) > 0 {
 		t.Errorf("run %q left behind:\n  %s", run, strings.Join(left, "\n  "))
+	}
+}
+
+func hasTags(j map[string]any, run, expires string) bool {
+	tags := map[string]string{}
+	l, _ := j["tags"].([]any)
+	for _, t := range l {
+		m := t.(map[string]any)
+		tags[m["key"].(string)] = m["value"].(string)
+	}
+	return tags[release.TagRunID] == run && tags[release.TagExpiresAt] == expires
+}
+
+// failOnce makes the first call of op answer code.
+func failOnce(op, code string) func(string, int) *awssim.APIError {
+	return func(o string, n int) *awssim.APIError {
+		if o == op && n == 1 {
+			return &awssim.APIError{Code: code, Message: "scripted failure of " + op}
+		}
+		return nil
 	}
 }

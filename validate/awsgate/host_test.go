@@ -12,6 +12,76 @@ import (
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
 
+// TestRebootNeverHappens: a reboot that does not happen (the boot id
+// never changes) fails closed, with a timeout.
+func TestRebootNeverHappens(t *testing.T) {
+	lat := briefLatencies()
+	lat.RebootDown = awssim.Never
+	inBubble(t, awssim.Options{Latencies: lat}, func(t *testing.T, e *env) {
+		b := e.backend(t, func(o *awsgate.Options) { o.Timeouts.Reboot = 4 * time.Minute })
+		if err := b.Launch(t.Context(), probes); err != nil {
+			t.Fatalf("Launch: %v", err)
+		}
+		start := time.Now()
+		err := b.Reboot(t.Context())
+		var te *awsgate.TimeoutError
+		if !errors.As(err, &te) || !strings.Contains(te.Wait, "rebooted: a boot id other than") || te.After != 4*time.Minute {
+			t.Errorf("Reboot: %v, want a 4m timeout waiting for a new boot id", err)
+		}
+		if took := time.Since(start); took < 4*time.Minute || took > 4*time.Minute+5*time.Second {
+			t.Errorf("Reboot gave up after %s, want 4m", took)
+		}
+		if err := b.Cleanup(context.Background()); err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+		e.assertClean(t, runID(t))
+	})
+}
+
+// TestDiagnosticsFailures: a command that fails still gives its output and
+// stderr; one that cannot be sent is an error, and the others' output is
+// still returned.
+func TestDiagnosticsFailures(t *testing.T) {
+	o := awssim.Options{
+		Latencies: briefLatencies(),
+		Command: func(cmd string) (string, string, bool) {
+			if cmd == "nft list ruleset" {
+				return "", "sh: nft: command not found", false
+			}
+			return "ok: " + cmd, "", true
+		},
+		Fault: func(op string, n int) *awssim.APIError {
+			if op == "SendCommand" && n == 1 {
+				return &awssim.APIError{Code: "InvalidInstanceId", Message: "scripted failure"}
+			}
+			return nil
+		},
+	}
+	inBubble(t, o, func(t *testing.T, e *env) {
+		b := e.backend(t, nil)
+		if _, err := b.Diagnostics(t.Context()); err == nil {
+			t.Error("Diagnostics before Launch succeeded")
+		}
+		if err := b.Launch(t.Context(), probes); err != nil {
+			t.Fatalf("Launch: %v", err)
+		}
+		got, err := b.Diagnostics(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "InvalidInstanceId") {
+			t.Errorf("Diagnostics error %v, want the failed SendCommand", err)
+		}
+		if len(got) != len(awsgate.DiagnosticCommands())-1 {
+			t.Errorf("Diagnostics gave %d outputs, want %d: %q", len(got), len(awsgate.DiagnosticCommands())-1, got)
+		}
+		if nft, ok := got["nft list ruleset"]; ok && (!strings.Contains(nft, "SSM status Failed") || !strings.Contains(nft, "nft: command not found")) {
+			t.Errorf("output of the failed command %q: want its status and stderr", nft)
+		}
+		if err := b.Cleanup(context.Background()); err != nil {
+			t.Fatalf("Cleanup: %v", err)
+		}
+		e.assertClean(t, runID(t))
+	})
+}
+
 // TestReboot: Reboot proves the reboot by the kernel's boot id, read
 // through SSM before and after, then waits for the agent connected again;
 // whether and when ECS reports the agent disconnected does not matter.
