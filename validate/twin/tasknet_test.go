@@ -203,9 +203,9 @@ func TestBridgeRuleLoadedBeforeBridge(t *testing.T) {
 			tw := twintest.New(t, tt.baseline)
 			ctx := testContext(t)
 			for _, argv := range narrowFix(t, tt.baseline) {
-				mustExec(t, tw, argv...)
+				twintest.Exec(t, tw, argv...)
 			}
-			mustExec(t, tw, "sh", "-c", tt.save)
+			twintest.Exec(t, tw, "sh", "-c", tt.save)
 			if err := tw.Reboot(ctx); err != nil {
 				t.Fatal(err)
 			}

@@ -25,16 +25,6 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// mustExec runs argv in the twin's host and fails the test if it fails.
-func mustExec(t *testing.T, tw *twin.Twin, argv ...string) string {
-	t.Helper()
-	out, err := tw.Exec(testContext(t), nil, argv...)
-	if err != nil {
-		t.Fatalf("exec: %v", err)
-	}
-	return string(out)
-}
-
 // narrowFix returns the hand-made fix that opens only the credentials
 // path on a baseline: a rule at the top of the chain that drops the
 // packet, accepting what enters on ecs-bridge or docker0 for 51679.
@@ -204,7 +194,7 @@ func TestNarrowFixOpensCredentials(t *testing.T) {
 			tw := twintest.New(t, b.Name)
 			ctx := testContext(t)
 			for _, argv := range narrowFix(t, b.Name) {
-				mustExec(t, tw, argv...)
+				twintest.Exec(t, tw, argv...)
 			}
 			assertCredentialsOpen(t, tw)
 			probes := []struct {
@@ -239,7 +229,7 @@ func TestIptablesAcceptAloneFailsOnNftables(t *testing.T) {
 			tw := twintest.New(t, name)
 			ctx := testContext(t)
 			for _, iface := range []string{"ecs-bridge", "docker0"} {
-				mustExec(t, tw, "iptables-nft", "-I", "INPUT", "1", "-i", iface, "-d", "127.0.0.0/8", "-p", "tcp", "-m", "tcp", "--dport", "51679", "-j", "ACCEPT")
+				twintest.Exec(t, tw, "iptables-nft", "-I", "INPUT", "1", "-i", iface, "-d", "127.0.0.0/8", "-p", "tcp", "-m", "tcp", "--dport", "51679", "-j", "ACCEPT")
 			}
 			r, err := tw.Ruleset(ctx)
 			if err != nil {
@@ -255,7 +245,7 @@ func TestIptablesAcceptAloneFailsOnNftables(t *testing.T) {
 				}
 			}
 			for _, argv := range narrowFix(t, name) {
-				mustExec(t, tw, argv...)
+				twintest.Exec(t, tw, argv...)
 			}
 			assertCredentialsOpen(t, tw)
 		})
@@ -270,14 +260,14 @@ func TestAppendedAcceptIsUseless(t *testing.T) {
 	tw := twintest.New(t, b.Name)
 	ctx := testContext(t)
 	for _, iface := range []string{"ecs-bridge", "docker0"} {
-		mustExec(t, tw, "iptables", "-A", "INPUT", "-i", iface, "-d", "127.0.0.0/8", "-p", "tcp", "-m", "tcp", "--dport", "51679", "-j", "ACCEPT")
+		twintest.Exec(t, tw, "iptables", "-A", "INPUT", "-i", iface, "-d", "127.0.0.0/8", "-p", "tcp", "-m", "tcp", "--dport", "51679", "-j", "ACCEPT")
 	}
 	for _, task := range twin.DNATTasks() {
 		_, err := tw.Credentials(ctx, task)
 		assertBlocked(t, b, string(task)+" credentials after iptables -A", err)
 	}
 	for _, argv := range narrowFix(t, b.Name) {
-		mustExec(t, tw, argv...)
+		twintest.Exec(t, tw, argv...)
 	}
 	assertCredentialsOpen(t, tw)
 }
@@ -290,13 +280,13 @@ func TestRebootForgetsLiveRules(t *testing.T) {
 	tw := twintest.New(t, b.Name)
 	ctx := testContext(t)
 	for _, argv := range narrowFix(t, b.Name) {
-		mustExec(t, tw, argv...)
+		twintest.Exec(t, tw, argv...)
 	}
 	assertCredentialsOpen(t, tw)
 	if err := tw.WriteFile("/etc/cisecs/marker", []byte("written\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, tw, "sh", "-c", "mkdir -p /var/lib/cisecs && echo exec > /var/lib/cisecs/exec && echo tmp > /tmp/tmpfile")
+	twintest.Exec(t, tw, "sh", "-c", "mkdir -p /var/lib/cisecs && echo exec > /var/lib/cisecs/exec && echo tmp > /tmp/tmpfile")
 	if err := tw.Reboot(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +393,7 @@ func TestSavedRulesetDuplicatesECSInitRules(t *testing.T) {
 			t.Parallel()
 			tw := twintest.New(t, tt.name)
 			ctx := testContext(t)
-			mustExec(t, tw, "sh", "-c", "iptables-save > "+tt.file)
+			twintest.Exec(t, tw, "sh", "-c", "iptables-save > "+tt.file)
 			if err := tw.Reboot(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -465,16 +455,16 @@ func TestSysctl(t *testing.T) {
 	tw := twintest.New(t, "ubuntu2204-nftables")
 	realForward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
 	realASLR, _ := os.ReadFile("/proc/sys/kernel/randomize_va_space")
-	got := mustExec(t, tw, "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv4.conf.all.route_localnet",
+	got := twintest.Exec(t, tw, "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv4.conf.all.route_localnet",
 		"net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter", "net.ipv4.conf.all.log_martians", "net.ipv4.conf.docker0.rp_filter")
 	// docker0 existed when systemd-sysctl ran, so 50-default.conf's glob
 	// net.ipv4.conf.*.rp_filter = 2 set it; all and default are explicit.
 	if want := "0\n1\n1\n1\n1\n2\n"; got != want {
 		t.Errorf("sysctls in the twin:\n%s\nwant\n%s", got, want)
 	}
-	mustExec(t, tw, "sysctl", "--system")
-	mustExec(t, tw, "sysctl", "-w", "kernel.randomize_va_space=0", "net.ipv4.ip_forward=1")
-	if got := mustExec(t, tw, "sysctl", "-n", "kernel.randomize_va_space"); got != "0\n" {
+	twintest.Exec(t, tw, "sysctl", "--system")
+	twintest.Exec(t, tw, "sysctl", "-w", "kernel.randomize_va_space=0", "net.ipv4.ip_forward=1")
+	if got := twintest.Exec(t, tw, "sysctl", "-n", "kernel.randomize_va_space"); got != "0\n" {
 		t.Errorf("kernel.randomize_va_space in the twin = %q after writing 0", got)
 	}
 	if after, _ := os.ReadFile("/proc/sys/kernel/randomize_va_space"); string(after) != string(realASLR) {
@@ -501,7 +491,7 @@ func TestDisk(t *testing.T) {
 			t.Errorf("%s: %v, want it hidden", p, err)
 		}
 	}
-	if v := mustExec(t, tw, "iptables", "-V"); !strings.Contains(v, "legacy") {
+	if v := twintest.Exec(t, tw, "iptables", "-V"); !strings.Contains(v, "legacy") {
 		t.Errorf("iptables -V in the twin: %q, want the legacy backend", v)
 	}
 	probe := "/etc/cisecs-twin-" + tw.Name()
@@ -515,7 +505,7 @@ func TestDisk(t *testing.T) {
 		t.Errorf("%s is not on the twin's disk: %v", probe, err)
 	}
 	escape := "/tmp/cisecs-twin-escape-" + tw.Name()
-	mustExec(t, tw, "ln", "-s", escape, "/etc/escape")
+	twintest.Exec(t, tw, "ln", "-s", escape, "/etc/escape")
 	if err := tw.WriteFile("/etc/escape", []byte("inside"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +571,7 @@ func TestCloseCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustExec(t, tw, "sh", "-c", "setsid sleep 600 >/dev/null 2>&1 < /dev/null &")
+	twintest.Exec(t, tw, "sh", "-c", "setsid sleep 600 >/dev/null 2>&1 < /dev/null &")
 	holder := tw.HolderPID()
 	if holder == 0 {
 		t.Fatal("no holder")

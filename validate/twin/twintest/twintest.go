@@ -63,3 +63,16 @@ func ECSInitRulesOnce(ctx context.Context, tb testing.TB, tw *twin.Twin) {
 		}
 	}
 }
+
+// Exec runs argv in tw's host and returns its output; it fails tb if the
+// command fails.
+func Exec(tb testing.TB, tw *twin.Twin, argv ...string) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := tw.Exec(ctx, nil, argv...)
+	if err != nil {
+		tb.Fatalf("exec %v: %v", argv, err)
+	}
+	return string(out)
+}

@@ -1,4 +1,4 @@
-package twin_test
+package twingate_test
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func reachesCredentials(ctx context.Context, t *testing.T, tw *twin.Twin, when s
 // sysctlValue reads a sysctl as the host sees it.
 func sysctlValue(t *testing.T, tw *twin.Twin, key string) string {
 	t.Helper()
-	return strings.TrimSpace(mustExec(t, tw, "sysctl", "-n", key))
+	return strings.TrimSpace(twintest.Exec(t, tw, "sysctl", "-n", key))
 }
 
 // chains returns table -> chain -> rules of an iptables-save text.
@@ -208,7 +208,7 @@ func placeMarkers(ctx context.Context, t *testing.T, tw *twin.Twin) {
 		if place[0] == "filter" {
 			add[3] = "-I"
 		}
-		mustExec(t, tw, add...)
+		twintest.Exec(t, tw, add...)
 	}
 	c := backendChains(ctx, t, tw)
 	if input := c["filter"]["INPUT"]; len(input) == 0 || !strings.Contains(input[0], "twin-marker") {
@@ -352,7 +352,7 @@ func TestECSConfigOfTheUnit(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			tw := twintest.New(t, tt.baseline)
-			mustExec(t, tw, "mkdir", "-p", "/var/lib/ecs")
+			twintest.Exec(t, tw, "mkdir", "-p", "/var/lib/ecs")
 			if err := tw.WriteFile("/var/lib/ecs/ecs.config", []byte(twin.SkipLocalhostTrafficFilter+"=true\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
