@@ -2,7 +2,6 @@ package builder_test
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,10 +20,9 @@ import (
 	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/images"
 	"github.com/cisecs/cisecs/internal/budget"
+	"github.com/cisecs/cisecs/internal/golden"
 	"github.com/cisecs/cisecs/release"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // imagesDir holds the image definitions: the shipped ones and any a user
 // adds.
@@ -54,20 +52,7 @@ func TestGolden(t *testing.T) {
 	}
 	for _, img := range imgs {
 		t.Run(img.Name, func(t *testing.T) {
-			got := render(t, img)
-			golden := filepath.Join("testdata", img.Name+".pkr.hcl.golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./builder -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (run go test ./builder -update and review the diff):\n%s", golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", img.Name+".pkr.hcl.golden"), func() ([]byte, error) { return builder.Render(img) })
 		})
 	}
 }

@@ -3,8 +3,6 @@ package iampolicy_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -14,13 +12,12 @@ import (
 
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/internal/golden"
 	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/release/due"
 	"github.com/cisecs/cisecs/release/publish"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // policyJSON returns the policy of role as the command prints it.
 func policyJSON(t *testing.T, role iampolicy.Role) []byte {
@@ -41,23 +38,7 @@ func policyJSON(t *testing.T, role iampolicy.Role) []byte {
 func TestGolden(t *testing.T) {
 	for _, role := range iampolicy.Roles() {
 		t.Run(string(role), func(t *testing.T) {
-			got := policyJSON(t, role)
-			if again := policyJSON(t, role); !bytes.Equal(got, again) {
-				t.Fatal("a second rendering gave different bytes")
-			}
-			golden := filepath.Join("testdata", string(role)+".json.golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./iampolicy -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (run go test ./iampolicy -update and review the diff):\n%s", golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", string(role)+".json.golden"), func() ([]byte, error) { return policyJSON(t, role), nil })
 		})
 	}
 }

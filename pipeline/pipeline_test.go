@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/cisecs/cisecs/builder"
 	"github.com/cisecs/cisecs/images"
+	"github.com/cisecs/cisecs/internal/golden"
 	"github.com/cisecs/cisecs/pipeline"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // pinned are the images whose workflow the golden file pins: the images
 // cisecs ships. An image a user adds to images/ changes no golden file;
@@ -73,29 +71,13 @@ func TestGolden(t *testing.T) {
 	imgs := load(t, pinned...)
 	for _, ci := range pipeline.CIs() {
 		t.Run(string(ci), func(t *testing.T) {
-			got := render(t, ci, imgs)
-			if again := render(t, ci, imgs); !bytes.Equal(got, again) {
-				t.Fatal("a second render gave different bytes")
-			}
+			got := golden.Check(t, filepath.Join("pipeline", "testdata", "workflow-"+string(ci)+".yml.golden"), func() ([]byte, error) { return pipeline.Render(ci, imgs) })
 			reversed := make([]images.Image, len(imgs))
 			for i, img := range imgs {
 				reversed[len(imgs)-1-i] = img
 			}
 			if other := render(t, ci, reversed); !bytes.Equal(got, other) {
 				t.Fatal("the images' order changed the output")
-			}
-			golden := filepath.Join("pipeline", "testdata", "workflow-"+string(ci)+".yml.golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pipeline -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (run go test ./pipeline -update and review the diff):\n%s", golden, got)
 			}
 		})
 	}

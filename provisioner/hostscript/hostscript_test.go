@@ -2,17 +2,15 @@ package hostscript
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cisecs/cisecs/internal/golden"
 	"github.com/cisecs/cisecs/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var goldenCases = []struct {
 	name string
@@ -35,27 +33,7 @@ var goldenCases = []struct {
 func TestRenderGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Render(tc.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tc.name+".sh.golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("render differs from %s (run go test -update and review the diff)", path)
-			}
-			again, err := Render(tc.opts)
-			if err != nil || !bytes.Equal(got, again) {
-				t.Errorf("second render differs from the first: output is not deterministic")
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".sh.golden"), func() ([]byte, error) { return Render(tc.opts) })
 		})
 	}
 }

@@ -3,16 +3,14 @@ package twin
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/cisecs/cisecs/internal/golden"
+)
 
 // ecsInitGoldenHeader names where the model in ecsinit.go comes from.
 const ecsInitGoldenHeader = `# What ecs-init runs at start (ExecStartPre=amazon-ecs-init pre-start) and at
@@ -118,23 +116,7 @@ func renderECSInitGolden() []byte {
 // TestECSInitGolden pins ecs-init's behaviour: a change to the model, or
 // a future ecs-init modelled anew, is a diff of one file to review.
 func TestECSInitGolden(t *testing.T) {
-	got := renderECSInitGolden()
-	path := filepath.Join("testdata", "ecs-init.golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("ecs-init's commands differ from %s (run go test -update and review the diff)", path)
-	}
-	if again := renderECSInitGolden(); !bytes.Equal(got, again) {
-		t.Errorf("second render differs from the first: output is not deterministic")
-	}
+	golden.Check(t, filepath.Join("testdata", "ecs-init.golden"), func() ([]byte, error) { return renderECSInitGolden(), nil })
 }
 
 func TestECSInitEras(t *testing.T) {
