@@ -259,7 +259,7 @@ func (d *decoder) image(b *hclsyntax.Block, fileName string) Image {
 		img.Tags = d.tags(a)
 	}
 
-	img.ECS = ECS{NetworkModes: slices.Clone(hostscript.NetworkModes), AWSVPCBlockIMDS: true}
+	img.ECS = ECS{NetworkModes: slices.Clone(release.NetworkModes()), AWSVPCBlockIMDS: true}
 	if eb := c.blocks["ecs"]; eb != nil {
 		d.ecs(eb, &img.ECS)
 	}
@@ -543,7 +543,7 @@ func (d *decoder) ecs(b *hclsyntax.Block, e *ECS) {
 	if a := c.attrs["network_modes"]; a != nil {
 		items, ok := d.strList(a, "ecs.network_modes")
 		if ok && len(items) == 0 {
-			d.addf(a.Expr.Range().Start, "ecs.network_modes: empty; leave it out for all (%s)", strings.Join(hostscript.NetworkModes, ", "))
+			d.addf(a.Expr.Range().Start, "ecs.network_modes: empty; leave it out for all (%s)", strings.Join(release.NetworkModes(), ", "))
 		}
 		e.NetworkModes = nil
 		for _, it := range items {
@@ -555,7 +555,7 @@ func (d *decoder) ecs(b *hclsyntax.Block, e *ECS) {
 			e.NetworkModes = append(e.NetworkModes, it.v)
 		}
 		if len(e.NetworkModes) == 0 {
-			e.NetworkModes = slices.Clone(hostscript.NetworkModes)
+			e.NetworkModes = slices.Clone(release.NetworkModes())
 		}
 	}
 	if a := c.attrs["awsvpc_block_imds"]; a != nil {

@@ -133,3 +133,18 @@ func GateInstanceType(arch string) string {
 	}
 	return ""
 }
+
+// The ECS network modes an image can enable, each with its own path to the
+// credentials endpoint; the gate probes each.
+const (
+	ModeAWSVPC = "awsvpc"
+	ModeBridge = "bridge"
+	// ModeHost is a task in the host's own network namespace: it reaches
+	// the agent through ecs-init's nat OUTPUT REDIRECT, and it reaches
+	// whatever the host reaches (IMDS and the instance's role included).
+	ModeHost = "host"
+)
+
+// NetworkModes are the network modes, in the order the gate probes them:
+// a definition's default, the host script's and the gate's.
+func NetworkModes() []string { return []string{ModeAWSVPC, ModeBridge, ModeHost} }

@@ -13,22 +13,9 @@ import (
 	"time"
 )
 
-// Network modes the gate probes.
-const (
-	ModeAWSVPC = "awsvpc"
-	ModeBridge = "bridge"
-	// ModeHost is a task in the host's own network namespace: it reaches
-	// the agent through ecs-init's nat OUTPUT REDIRECT, and it reaches
-	// whatever the host reaches (IMDS and the instance's role included).
-	ModeHost = "host"
-)
-
-// Modes are the network modes the gate knows, in the order it probes them.
-func Modes() []string { return []string{ModeAWSVPC, ModeBridge, ModeHost} }
-
 // Probe is one probe task to run on the gate's host.
 type Probe struct {
-	// Mode is the task's network mode: ModeAWSVPC, ModeBridge or ModeHost.
+	// Mode is the task's network mode: release.ModeAWSVPC, release.ModeBridge or release.ModeHost.
 	Mode string
 	// RoleARN is the task role the credentials must be for.
 	RoleARN string

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cisecs/cisecs/release"
 )
 
 // Run runs the gate on b and returns its report; Report.ExitCode is the
@@ -121,17 +123,17 @@ func (g *gate) checks() []check {
 			return err
 		}},
 		{CheckAWSVPC, func(ctx context.Context, c *Check) error {
-			return g.probe(ctx, c, ModeAWSVPC)
+			return g.probe(ctx, c, release.ModeAWSVPC)
 		}},
 	}
-	if slices.Contains(g.o.NetworkModes, ModeBridge) {
+	if slices.Contains(g.o.NetworkModes, release.ModeBridge) {
 		cs = append(cs, check{CheckBridge, func(ctx context.Context, c *Check) error {
-			return g.probe(ctx, c, ModeBridge)
+			return g.probe(ctx, c, release.ModeBridge)
 		}})
 	}
-	if slices.Contains(g.o.NetworkModes, ModeHost) {
+	if slices.Contains(g.o.NetworkModes, release.ModeHost) {
 		cs = append(cs, check{CheckHost, func(ctx context.Context, c *Check) error {
-			return g.probe(ctx, c, ModeHost)
+			return g.probe(ctx, c, release.ModeHost)
 		}})
 	}
 	cs = append(cs, check{CheckForcedStop, g.forcedStop})
@@ -229,7 +231,7 @@ func (g *gate) probe(ctx context.Context, c *Check, mode string) error {
 // forcedStop starts a held awsvpc probe, stops it by force, and proves
 // that a new awsvpc probe still passes on the host.
 func (g *gate) forcedStop(ctx context.Context, c *Check) error {
-	p := g.o.probe(ModeAWSVPC, true)
+	p := g.o.probe(release.ModeAWSVPC, true)
 	var id string
 	err := g.wait(ctx, c.Name, "a held awsvpc probe task to run", func(ctx context.Context) error {
 		var err error
@@ -246,7 +248,7 @@ func (g *gate) forcedStop(ctx context.Context, c *Check) error {
 	if err != nil {
 		return fmt.Errorf("force-stop task %q: %w", id, err)
 	}
-	if err := g.probe(ctx, c, ModeAWSVPC); err != nil {
+	if err := g.probe(ctx, c, release.ModeAWSVPC); err != nil {
 		var v *verdict
 		if errors.As(err, &v) {
 			v.message = "after task " + id + " was stopped by force: " + v.message

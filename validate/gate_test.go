@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -79,7 +80,7 @@ func TestRun(t *testing.T) {
 		{
 			name:     "awsvpc only: no bridge check",
 			backend:  func() *fakeBackend { return &fakeBackend{} },
-			options:  func(o *validate.Options) { o.NetworkModes = []string{validate.ModeAWSVPC} },
+			options:  func(o *validate.Options) { o.NetworkModes = []string{release.ModeAWSVPC} },
 			wantExit: validate.ExitPass, wantCleanup: validate.CleanupDone, wantAttempts: 1, wantPublished: true,
 			wantChecks: []string{"launch=pass", "awsvpc-credentials=pass", "forced-stop=pass", "reboot=pass"},
 			wantCalls:  []string{"launch", "probe awsvpc", "start awsvpc", "force-stop held-1", "probe awsvpc", "reboot", "probe awsvpc", "cleanup"},
@@ -97,7 +98,7 @@ func TestRun(t *testing.T) {
 			name: "bridge fails (exit 11)",
 			backend: func() *fakeBackend {
 				return &fakeBackend{RunProbeFunc: func(ctx context.Context, p validate.Probe) (validate.Outcome, error) {
-					if p.Mode == validate.ModeBridge {
+					if p.Mode == release.ModeBridge {
 						return exit(validate.ProbeExitWrongRole)(ctx, p)
 					}
 					return validate.Outcome{TaskID: "t"}, nil
@@ -111,7 +112,7 @@ func TestRun(t *testing.T) {
 			name: "host mode fails (exit 10): the image promised host-mode tasks their roles",
 			backend: func() *fakeBackend {
 				return &fakeBackend{RunProbeFunc: func(ctx context.Context, p validate.Probe) (validate.Outcome, error) {
-					if p.Mode == validate.ModeHost {
+					if p.Mode == release.ModeHost {
 						return exit(validate.ProbeExitCredentialsUnreachable)(ctx, p)
 					}
 					return validate.Outcome{TaskID: "t"}, nil

@@ -85,7 +85,7 @@ func (o Options) WithDefaults() Options { return o.withDefaults() }
 // withDefaults returns o with every empty setting defaulted.
 func (o Options) withDefaults() Options {
 	if len(o.NetworkModes) == 0 {
-		o.NetworkModes = Modes()
+		o.NetworkModes = release.NetworkModes()
 	}
 	if o.ProbeImage == "" {
 		o.ProbeImage = DefaultProbeImage
@@ -152,13 +152,13 @@ func (o Options) validate() error {
 		bad("ImageID", "image id", "", "empty")
 	}
 	for _, m := range o.NetworkModes {
-		if !slices.Contains(Modes(), m) {
-			bad("NetworkModes", "network modes", "", fmt.Sprintf("unknown mode %q (modes are %s)", m, strings.Join(Modes(), ", ")))
+		if !slices.Contains(release.NetworkModes(), m) {
+			bad("NetworkModes", "network modes", "", fmt.Sprintf("unknown mode %q (modes are %s)", m, strings.Join(release.NetworkModes(), ", ")))
 		}
 	}
-	if !slices.Contains(o.NetworkModes, ModeAWSVPC) {
+	if !slices.Contains(o.NetworkModes, release.ModeAWSVPC) {
 		bad("NetworkModes", "network modes", fmt.Sprintf("%q", strings.Join(o.NetworkModes, ",")),
-			"the gate needs "+ModeAWSVPC+" (the forced-stop and reboot checks use it); want "+ModeAWSVPC+" or a list with it, such as "+strings.Join(Modes(), ","))
+			"the gate needs "+release.ModeAWSVPC+" (the forced-stop and reboot checks use it); want "+release.ModeAWSVPC+" or a list with it, such as "+strings.Join(release.NetworkModes(), ","))
 	}
 	if o.RoleARN != "" && !release.IsRoleARN(o.RoleARN) {
 		bad("RoleARN", "role arn", fmt.Sprintf("%q", o.RoleARN), "not an IAM role ARN; want one like arn:aws:iam::123456789012:role/NAME")
@@ -188,7 +188,7 @@ func (o Options) Probes() []Probe {
 	for _, m := range o.NetworkModes {
 		ps = append(ps, o.probe(m, false))
 	}
-	return append(ps, o.probe(ModeAWSVPC, true))
+	return append(ps, o.probe(release.ModeAWSVPC, true))
 }
 
 // probe is the probe of mode the gate runs: IMDS must be blocked in
@@ -196,7 +196,7 @@ func (o Options) Probes() []Probe {
 // and in bridge mode with BridgeIMDSBlocked. Never in host mode: a
 // host-mode task is the host, and reaches IMDS as the host does.
 func (o Options) probe(mode string, hold bool) Probe {
-	blocked := (mode == ModeAWSVPC && o.IMDSBlocked) || (mode == ModeBridge && o.BridgeIMDSBlocked)
+	blocked := (mode == release.ModeAWSVPC && o.IMDSBlocked) || (mode == release.ModeBridge && o.BridgeIMDSBlocked)
 	return Probe{Mode: mode, RoleARN: o.RoleARN, IMDSBlocked: blocked, Hold: hold}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -81,9 +82,9 @@ func TestProbesIMDSBlocked(t *testing.T) {
 			for _, p := range o.Probes() {
 				want := tt.wantAWSVPC
 				switch p.Mode {
-				case validate.ModeBridge:
+				case release.ModeBridge:
 					want = tt.wantBridge
-				case validate.ModeHost:
+				case release.ModeHost:
 					want = false
 				}
 				if p.IMDSBlocked != want {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cisecs/cisecs/internal/testenv"
+	"github.com/cisecs/cisecs/release"
 )
 
 const testRole = "arn:aws:iam::111122223333:role/cisecs-gate-probe"
@@ -28,7 +29,7 @@ func needTool(t *testing.T, name string) {
 }
 
 func TestProbeScriptDeterministic(t *testing.T) {
-	p := Probe{Mode: ModeAWSVPC, RoleARN: testRole, IMDSBlocked: true}
+	p := Probe{Mode: release.ModeAWSVPC, RoleARN: testRole, IMDSBlocked: true}
 	a, err := ProbeScript(p)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +60,7 @@ func TestProbeScriptRefusesBadRole(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ProbeScript(Probe{Mode: ModeAWSVPC, RoleARN: tc.role})
+			_, err := ProbeScript(Probe{Mode: release.ModeAWSVPC, RoleARN: tc.role})
 			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.role)) {
 				t.Errorf("got %v, want an error naming %q", err, tc.role)
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cisecs/cisecs/provisioner/hostscript"
+	"github.com/cisecs/cisecs/release"
 )
 
 func runScript(args []string, stdout, stderr io.Writer) int {
@@ -20,7 +21,7 @@ func runScript(args []string, stdout, stderr io.Writer) int {
 	)
 	fs.Var((*listFlag)(&o.Steps), "steps", "steps to run, comma-separated (default all: "+strings.Join(hostscript.Steps, ",")+")")
 	fs.Var((*listFlag)(&o.SkipSteps), "skip-steps", "steps to leave out, comma-separated")
-	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes to open the credentials path for (default awsvpc,bridge)")
+	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes to open the credentials path for (default "+strings.Join(release.NetworkModes(), ",")+")")
 	fs.StringVar(&o.AgentVersion, "agent-version", "", "ECS agent version to pin, e.g. 1.86.3 (default: newest)")
 	fs.StringVar(&o.AgentBaseURL, "agent-base-url", "", "where ecs-init packages and signatures are fetched (default: the agent's regional S3 bucket)")
 	fs.StringVar(&keyFile, "agent-key-file", "", "ASCII-armoured PGP key that signs ecs-init packages (default: the shipped Amazon ECS key)")

@@ -42,7 +42,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&reportPath, "report", "", "file to write the JSON report to (default none: the results are printed on stdout)")
 	fs.StringVar(&junitPath, "junit", "", "file to write a JUnit XML report to, for CI (default none)")
 	fs.StringVar(&o.RunID, "run-id", "", "id of the run, in reports and resource names (default: generated)")
-	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes the image enables (default awsvpc,bridge,host)")
+	fs.Var((*listFlag)(&o.NetworkModes), "network-modes", "ECS network modes the image enables (default "+strings.Join(release.NetworkModes(), ",")+")")
 	fs.BoolVar(&o.IMDSBlocked, "imds-blocked", false, "the image sets ECS_AWSVPC_BLOCK_IMDS: awsvpc tasks must not reach IMDS")
 	fs.BoolVar(&o.BridgeIMDSBlocked, "bridge-imds-blocked", false, "bridge tasks must not reach IMDS either (Docker's DOCKER-USER drop of 169.254.169.254, or an IMDS hop limit of 1)")
 	fs.StringVar(&o.RoleARN, "task-role-arn", "", "task role ARN the probe's credentials must be for, arn:aws:iam::ACCOUNT:role/NAME (aws: required; twin: default its own)")

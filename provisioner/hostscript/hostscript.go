@@ -27,13 +27,6 @@ import (
 // Steps lists the script's steps in the order they run.
 var Steps = []string{"detect", "agent", "config", "layers", "firewall", "persist", "sysctl", "services", "cleanup", "report"}
 
-// NetworkModes lists the ECS network modes whose credentials path the
-// script can open: awsvpc tasks arrive on ecs-bridge, bridge tasks on
-// docker0 (both through ecs-init's DNAT); host-mode tasks share the host's
-// namespace, and their requests take ecs-init's nat OUTPUT REDIRECT, then
-// filter OUTPUT and INPUT on lo.
-var NetworkModes = []string{"awsvpc", "bridge", "host"}
-
 // DefaultReportPath is where the script writes its JSON report on the host.
 const DefaultReportPath = "/var/lib/cisecs/report.json"
 
@@ -62,7 +55,7 @@ type Options struct {
 	// be downloaded); detect and report cannot be skipped.
 	SkipSteps []string
 	// NetworkModes are the ECS network modes to open the credentials path
-	// for; empty means all of NetworkModes. With host among them,
+	// for; empty means all of release.NetworkModes. With host among them,
 	// ecs.config gives host-mode tasks their task roles
 	// (ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true); without it, it does not.
 	NetworkModes []string
@@ -144,8 +137,8 @@ func (o Options) Validate() error {
 		}
 	}
 	for _, m := range o.NetworkModes {
-		if !slices.Contains(NetworkModes, m) {
-			bad("network_modes: unknown mode %q (modes are %s)", m, strings.Join(NetworkModes, ", "))
+		if !slices.Contains(release.NetworkModes(), m) {
+			bad("network_modes: unknown mode %q (modes are %s)", m, strings.Join(release.NetworkModes(), ", "))
 		}
 	}
 	if o.AgentVersion != "" && !versionRE.MatchString(o.AgentVersion) {
@@ -191,7 +184,7 @@ func Render(o Options) ([]byte, error) {
 	}
 	v := vars{
 		Steps:               o.EffectiveSteps(),
-		NetworkModes:        canonical(o.NetworkModes, NetworkModes),
+		NetworkModes:        canonical(o.NetworkModes, release.NetworkModes()),
 		AgentVersion:        o.AgentVersion,
 		AgentBaseURL:        strings.TrimRight(o.AgentBaseURL, "/"),
 		AgentKey:            strings.TrimSpace(o.AgentKey),
@@ -217,7 +210,7 @@ func Render(o Options) ([]byte, error) {
 	// AWS call times out.
 	cfg := map[string]string{
 		"ECS_ENABLE_TASK_IAM_ROLE":              "true",
-		"ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": fmt.Sprint(slices.Contains(v.NetworkModes, "host")),
+		"ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST": fmt.Sprint(slices.Contains(v.NetworkModes, release.ModeHost)),
 		"ECS_AWSVPC_BLOCK_IMDS":                 fmt.Sprint(o.AWSVPCBlockIMDS),
 	}
 	maps.Copy(cfg, o.ECSConfig)

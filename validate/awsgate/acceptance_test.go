@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -28,7 +29,7 @@ func TestAcceptance(t *testing.T) {
 		}
 		return v
 	}
-	probe := validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: env("CISECS_AWS_TASK_ROLE")}
+	probe := validate.Probe{Mode: release.ModeAWSVPC, RoleARN: env("CISECS_AWS_TASK_ROLE")}
 	b, err := awsgate.New(t.Context(), awsgate.Options{
 		Gate: validate.Options{
 			ImageID:    env("CISECS_AWS_AMI"),

@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/cisecs/cisecs/internal/awsaccount"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/release/publish"
 	"github.com/cisecs/cisecs/validate"
 )
@@ -322,8 +323,8 @@ func walkSettingErrors(err error, f func(*validate.SettingError)) {
 }
 
 func checkMode(mode string) error {
-	if !slices.Contains(validate.Modes(), mode) {
-		return fmt.Errorf("probe network mode %q: want one of %s", mode, strings.Join(validate.Modes(), ", "))
+	if !slices.Contains(release.NetworkModes(), mode) {
+		return fmt.Errorf("probe network mode %q: want one of %s", mode, strings.Join(release.NetworkModes(), ", "))
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func TestBackend(t *testing.T) {
 			}
 		}
 
-		held := validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}
+		held := validate.Probe{Mode: release.ModeBridge, RoleARN: testRole, Hold: true}
 		task, err := b.StartTask(ctx, held)
 		if err != nil {
 			t.Fatalf("StartTask: %v", err)
@@ -149,7 +149,7 @@ func checkRequests(t *testing.T, e *env, b *awsgate.Backend) {
 	// Each runs the probe script rendered for one of its mode's probes
 	// (the backend renders it: validate.ProbeScript).
 	scripts := map[string][]string{}
-	for _, p := range append(probes, validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}) {
+	for _, p := range append(probes, validate.Probe{Mode: release.ModeBridge, RoleARN: testRole, Hold: true}) {
 		s, err := validate.ProbeScript(p)
 		if err != nil {
 			t.Fatal(err)
@@ -313,7 +313,7 @@ func TestNotLaunched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: testRole}
+	p := validate.Probe{Mode: release.ModeAWSVPC, RoleARN: testRole}
 	if _, err := b.RunProbe(t.Context(), p); err == nil || !strings.Contains(err.Error(), "Launch first") {
 		t.Errorf("RunProbe: %v", err)
 	}

@@ -14,7 +14,6 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/cisecs/cisecs/release"
-	"github.com/cisecs/cisecs/validate"
 )
 
 // Cleanup removes everything the run created, in order: it stops the run's
@@ -88,7 +87,7 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		add(deleteRunENIs(ctx, b.poll, b.ec2, b.o.Gate.RunID, known, b.timeouts.Task))
 	}
 	if a.taskDefs {
-		for _, mode := range validate.Modes() {
+		for _, mode := range release.NetworkModes() {
 			add(b.deregisterFamily(ctx, b.Family(mode)))
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -51,7 +52,7 @@ func TestCleanupAgentGone(t *testing.T) {
 				if err := b.Launch(t.Context(), probes); err != nil {
 					t.Fatalf("Launch: %v", err)
 				}
-				if _, err := b.StartTask(t.Context(), validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {
+				if _, err := b.StartTask(t.Context(), validate.Probe{Mode: release.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {
 					t.Fatalf("StartTask: %v", err)
 				}
 				tc.gone(t, e, b)
@@ -122,7 +123,7 @@ func TestCleanupRetry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
-			held := validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: testRole, Hold: true}
+			held := validate.Probe{Mode: release.ModeAWSVPC, RoleARN: testRole, Hold: true}
 			var armed bool
 			o := awssim.Options{
 				Latencies: briefLatencies(),

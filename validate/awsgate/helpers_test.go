@@ -100,9 +100,9 @@ const (
 
 // probes are the gate's probes: one per mode, and the one that holds.
 var probes = []validate.Probe{
-	{Mode: validate.ModeAWSVPC, RoleARN: testRole, IMDSBlocked: true},
-	{Mode: validate.ModeBridge, RoleARN: testRole},
-	{Mode: validate.ModeHost, RoleARN: testRole},
+	{Mode: release.ModeAWSVPC, RoleARN: testRole, IMDSBlocked: true},
+	{Mode: release.ModeBridge, RoleARN: testRole},
+	{Mode: release.ModeHost, RoleARN: testRole},
 }
 
 // holds says whether a task definition's probe script holds (the rendered

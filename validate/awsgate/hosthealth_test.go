@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -30,7 +31,7 @@ func TestGateHostHealthOverSSM(t *testing.T) {
 		}}
 	inBubble(t, o, func(t *testing.T, e *env) {
 		r := validate.Run(t.Context(), e.backend(t, nil), validate.Options{
-			ImageID: testAMI, RoleARN: testRole, RunID: runID(t), NetworkModes: []string{validate.ModeAWSVPC},
+			ImageID: testAMI, RoleARN: testRole, RunID: runID(t), NetworkModes: []string{release.ModeAWSVPC},
 		})
 		i := slices.IndexFunc(r.Checks, func(c validate.Check) bool { return c.Name == validate.CheckHostHealth })
 		if r.ExitCode() != validate.ExitFail || i < 0 || r.Checks[i].Status != validate.StatusFail || !strings.Contains(r.Checks[i].Message, "the clock is 5s off") {

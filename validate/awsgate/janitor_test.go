@@ -13,6 +13,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -28,7 +29,7 @@ func TestJanitorAgentGone(t *testing.T) {
 		if err := b.Launch(t.Context(), probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
-		if _, err := b.StartTask(t.Context(), validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {
+		if _, err := b.StartTask(t.Context(), validate.Probe{Mode: release.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {
 			t.Fatalf("StartTask: %v", err)
 		}
 		e.front.KillAgent(b.Instance())
@@ -63,7 +64,7 @@ func TestJanitorENIs(t *testing.T) {
 		base := runID(t)
 		expired := e.backend(t, func(o *awsgate.Options) { o.Gate.RunID = base + "-expired"; o.TTL = time.Hour })
 		live := e.backend(t, func(o *awsgate.Options) { o.Gate.RunID = base + "-live"; o.TTL = 10 * time.Hour })
-		hold := validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: testRole, Hold: true}
+		hold := validate.Probe{Mode: release.ModeAWSVPC, RoleARN: testRole, Hold: true}
 		for _, b := range []*awsgate.Backend{expired, live} {
 			if err := b.Launch(ctx, probes); err != nil {
 				t.Fatalf("Launch: %v", err)
@@ -125,7 +126,7 @@ func TestJanitorRunIDPrefix(t *testing.T) {
 			if err := b.Launch(ctx, probes); err != nil {
 				t.Fatalf("Launch %s: %v", id, err)
 			}
-			if _, err := b.StartTask(ctx, validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {
+			if _, err := b.StartTask(ctx, validate.Probe{Mode: release.ModeBridge, RoleARN: testRole, Hold: true}); err != nil {
 				t.Fatalf("StartTask %s: %v", id, err)
 			}
 			legs = append(legs, b)
@@ -184,7 +185,7 @@ func TestJanitor(t *testing.T) {
 				t.Fatalf("Launch: %v", err)
 			}
 		}
-		held, err := expired.StartTask(ctx, validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true})
+		held, err := expired.StartTask(ctx, validate.Probe{Mode: release.ModeBridge, RoleARN: testRole, Hold: true})
 		if err != nil {
 			t.Fatalf("StartTask: %v", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/cisecs/cisecs/iampolicy"
 	"github.com/cisecs/cisecs/iampolicy/iameval"
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/release/publish"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
@@ -111,7 +112,7 @@ func TestValidatorPolicyCoversRecordedCalls(t *testing.T) {
 		if err := killed.Launch(ctx, probes); err != nil {
 			t.Fatalf("Launch: %v", err)
 		}
-		if _, err := killed.StartTask(ctx, validate.Probe{Mode: validate.ModeAWSVPC, RoleARN: testRole, Hold: true}); err != nil {
+		if _, err := killed.StartTask(ctx, validate.Probe{Mode: release.ModeAWSVPC, RoleARN: testRole, Hold: true}); err != nil {
 			t.Fatalf("StartTask: %v", err)
 		}
 		if _, err := e.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{killed.Instance()}}); err != nil {
@@ -125,7 +126,7 @@ func TestValidatorPolicyCoversRecordedCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := validate.Run(t.Context(), e.backend(t, nil), validate.Options{
-			ImageID: testAMI, RoleARN: testRole, RunID: runID(t), NetworkModes: []string{validate.ModeAWSVPC, validate.ModeBridge},
+			ImageID: testAMI, RoleARN: testRole, RunID: runID(t), NetworkModes: []string{release.ModeAWSVPC, release.ModeBridge},
 			Publish: "/cisecs/" + runID(t) + "/ami-id", Publisher: pub,
 		})
 		if !r.Passed() || !r.Published {

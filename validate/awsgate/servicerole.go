@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/smithy-go"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -47,7 +48,7 @@ func runsAWSVPC(probes []validate.Probe) bool {
 		return true
 	}
 	for _, p := range probes {
-		if p.Mode == validate.ModeAWSVPC {
+		if p.Mode == release.ModeAWSVPC {
 			return true
 		}
 	}

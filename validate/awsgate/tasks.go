@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 )
 
@@ -90,7 +91,7 @@ func (b *Backend) startTask(ctx context.Context, p validate.Probe) (string, erro
 		}},
 		Tags: b.ecsTags(),
 	}
-	if p.Mode == validate.ModeAWSVPC {
+	if p.Mode == release.ModeAWSVPC {
 		in.NetworkConfiguration = &ecstypes.NetworkConfiguration{
 			AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{
 				Subnets:        []string{b.o.Subnet},
@@ -98,7 +99,7 @@ func (b *Backend) startTask(ctx context.Context, p validate.Probe) (string, erro
 			},
 		}
 	}
-	if p.Mode == validate.ModeAWSVPC {
+	if p.Mode == release.ModeAWSVPC {
 		b.ask(func(a *asked) { a.enis = true }) // ECS creates the task's network interface
 	}
 	out, err := b.tasks.RunTask(ctx, in)

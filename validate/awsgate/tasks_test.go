@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/awsgate"
 )
@@ -68,7 +69,7 @@ func TestProbeOutcomes(t *testing.T) {
 // TestTaskFailures covers a held probe that stops instead of running, a
 // probe that never stops, and Ctrl-C while a probe runs.
 func TestTaskFailures(t *testing.T) {
-	held := validate.Probe{Mode: validate.ModeBridge, RoleARN: testRole, Hold: true}
+	held := validate.Probe{Mode: release.ModeBridge, RoleARN: testRole, Hold: true}
 	tests := []struct {
 		name string
 		run  awssim.Run

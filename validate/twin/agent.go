@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/cisecs/cisecs/release"
 )
 
 // Identity of the twin's stand-in cluster and account.
@@ -70,9 +72,9 @@ func newTasks(name string) (map[Endpoint]Task, error) {
 		e          Endpoint
 		mode, addr string
 	}{
-		{AWSVPC, "awsvpc", AWSVPCENIAddr}, // task metadata names the ENI's address
-		{Bridge, "bridge", BridgeTaskAddr},
-		{HostMode, "host", HostAddr}, // the host's own address
+		{AWSVPC, release.ModeAWSVPC, AWSVPCENIAddr}, // task metadata names the ENI's address
+		{Bridge, release.ModeBridge, BridgeTaskAddr},
+		{HostMode, release.ModeHost, HostAddr}, // the host's own address
 	} {
 		taskID, err := randomHex(16)
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cisecs/cisecs/provisioner/hostscript"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/twin"
 )
@@ -115,7 +116,7 @@ func hostScript(probes []validate.Probe) ([]byte, error) {
 		if !slices.Contains(o.NetworkModes, p.Mode) {
 			o.NetworkModes = append(o.NetworkModes, p.Mode)
 		}
-		if p.Mode == validate.ModeAWSVPC && p.IMDSBlocked {
+		if p.Mode == release.ModeAWSVPC && p.IMDSBlocked {
 			o.AWSVPCBlockIMDS = true
 		}
 	}
@@ -382,11 +383,11 @@ func (b *Backend) probeCommand(ctx context.Context, p validate.Probe) (*exec.Cmd
 	}
 	var e twin.Endpoint
 	switch p.Mode {
-	case validate.ModeAWSVPC:
+	case release.ModeAWSVPC:
 		e = twin.AWSVPC
-	case validate.ModeBridge:
+	case release.ModeBridge:
 		e = twin.Bridge
-	case validate.ModeHost:
+	case release.ModeHost:
 		// A host-mode task is a process in the host's network namespace.
 		e = twin.HostMode
 	default:

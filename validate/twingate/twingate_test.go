@@ -18,6 +18,7 @@ import (
 
 	"github.com/cisecs/cisecs/internal/budget"
 	"github.com/cisecs/cisecs/internal/testenv"
+	"github.com/cisecs/cisecs/release"
 	"github.com/cisecs/cisecs/validate"
 	"github.com/cisecs/cisecs/validate/twin"
 	"github.com/cisecs/cisecs/validate/twin/twintest"
@@ -124,7 +125,7 @@ func TestGatePassesOnEveryBaseline(t *testing.T) {
 				if fw < 0 || task < fw {
 					t.Errorf("journal: firewall at %d, ecs-bridge created at %d; want the bridge after the firewall:\n%s", fw, task, strings.Join(j, "\n"))
 				}
-				bridge := validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}
+				bridge := validate.Probe{Mode: release.ModeBridge, IMDSBlocked: true}
 				probeExit(t, b, bridge, validate.ProbeExitIMDSReachable, "provisioned, no DOCKER-USER rule")
 				// The gate runs this in a goroutine of its own: no t.Fatal.
 				if _, err := tw.Exec(t.Context(), nil, dockerUserDropsIMDS...); err != nil {
@@ -216,7 +217,7 @@ func TestHostProbeUnprovisioned(t *testing.T) {
 	for _, bl := range twin.Baselines() {
 		t.Run(bl.Name, func(t *testing.T) {
 			t.Parallel()
-			host := validate.Probe{Mode: validate.ModeHost}
+			host := validate.Probe{Mode: release.ModeHost}
 			b, _ := launchOn(t, bl.Name, twingate.Options{Unprovisioned: true})
 			if err := b.Launch(t.Context(), validate.Options{}.Probes()); err != nil {
 				t.Fatal(err)
@@ -235,7 +236,7 @@ func TestHostProbeUnprovisioned(t *testing.T) {
 			probeExit(t, b, host, afterEvents, "unprovisioned, after a reboot and "+fmt.Sprint(bl.Events()))
 
 			fixed, _ := launchOn(t, bl.Name, twingate.Options{})
-			if err := fixed.Launch(t.Context(), validate.Options{NetworkModes: []string{validate.ModeAWSVPC, validate.ModeHost}}.Probes()); err != nil {
+			if err := fixed.Launch(t.Context(), validate.Options{NetworkModes: []string{release.ModeAWSVPC, release.ModeHost}}.Probes()); err != nil {
 				t.Fatal(err)
 			}
 			probeExit(t, fixed, host, validate.ProbeExitPass, "provisioned for awsvpc,host")
@@ -316,13 +317,13 @@ func TestProbeIMDS(t *testing.T) {
 	if err != nil || !strings.Contains(string(cfg), "ECS_AWSVPC_BLOCK_IMDS=true") {
 		t.Errorf("ecs.config %q (%v) lacks ECS_AWSVPC_BLOCK_IMDS=true", cfg, err)
 	}
-	awsvpc := validate.Probe{Mode: validate.ModeAWSVPC, IMDSBlocked: true}
+	awsvpc := validate.Probe{Mode: release.ModeAWSVPC, IMDSBlocked: true}
 	out, err := b.RunProbe(ctx, awsvpc)
 	if err != nil || out.ExitCode != validate.ProbeExitPass || !strings.Contains(out.Reason, "IMDS blocked") {
 		t.Errorf("awsvpc, ECS_AWSVPC_BLOCK_IMDS=true: %+v, %v; want a pass that says IMDS blocked", out, err)
 	}
 
-	bridge := validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}
+	bridge := validate.Probe{Mode: release.ModeBridge, IMDSBlocked: true}
 	probeExit(t, b, bridge, validate.ProbeExitIMDSReachable, "bridge, no DOCKER-USER rule")
 	bridge.IMDSBlocked = false
 	probeExit(t, b, bridge, validate.ProbeExitPass, "bridge, IMDS reachable but not required blocked")
@@ -334,7 +335,7 @@ func TestProbeIMDS(t *testing.T) {
 	// A host-mode task is the host: neither ECS_AWSVPC_BLOCK_IMDS nor
 	// Docker's DOCKER-USER drop keeps it from IMDS (the README says so,
 	// and the gate never asks it of host mode).
-	probeExit(t, b, validate.Probe{Mode: validate.ModeHost, IMDSBlocked: true}, validate.ProbeExitIMDSReachable,
+	probeExit(t, b, validate.Probe{Mode: release.ModeHost, IMDSBlocked: true}, validate.ProbeExitIMDSReachable,
 		"host mode, with ECS_AWSVPC_BLOCK_IMDS and DOCKER-USER's drop")
 
 	setECSConfig(t, tw, "ECS_AWSVPC_BLOCK_IMDS", "")
@@ -358,11 +359,11 @@ func TestProbeIMDSHopLimit(t *testing.T) {
 	if err := b.Launch(t.Context(), validate.Options{}.Probes()); err != nil {
 		t.Fatal(err)
 	}
-	probeExit(t, b, validate.Probe{Mode: validate.ModeBridge, IMDSBlocked: true}, validate.ProbeExitPass, "bridge, hop limit 1")
-	probeExit(t, b, validate.Probe{Mode: validate.ModeAWSVPC, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "awsvpc without ECS_AWSVPC_BLOCK_IMDS, hop limit 1")
+	probeExit(t, b, validate.Probe{Mode: release.ModeBridge, IMDSBlocked: true}, validate.ProbeExitPass, "bridge, hop limit 1")
+	probeExit(t, b, validate.Probe{Mode: release.ModeAWSVPC, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "awsvpc without ECS_AWSVPC_BLOCK_IMDS, hop limit 1")
 	// Nor does hop limit 1 keep a host-mode task from IMDS: its request is
 	// the host's own, not routed.
-	probeExit(t, b, validate.Probe{Mode: validate.ModeHost, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "host mode, hop limit 1")
+	probeExit(t, b, validate.Probe{Mode: release.ModeHost, IMDSBlocked: true}, validate.ProbeExitIMDSReachable, "host mode, hop limit 1")
 }
 
 // TestGateBridgeIMDSBlocked runs the gate with BridgeIMDSBlocked: it
@@ -403,7 +404,7 @@ func TestHeldTask(t *testing.T) {
 	if err := b.Launch(ctx, validate.Options{}.Probes()); err != nil {
 		t.Fatal(err)
 	}
-	p := validate.Probe{Mode: validate.ModeAWSVPC, Hold: true}
+	p := validate.Probe{Mode: release.ModeAWSVPC, Hold: true}
 	id, err := b.StartTask(ctx, p)
 	if err != nil {
 		t.Fatal(err)
@@ -414,7 +415,7 @@ func TestHeldTask(t *testing.T) {
 	if err := b.ForceStop(ctx, id); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", id)) {
 		t.Errorf("second force-stop of %s: %v, want an error naming it", id, err)
 	}
-	if _, err := b.StartTask(ctx, validate.Probe{Mode: validate.ModeBridge, Hold: true}); err != nil {
+	if _, err := b.StartTask(ctx, validate.Probe{Mode: release.ModeBridge, Hold: true}); err != nil {
 		t.Fatal(err)
 	}
 	if held := heldProbes(t, tw.Name()); len(held) == 0 {
@@ -525,7 +526,7 @@ func TestWithoutTwin(t *testing.T) {
 		t.Errorf("name %q, image %q", b.Name(), b.ImageID())
 	}
 	ctx := t.Context()
-	if _, err := b.RunProbe(ctx, validate.Probe{Mode: validate.ModeAWSVPC}); err == nil || !strings.Contains(err.Error(), "not launched") {
+	if _, err := b.RunProbe(ctx, validate.Probe{Mode: release.ModeAWSVPC}); err == nil || !strings.Contains(err.Error(), "not launched") {
 		t.Errorf("probe before launch: %v", err)
 	}
 	if _, err := b.Diagnostics(ctx); err == nil {
