@@ -27,8 +27,8 @@ const (
 
 // Options configure one run of the gate: the one home of every setting the
 // gate and its backends share (a backend's own options hold only what is
-// its alone, and awsgate's embed these). The zero value of every field but
-// ImageID is valid.
+// its alone; awsgate.Options holds these as its Gate). The zero value of
+// every field but ImageID is valid.
 type Options struct {
 	// ImageID names the image under test (an AMI id on AWS; for the
 	// twin, the baseline it models). It is what gets published.

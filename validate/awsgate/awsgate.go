@@ -3,11 +3,11 @@
 // service-linked role exists (creating it if not), then launches one
 // instance from the image into a temporary ECS cluster, runs the probe
 // tasks on it, reboots it, collects diagnostics through SSM Run Command,
-// and removes everything it created. It also publishes a released image id to SSM Parameter Store, and
-// sweeps what killed runs left behind (Janitor).
+// and removes everything it created. It also sweeps what killed runs left
+// behind (Janitor); publishing a passed image is release/publish's.
 //
-// Every resource it creates carries two tags, release.TagRunID and release.TagExpiresAt; the
-// Janitor removes only resources that carry both. Every wait polls on the
+// Every resource it creates carries two tags, release.TagRunID and
+// release.TagExpiresAt; the Janitor removes only resources that carry both. Every wait polls on the
 // gate's Clock: there are no fixed sleeps.
 package awsgate
 
