@@ -90,6 +90,26 @@ func Bubble(t *testing.T, o Options, f func(t *testing.T, front *Server)) {
 	})
 }
 
+// RunID is a run id (release.IsRunID) made of t's name, so unique in the
+// test binary: kumo keeps its state in process-wide singletons, shared by
+// every test in it.
+func RunID(t testing.TB) string {
+	t.Helper()
+	id := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, t.Name())
+	if len(id) > 64 {
+		id = id[len(id)-64:]
+	}
+	return strings.Trim(id, "-_")
+}
+
 // ClosedURL is the URL of a loopback port nothing listens on.
 func ClosedURL(t testing.TB) string {
 	t.Helper()

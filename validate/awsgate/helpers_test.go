@@ -71,24 +71,8 @@ func inBubble(t *testing.T, o awssim.Options, f func(t *testing.T, e *env)) {
 	})
 }
 
-// runID is a run id unique in the test binary (kumo's state is shared by
-// every test in it).
-func runID(t *testing.T) string {
-	t.Helper()
-	id := strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			return r
-		case r >= 'A' && r <= 'Z':
-			return r + 'a' - 'A'
-		}
-		return '-'
-	}, t.Name())
-	if len(id) > 64 {
-		id = id[len(id)-64:]
-	}
-	return strings.Trim(id, "-_")
-}
+// runID is the test's own run id (awssim.RunID).
+func runID(t *testing.T) string { return awssim.RunID(t) }
 
 const (
 	testAMI      = "ami-0123456789abcdef0"
