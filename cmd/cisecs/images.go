@@ -62,14 +62,11 @@ func loadImages(cmd string, paths []string, consequence string, stderr io.Writer
 	var probs images.Problems
 	switch {
 	case errors.As(err, &probs):
-		for _, p := range probs {
-			fmt.Fprintln(stderr, p)
-		}
 		summary := fmt.Sprintf("%s: %d problem(s) in the image definitions", cmd, len(probs))
 		if consequence != "" {
 			summary += "; " + consequence
 		}
-		fmt.Fprintln(stderr, summary)
+		fmt.Fprintf(stderr, "%v\n%s\n", probs, summary)
 		return nil, 2
 	case err != nil:
 		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
