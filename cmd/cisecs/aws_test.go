@@ -1,12 +1,22 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/cisecs/cisecs/internal/awssim"
+	"github.com/cisecs/cisecs/release"
+	"github.com/cisecs/cisecs/validate"
 )
 
 // awsAccess are the ways the gate's AWS access can be wrong, each with
@@ -143,4 +153,72 @@ func TestJanitorAWSAccess(t *testing.T) {
 			t.Errorf("the janitor did not look for instances: %v", front.Ops())
 		}
 	})
+}
+
+// TestValidateAWSEmulated is the release step as the nightly job runs it,
+// on the emulated AWS: the flags reach the gate and the backend as one
+// set of options (one run id: the cluster is named and the AMI tagged
+// with it), every check passes, and the AMI is published with the gate's
+// provenance and the provision report's.
+func TestValidateAWSEmulated(t *testing.T) {
+	const (
+		ami   = "ami-0123456789abcdef0"
+		run   = "gh-1-1-0"
+		param = "/cisecs/test-validate-aws/ami-id"
+	)
+	front := setAWSAccess(t, awssim.Options{
+		Images:   []awssim.Image{{ID: ami, Name: "cisecs-al2023-cis-level1-1", Architecture: "x86_64"}},
+		Networks: []awssim.Network{awssim.PublicNetwork("subnet-0123456789abcdef0")},
+		// An instance takes a moment to boot, as on AWS: its agent finds
+		// the cluster the gate created meanwhile (at once, its agent
+		// would find none, and give up as a real one does).
+		Latencies: awssim.Latencies{InstanceBoot: 100 * time.Millisecond},
+		// The probe passes, and the one that holds holds until stopped.
+		Probe: func(td awssim.TaskDefinition) awssim.Run {
+			return awssim.Run{ExitCode: awssim.Exit(0), Hold: strings.Contains(strings.Join(td.Command, " "), "readonly HOLD=1")}
+		},
+	}, map[string]string{"AWS_ACCESS_KEY_ID": awssim.TestKey, "AWS_SECRET_ACCESS_KEY": awssim.TestSecret})
+	dir := t.TempDir()
+	provision := filepath.Join(dir, "cisecs-report-al2023-cis-level1.json")
+	content := []byte(`{"schema": "cisecs.report/v1", "result": "ok", "ecs_agent": {"version": "1.101.2-1"}}`)
+	if err := os.WriteFile(provision, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "gate.json")
+	code, stdout, stderr := runCmd(t, "validate", "--backend", "aws", "--region", "us-east-1", "--ami", ami,
+		"--subnet", "subnet-0123456789abcdef0", "--security-group", "sg-0123456789abcdef0", "--instance-profile", "cisecs-gate-instance",
+		"--task-role-arn", "arn:aws:iam::000000000000:role/cisecs-probe", "--run-id", run,
+		"--publish-parameter", param, "--provision-report", provision, "--report", report)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	if code != validate.ExitPass {
+		t.Fatalf("exit %d, want %d", code, validate.ExitPass)
+	}
+	b, err := os.ReadFile(report)
+	var r validate.Report
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		t.Fatalf("report %s: %v", b, err)
+	}
+	if r.RunID != run || r.Image != ami || !r.Published || r.PublishParameter != param || r.Backend != "aws" {
+		t.Errorf("report: run %q, image %q, published %t to %q, backend %q", r.RunID, r.Image, r.Published, r.PublishParameter, r.Backend)
+	}
+	if cc := front.Requests("CreateCluster"); len(cc) != 1 || cc[0].JSON["clusterName"] != "cisecs-gate-"+run {
+		t.Errorf("CreateCluster %v, want one named for the run id given", cc)
+	}
+	ec2c, _, ssmc := front.Clients()
+	img, err := ec2c.DescribeImages(t.Context(), &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+	if err != nil || len(img.Images) != 1 {
+		t.Fatalf("DescribeImages: %v", err)
+	}
+	tags := map[string]string{}
+	for _, tag := range img.Images[0].Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	sum := sha256.Sum256(content)
+	if tags[release.TagGateRunID] != run || tags[release.TagProvisionReportSHA256] != hex.EncodeToString(sum[:]) || tags[release.TagECSAgentInstalled] != "1.101.2" {
+		t.Errorf("the AMI's tags %v, want the run id, the report's SHA-256 and the agent", tags)
+	}
+	p, err := ssmc.GetParameter(t.Context(), &ssm.GetParameterInput{Name: aws.String(param)})
+	if err != nil || aws.ToString(p.Parameter.Value) != ami {
+		t.Errorf("parameter %s: %v, %v; want %s", param, p, err, ami)
+	}
 }
