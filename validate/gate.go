@@ -39,7 +39,7 @@ import (
 // if it fails. The image is published only when every check passed and
 // cleanup succeeded.
 func Run(ctx context.Context, b Backend, o Options) Report {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	g := &gate{b: b, o: o, start: o.Clock.Now(), out: &progress{w: o.Progress}}
 	g.report = Report{
 		RunID:             o.RunID,

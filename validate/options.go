@@ -80,10 +80,7 @@ type Options struct {
 // WithDefaults returns o with every empty setting defaulted: a fresh RunID
 // among them, so a caller that hands o to a backend as well as to Run
 // defaults it once, first, and both use one run id.
-func (o Options) WithDefaults() Options { return o.withDefaults() }
-
-// withDefaults returns o with every empty setting defaulted.
-func (o Options) withDefaults() Options {
+func (o Options) WithDefaults() Options {
 	if len(o.NetworkModes) == 0 {
 		o.NetworkModes = release.NetworkModes()
 	}
@@ -113,7 +110,7 @@ func (o Options) withDefaults() Options {
 // does not launch with bad options. A backend with needs of its own checks
 // them beside these, in one call (awsgate.Options.Check).
 func (o Options) Validate() error {
-	return o.withDefaults().validate()
+	return o.WithDefaults().validate()
 }
 
 // SettingError is one bad setting of the gate's options, or of a
@@ -140,6 +137,31 @@ func (e *SettingError) Error() string {
 		return e.Label + ": " + e.Problem
 	}
 	return e.Label + " " + e.Value + ": " + e.Problem
+}
+
+// SettingErrors are the *SettingErrors err holds, in order (err itself,
+// what it wraps, what it joins), and rest joins the other errors it holds:
+// a caller that says the settings in its own words still says those.
+func SettingErrors(err error) (settings []*SettingError, rest error) {
+	var others []error
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+		case *SettingError:
+			settings = append(settings, e)
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		default:
+			others = append(others, err)
+		}
+	}
+	walk(err)
+	return settings, errors.Join(others...)
 }
 
 // validate reports every bad setting at once, each naming the setting.
@@ -183,7 +205,7 @@ func (o Options) validate() error {
 // can prepare them while the host launches (on AWS, one task definition
 // each).
 func (o Options) Probes() []Probe {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	var ps []Probe
 	for _, m := range o.NetworkModes {
 		ps = append(ps, o.probe(m, false))

@@ -2,6 +2,7 @@ package validate_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -92,5 +93,24 @@ func TestProbesIMDSBlocked(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSettingErrors: the setting errors in a tree of wrapped and joined
+// errors come out in order, and the others beside them, none lost.
+func TestSettingErrors(t *testing.T) {
+	a := &validate.SettingError{Setting: "ImageID", Label: "image id", Problem: "empty"}
+	b := &validate.SettingError{Setting: "RunID", Label: "run id", Problem: "bad"}
+	other := errors.New("no publisher")
+	err := fmt.Errorf("options: %w", errors.Join(a, other, fmt.Errorf("more: %w", b)))
+	got, rest := validate.SettingErrors(err)
+	if len(got) != 2 || got[0] != a || got[1] != b {
+		t.Errorf("settings %v, want %v and %v", got, a, b)
+	}
+	if !errors.Is(rest, other) || rest.Error() != "no publisher" {
+		t.Errorf("rest %v, want the error that names no setting", rest)
+	}
+	if got, rest := validate.SettingErrors(nil); got != nil || rest != nil {
+		t.Errorf("nil: %v, %v", got, rest)
 	}
 }

@@ -35,16 +35,12 @@ var settingFlags = map[string]string{
 
 // flagProblems says what is wrong with each setting err names (it joins
 // *validate.SettingError), one line each, naming the flag that sets it:
-// `--ami "ami-...": not an AMI id; want ...`. An error that names no
-// setting is a line as it is.
+// `--ami "ami-...": not an AMI id; want ...`; the errors that name no
+// setting follow, each as it is.
 func flagProblems(err error) []string {
+	ses, rest := validate.SettingErrors(err)
 	var out []string
-	walkErrors(err, func(e error) {
-		var se *validate.SettingError
-		if !errors.As(e, &se) {
-			out = append(out, e.Error())
-			return
-		}
+	for _, se := range ses {
 		name, ok := settingFlags[se.Setting]
 		switch {
 		case !ok:
@@ -54,26 +50,11 @@ func flagProblems(err error) []string {
 		default:
 			out = append(out, name+": "+se.Problem)
 		}
-	})
-	return out
-}
-
-// walkErrors calls f with each leaf of err's tree, in order; none for a
-// nil err.
-func walkErrors(err error, f func(error)) {
-	switch e := err.(type) {
-	case nil:
-	case *validate.SettingError:
-		f(e)
-	case interface{ Unwrap() []error }:
-		for _, x := range e.Unwrap() {
-			walkErrors(x, f)
-		}
-	case interface{ Unwrap() error }:
-		walkErrors(e.Unwrap(), f)
-	default:
-		f(err)
 	}
+	if rest != nil {
+		out = append(out, strings.Split(rest.Error(), "\n")...)
+	}
+	return out
 }
 
 // badFlags is the message for bad flags: every one, one a line.

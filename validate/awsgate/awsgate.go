@@ -295,31 +295,16 @@ func (o Options) Check() error {
 		}
 	}
 	// The gate's own checks, but for the settings said above.
-	walkSettingErrors(g.Validate(), func(se *validate.SettingError) {
+	gate, _ := validate.SettingErrors(g.Validate()) // Validate's are all settings
+	for _, se := range gate {
 		if !reported[se.Setting] {
 			errs = append(errs, se)
 		}
-	})
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("aws gate options: %w", err)
 	}
 	return nil
-}
-
-// walkSettingErrors calls f with each *validate.SettingError err joins, in
-// order (validate.Options.Validate joins nothing else).
-func walkSettingErrors(err error, f func(*validate.SettingError)) {
-	var se *validate.SettingError
-	switch e := err.(type) {
-	case interface{ Unwrap() []error }:
-		for _, x := range e.Unwrap() {
-			walkSettingErrors(x, f)
-		}
-	default:
-		if errors.As(err, &se) {
-			f(se)
-		}
-	}
 }
 
 func checkMode(mode string) error {

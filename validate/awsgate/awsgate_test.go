@@ -272,7 +272,7 @@ func TestNew(t *testing.T) {
 				}
 				return
 			}
-			got := settingErrors(err)
+			got, _ := validate.SettingErrors(err)
 			if len(got) != len(tt.want) {
 				t.Fatalf("New: %v; want %d setting errors", err, len(tt.want))
 			}
@@ -283,28 +283,6 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-}
-
-// settingErrors are the *validate.SettingErrors err joins, in order.
-func settingErrors(err error) []*validate.SettingError {
-	var out []*validate.SettingError
-	var walk func(error)
-	walk = func(err error) {
-		switch e := err.(type) {
-		case *validate.SettingError:
-			out = append(out, e)
-		case interface{ Unwrap() []error }:
-			for _, x := range e.Unwrap() {
-				walk(x)
-			}
-		case interface{ Unwrap() error }:
-			walk(e.Unwrap())
-		}
-	}
-	if err != nil {
-		walk(err)
-	}
-	return out
 }
 
 // TestNotLaunched: the task and host methods refuse to run before Launch.
