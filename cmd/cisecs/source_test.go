@@ -10,13 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/sivchari/kumo"
 
 	"github.com/cisecs/cisecs/internal/awssim"
 	"github.com/cisecs/cisecs/pipeline"
@@ -47,21 +45,13 @@ type sourceRun struct {
 	regions        []string // the regions Checkers were made for
 }
 
-// runSourceEmulated starts kumo (outside the bubble), then, in a synctest
-// bubble with a front whose catalogue is catalogue, sets up the releases
-// with setup and runs cisecs source with args.
+// runSourceEmulated runs, in a synctest bubble with a front made with o
+// (awssim.Bubble), setup for the releases and then cisecs source with
+// args.
 func runSourceEmulated(t *testing.T, o awssim.Options, setup func(t *testing.T, front *awssim.Server, ssmc *ssm.Client), args ...string) sourceRun {
 	t.Helper()
-	k := kumo.NewServer()
-	t.Cleanup(k.Close)
 	var r sourceRun
-	synctest.Test(t, func(t *testing.T) {
-		o.Kumo = k.URL
-		front, err := awssim.New(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer front.Close()
+	awssim.Bubble(t, o, func(t *testing.T, front *awssim.Server) {
 		ec2c, _, ssmc := front.Clients()
 		if setup != nil {
 			setup(t, front, ssmc)
