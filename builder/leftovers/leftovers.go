@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,27 +62,6 @@ type Sweeper struct {
 // Swept lists what a sweep removed, by id.
 type Swept struct {
 	Instances, KeyPairs, SecurityGroups, Volumes, Images, Snapshots []string
-}
-
-// Lines says what the sweep removed, one kind a line: what was done, how
-// many, and their ids, such as "terminated build instances: 1 i-0abc".
-func (s Swept) Lines() []string {
-	kinds := []struct {
-		what string
-		ids  []string
-	}{
-		{"terminated build instances", s.Instances},
-		{"deleted build volumes", s.Volumes},
-		{"deleted build key pairs", s.KeyPairs},
-		{"deleted build security groups", s.SecurityGroups},
-		{"deregistered unfinished AMIs", s.Images},
-		{"deleted unfinished snapshots", s.Snapshots},
-	}
-	lines := make([]string, len(kinds))
-	for i, k := range kinds {
-		lines[i] = fmt.Sprintf("%s: %d %s", k.what, len(k.ids), strings.Join(k.ids, " "))
-	}
-	return lines
 }
 
 // Sweep removes the leftovers of the builds that started before

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -89,9 +90,13 @@ flags:
 	j := awsgate.NewJanitor(acct)
 	j.RunIDPrefix = *prefix
 	swept, err := j.Sweep(ctx, time.Now())
-	for _, l := range swept.Lines() {
-		fmt.Fprintf(stdout, "janitor: %s\n", l)
-	}
+	printSwept(stdout, []removed{
+		{"terminated instances", swept.Instances},
+		{"stopped tasks", swept.Tasks},
+		{"deleted clusters", swept.Clusters},
+		{"deregistered task definitions", swept.TaskDefinitions},
+		{"deleted network interfaces", swept.NetworkInterfaces},
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "cisecs janitor: %v\n", err)
 		return 1
@@ -103,12 +108,31 @@ flags:
 // kind.
 func sweepBuilds(ctx context.Context, acct *awsaccount.Account, stdout, stderr io.Writer) int {
 	swept, err := leftovers.Sweeper{EC2: ec2.NewFromConfig(acct.Config)}.Sweep(ctx, time.Now())
-	for _, l := range swept.Lines() {
-		fmt.Fprintf(stdout, "janitor: %s\n", l)
-	}
+	printSwept(stdout, []removed{
+		{"terminated build instances", swept.Instances},
+		{"deleted build volumes", swept.Volumes},
+		{"deleted build key pairs", swept.KeyPairs},
+		{"deleted build security groups", swept.SecurityGroups},
+		{"deregistered unfinished AMIs", swept.Images},
+		{"deleted unfinished snapshots", swept.Snapshots},
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "cisecs janitor: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// removed is one kind of resource a sweep removed: what was done, and the
+// ids.
+type removed struct {
+	what string
+	ids  []string
+}
+
+// printSwept prints a line a kind: what was done, how many, the ids.
+func printSwept(w io.Writer, kinds []removed) {
+	for _, k := range kinds {
+		fmt.Fprintf(w, "janitor: %s: %d %s\n", k.what, len(k.ids), strings.Join(k.ids, " "))
+	}
 }

@@ -62,26 +62,6 @@ type Swept struct {
 	NetworkInterfaces []string
 }
 
-// Lines says what the sweep removed, one kind a line: what was done, how
-// many, and their ids, such as "terminated instances: 1 i-0abc".
-func (s Swept) Lines() []string {
-	kinds := []struct {
-		what string
-		ids  []string
-	}{
-		{"terminated instances", s.Instances},
-		{"stopped tasks", s.Tasks},
-		{"deleted clusters", s.Clusters},
-		{"deregistered task definitions", s.TaskDefinitions},
-		{"deleted network interfaces", s.NetworkInterfaces},
-	}
-	lines := make([]string, len(kinds))
-	for i, k := range kinds {
-		lines[i] = fmt.Sprintf("%s: %d %s", k.what, len(k.ids), strings.Join(k.ids, " "))
-	}
-	return lines
-}
-
 // Sweep removes the gate's resources that are due (expired before now, or
 // of a run RunIDPrefix names): it
 // terminates the instances and stops the clusters' tasks, waits for the
